@@ -1,0 +1,100 @@
+/**
+ * One class per failure, each with a stable `code` for programs to match on.
+ * `instanceof` works across the package; `code` works across versions and processes.
+ */
+
+/** The base of every error the runtime raises (but {@link InvalidArgumentError}). */
+export class MailboxError extends Error {
+  readonly code: string = "ERR_MAILBOX";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** An argument or option had the wrong type or value; the message names it and what was expected. */
+export class InvalidArgumentError extends TypeError {
+  readonly code: string = "ERR_INVALID_ARGUMENT";
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A mailbox address was not of the form `name@endpoint`. */
+export class InvalidAddressError extends InvalidArgumentError {
+  override readonly code = "ERR_INVALID_ADDRESS";
+}
+
+/** The destination runtime answered that it has no mailbox of that name. */
+export class NoSuchMailboxError extends MailboxError {
+  override readonly code = "ERR_NO_SUCH_MAILBOX";
+}
+
+/** A mailbox of that name already exists in this runtime. */
+export class MailboxExistsError extends MailboxError {
+  override readonly code = "ERR_MAILBOX_EXISTS";
+}
+
+/** The operation did not complete within its `timeout`; the message says what it waited for. */
+export class TimeoutError extends MailboxError {
+  override readonly code = "ERR_TIMEOUT";
+}
+
+/** The operation's `AbortSignal` fired; `cause` is the signal's reason. */
+export class AbortedError extends MailboxError {
+  override readonly code = "ERR_ABORTED";
+}
+
+/** The runtime was closed before (or while) the operation ran. */
+export class ClosedError extends MailboxError {
+  override readonly code = "ERR_CLOSED";
+}
+
+/** The mailbox was closed before (or while) the operation ran. */
+export class MailboxClosedError extends MailboxError {
+  override readonly code = "ERR_MAILBOX_CLOSED";
+}
+
+/**
+ * The destination runtime restarted (a new incarnation answered) after the message was
+ * stored in the old one and before any receiver took it: the message is gone with that
+ * incarnation. Only `until: "received"` sends can learn this.
+ */
+export class ReceiverRestartedError extends MailboxError {
+  override readonly code = "ERR_RECEIVER_RESTARTED";
+}
+
+/** An encoded message was larger than the runtime's `maxMessageSize`. */
+export class MessageTooLargeError extends MailboxError {
+  override readonly code = "ERR_MESSAGE_TOO_LARGE";
+}
+
+/** `receiveInto`: the next message is larger than the buffer. The message stays in the mailbox. */
+export class BufferTooSmallError extends MailboxError {
+  override readonly code = "ERR_BUFFER_TOO_SMALL";
+  constructor(
+    message: string,
+    /** Bytes the message needs. */
+    readonly needed: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A value could not be encoded as MessagePack. */
+export class EncodeError extends MailboxError {
+  override readonly code = "ERR_ENCODE";
+}
+
+/** Describes a value for an error message: `` `0` (number) ``, as p-queue does. */
+export function describe(value: unknown): string {
+  let shown: string;
+  try {
+    shown = typeof value === "string" ? JSON.stringify(value) : String(value);
+  } catch {
+    shown = Object.prototype.toString.call(value);
+  }
+  if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
+  return `\`${shown}\` (${value === null ? "null" : typeof value})`;
+}

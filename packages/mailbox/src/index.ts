@@ -1,0 +1,25 @@
+export { Runtime } from "./runtime.js";
+export { Mailbox } from "./mailbox.js";
+export { parseAddress, formatAddress } from "./address.js";
+export { Until } from "./options.js";
+export { Refusal, PROTOCOL_VERSION } from "./wire.js";
+export {
+  MailboxError,
+  InvalidArgumentError,
+  InvalidAddressError,
+  NoSuchMailboxError,
+  MailboxExistsError,
+  TimeoutError,
+  AbortedError,
+  ClosedError,
+  MailboxClosedError,
+  ReceiverRestartedError,
+  MessageTooLargeError,
+  BufferTooSmallError,
+  EncodeError,
+} from "./errors.js";
+
+export type { RuntimeStats } from "./runtime.js";
+export type { MailboxStats } from "./mailbox.js";
+export type { MailboxAddress } from "./address.js";
+export type { RuntimeOptions, MailboxOptions, SendOptions, ReceiveOptions } from "./options.js";

@@ -1,0 +1,359 @@
+import type { Deadline, Deadlines } from "./deadlines.js";
+import { Deque } from "./deque.js";
+import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError, describe } from "./errors.js";
+import { CreditAllocator, InChannel } from "./flow.js";
+import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
+
+/** A message held by a mailbox: its bytes, its decoded value and where it came from. */
+export interface StoredMessage {
+  readonly payload: Buffer;
+  readonly flags: number;
+  readonly value: unknown;
+  /** The sender channel, for taken acks; undefined for messages handed back by a remote receiver whose channel is gone. */
+  readonly channel: InChannel | undefined;
+  readonly seq: number;
+}
+
+/** A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
+export type Waiter =
+  | { kind: "value"; resolve: (value: unknown) => void; reject: (error: Error) => void; cleanup: (() => void) | undefined }
+  | { kind: "into"; buffer: Uint8Array; resolve: (length: number) => void; reject: (error: Error) => void; cleanup: (() => void) | undefined }
+  | { kind: "remote"; credit: number; hand: (message: StoredMessage) => void };
+
+/** What a mailbox needs from its runtime. */
+export interface MailboxHost {
+  readonly deadlines: Deadlines;
+  /** The channel's ack is due: its stored, taken or limit changed. */
+  channelChanged(channel: InChannel): void;
+  /** Slots came free; the runtime calls `grant()` on its next flush. */
+  needsGrant(mailbox: Mailbox): void;
+  /** A message was taken by a receiver. */
+  counted(what: "received"): void;
+  /** `mailbox.close()` was called. */
+  close(mailbox: Mailbox): void;
+}
+
+/** Per-mailbox figures from `stats()`. */
+export interface MailboxStats {
+  /** Messages in the mailbox, including those handed to remote receivers and not yet taken. */
+  depth: number;
+  capacity: number;
+  /** Credit granted to senders and not yet used. */
+  creditOutstanding: number;
+  /** Sender channels the mailbox knows. */
+  channels: number;
+  /** Receivers waiting (a remote receiver counts once). */
+  waiting: number;
+  /** Messages handed to remote receivers and not yet taken. */
+  inFlightRemote: number;
+}
+
+/**
+ * A mailbox: a named queue with a capacity, owned by one runtime, addressed as
+ * `name@endpoint`. Create one with `runtime.mailbox(name, { capacity })`.
+ *
+ * Receiving is atomic: a message goes whole to exactly one receiver, and receivers waiting
+ * on one mailbox are served first come, first served.
+ *
+ * @example
+ * const inbox = runtime.mailbox("inbox", { capacity: 100 });
+ * for await (const message of inbox) console.log(message);
+ */
+export class Mailbox implements AsyncIterable<unknown> {
+  readonly #host: MailboxHost;
+  readonly #queue = new Deque<StoredMessage>();
+  readonly #waiters = new Deque<Waiter>();
+  readonly #flow: CreditAllocator;
+  #inFlightRemote = 0;
+  #closed: Error | undefined;
+
+  /** @internal Use `runtime.mailbox(name)`. */
+  constructor(
+    /** The mailbox's name, unique in its runtime. */
+    readonly name: string,
+    /** `name@endpoint`: what senders send to. */
+    readonly address: string,
+    /** Most messages the mailbox holds (counting credit granted to senders). */
+    readonly capacity: number,
+    host: MailboxHost,
+  ) {
+    this.#host = host;
+    this.#flow = new CreditAllocator(capacity);
+  }
+
+  /** Messages held now (including those in flight to remote receivers). */
+  get depth(): number {
+    return this.#queue.length + this.#inFlightRemote;
+  }
+
+  /** True once the mailbox (or its runtime) is closed. */
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  /**
+   * Waits until the mailbox has a message and takes it. Bytes sent raw come back as a
+   * `Buffer`; anything else as the decoded MessagePack value.
+   * @example
+   * const order = await orders.receive({ timeout: 5000 });
+   */
+  receive(options?: ReceiveOptions): Promise<unknown> {
+    const opts = parseReceiveOptions(options);
+    if (this.#closed) return Promise.reject(this.#closed);
+    const head = this.#queue.shift();
+    if (head !== undefined) {
+      this.#taken(head);
+      return Promise.resolve(head.value);
+    }
+    return this.#wait<unknown>(opts.timeout, opts.signal, (resolve, reject) => ({ kind: "value", resolve, reject, cleanup: undefined }));
+  }
+
+  /**
+   * The notes' `receive(buffer, mbox)`: waits for a message, copies its bytes into `buffer`
+   * and returns the length. A message larger than `buffer` rejects with
+   * `BufferTooSmallError` and stays in the mailbox. Messages sent as values give their
+   * MessagePack bytes.
+   * @example
+   * const buf = Buffer.alloc(1000);
+   * const n = await inbox.receiveInto(buf);
+   */
+  receiveInto(buffer: Uint8Array, options?: ReceiveOptions): Promise<number> {
+    if (!(buffer instanceof Uint8Array)) {
+      return Promise.reject(new InvalidArgumentError(`Expected \`buffer\` to be a Uint8Array or Buffer, got ${describe(buffer)}`));
+    }
+    const opts = parseReceiveOptions(options);
+    if (this.#closed) return Promise.reject(this.#closed);
+    const head = this.#queue.peek();
+    if (head !== undefined) {
+      if (head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));
+      this.#queue.shift();
+      buffer.set(head.payload);
+      this.#taken(head);
+      return Promise.resolve(head.payload.length);
+    }
+    return this.#wait<number>(opts.timeout, opts.signal, (resolve, reject) => ({ kind: "into", buffer, resolve, reject, cleanup: undefined }));
+  }
+
+  /** Receives messages until the mailbox or its runtime closes. */
+  async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
+    for (;;) {
+      let message: unknown;
+      try {
+        message = await this.receive();
+      } catch (error) {
+        if (this.#closed) return;
+        throw error;
+      }
+      yield message;
+    }
+  }
+
+  /** @internal Figures for `runtime.stats()`. */
+  stats(): MailboxStats {
+    return {
+      depth: this.depth,
+      capacity: this.capacity,
+      creditOutstanding: this.#flow.reserved,
+      channels: this.#flow.channels.size,
+      waiting: this.#waiters.length,
+      inFlightRemote: this.#inFlightRemote,
+    };
+  }
+
+  #wait<T>(
+    timeout: number,
+    signal: AbortSignal | undefined,
+    make: (resolve: (v: T) => void, reject: (e: Error) => void) => Waiter & { cleanup: (() => void) | undefined },
+  ): Promise<T> {
+    if (signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
+    return new Promise<T>((resolve, reject) => {
+      let deadline: Deadline | undefined;
+      let onAbort: (() => void) | undefined;
+      const waiter = make(
+        (v) => {
+          cleanup();
+          resolve(v);
+        },
+        (e) => {
+          cleanup();
+          reject(e);
+        },
+      );
+      const cleanup = (): void => {
+        this.#host.deadlines.cancel(deadline);
+        if (onAbort) signal?.removeEventListener("abort", onAbort);
+      };
+      waiter.cleanup = cleanup;
+      const giveUp = (error: Error): void => {
+        this.#waiters.remove(waiter);
+        cleanup();
+        reject(error);
+      };
+      if (timeout !== Infinity) {
+        deadline = this.#host.deadlines.add(timeout, () =>
+          giveUp(new TimeoutError(`no message in ${this.address} within ${timeout} ms`)),
+        );
+      }
+      if (signal) {
+        onAbort = () => giveUp(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
+        signal.addEventListener("abort", onAbort, { once: true });
+      }
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** A taken message frees its slot; its channel learns it was taken. */
+  #taken(message: StoredMessage): void {
+    const ch = message.channel;
+    if (ch !== undefined && ch.markTaken(message.seq)) this.#host.channelChanged(ch);
+    this.#host.counted("received");
+    this.#host.needsGrant(this);
+  }
+
+  /** Gives a newly stored (or handed back) message to the first waiter that can take it, or queues it. */
+  #arrive(message: StoredMessage, front: boolean): void {
+    for (let w = this.#waiters.peek(); w !== undefined; w = this.#waiters.peek()) {
+      switch (w.kind) {
+        case "value":
+          this.#waiters.shift();
+          this.#taken(message);
+          w.resolve(message.value);
+          return;
+        case "into":
+          this.#waiters.shift();
+          if (message.payload.length > w.buffer.length) {
+            w.reject(tooSmall(message, w.buffer));
+            continue;
+          }
+          w.buffer.set(message.payload);
+          this.#taken(message);
+          w.resolve(message.payload.length);
+          return;
+        case "remote":
+          this.#waiters.shift();
+          // A remote receiver with window left goes to the back of the line, behind local receivers.
+          if (--w.credit > 0) this.#waiters.push(w);
+          this.#inFlightRemote++;
+          w.hand(message);
+          return;
+        default:
+          throw new Error(`unknown waiter ${JSON.stringify(w satisfies never)}`);
+      }
+    }
+    if (front) this.#queue.unshift(message);
+    else this.#queue.push(message);
+  }
+
+  // ---- used by the runtime ----
+
+  /** @internal A sender opens (or probes) its channel. */
+  hello(key: string, peer: Buffer, base: number, want: number, now: number): InChannel {
+    let ch = this.#flow.channels.get(key);
+    if (ch === undefined) {
+      ch = new InChannel(key, peer, this.name, base, now);
+      this.#flow.channels.set(key, ch);
+    } else if (base - 1 > ch.stored) {
+      // The sender no longer holds anything below `base`: do not wait for it.
+      this.#flow.reserved -= Math.min(ch.outstanding, base - 1 - ch.stored);
+      ch.stored = base - 1;
+      ch.limit = Math.max(ch.limit, ch.stored);
+      while (ch.taken < ch.stored) ch.markTaken(ch.taken + 1);
+    }
+    ch.want = want;
+    ch.lastHeard = now;
+    ch.resend = true;
+    this.#host.channelChanged(ch);
+    this.#host.needsGrant(this);
+    return ch;
+  }
+
+  /** @internal */
+  channel(key: string): InChannel | undefined {
+    return this.#flow.channels.get(key);
+  }
+
+  /** @internal Stores message `seq` of `ch` (the caller checked order and credit). */
+  store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown): void {
+    ch.stored = seq;
+    this.#flow.used();
+    this.#arrive({ payload, flags, value, channel: ch, seq }, false);
+  }
+
+  /** @internal Hands out free slots as credit. */
+  grant(): void {
+    if (this.#closed) return;
+    const free = this.capacity - this.depth - this.#flow.reserved;
+    this.#flow.grant(free, (ch) => this.#host.channelChanged(ch));
+  }
+
+  /** @internal Revokes the credit of channels silent for `leaseMs`; forgets long-idle channels. */
+  sweep(now: number, leaseMs: number, forgetMs: number): void {
+    for (const ch of this.#flow.channels.values()) {
+      const idle = now - ch.lastHeard;
+      if (ch.outstanding > 0 && idle > leaseMs) {
+        this.#flow.revoke(ch);
+        this.#host.channelChanged(ch);
+        this.#host.needsGrant(this);
+      } else if (ch.outstanding === 0 && idle > forgetMs) {
+        this.#flow.channels.delete(ch.key);
+      }
+    }
+  }
+
+  /** @internal A remote receiver asks for up to `credit` more messages. */
+  addRemote(waiter: Extract<Waiter, { kind: "remote" }>): void {
+    if (this.#closed) return;
+    while (waiter.credit > 0) {
+      const head = this.#queue.shift();
+      if (head === undefined) break;
+      waiter.credit--;
+      this.#inFlightRemote++;
+      waiter.hand(head);
+    }
+    if (waiter.credit > 0) this.#waiters.push(waiter);
+  }
+
+  /** @internal A remote receiver's window is gone (it closed, or its peer died). */
+  removeRemote(waiter: Extract<Waiter, { kind: "remote" }>): void {
+    this.#waiters.remove(waiter);
+  }
+
+  /** @internal A message handed to a remote receiver was taken there. */
+  remoteTaken(message: StoredMessage): void {
+    this.#inFlightRemote--;
+    this.#taken(message);
+  }
+
+  /** @internal A message handed to a remote receiver comes back, to the front of the line. */
+  remoteReturned(message: StoredMessage): void {
+    this.#inFlightRemote--;
+    if (this.#closed) return;
+    this.#arrive(message, true);
+  }
+
+  /**
+   * Closes the mailbox and removes it from its runtime: waiting receivers reject with
+   * `MailboxClosedError`, messages still in it are dropped, and senders are told there is no
+   * such mailbox any more.
+   */
+  close(): void {
+    this.#host.close(this);
+  }
+
+  /** @internal Closes the mailbox: waiters reject with `error`, held messages are dropped. Returns the channels to tell. */
+  shutdown(error: Error): { channels: InChannel[]; dropped: number } {
+    if (this.#closed) return { channels: [], dropped: 0 };
+    this.#closed = error;
+    for (const w of this.#waiters.drain()) if (w.kind !== "remote") w.reject(error);
+    const dropped = this.#queue.drain().length;
+    return { channels: [...this.#flow.channels.values()], dropped };
+  }
+}
+
+function tooSmall(message: StoredMessage, buffer: Uint8Array): BufferTooSmallError {
+  return new BufferTooSmallError(
+    `the next message has ${message.payload.length} bytes, the buffer ${buffer.length}; the message stays in the mailbox`,
+    message.payload.length,
+  );
+}
+

@@ -1,0 +1,236 @@
+import { checkEndpoint } from "./address.js";
+import { InvalidArgumentError, describe } from "./errors.js";
+
+/** When `send` resolves. See {@link SendOptions.until}. */
+export const Until = {
+  /** The message is in this runtime's outbox (bounded); it will be forwarded as credit allows. */
+  queued: "queued",
+  /** The destination runtime acknowledged that the message is in the mailbox. */
+  stored: "stored",
+  /** A receiver has taken the message from the mailbox. */
+  received: "received",
+} as const;
+export type Until = (typeof Until)[keyof typeof Until];
+
+/** Options of {@link Runtime.start}. */
+export interface RuntimeOptions {
+  /**
+   * Where the runtime's Router binds: `tcp://host:port` (port 0 picks a free port),
+   * `ipc://path` or `inproc://name`. The bound address is `runtime.endpoint`.
+   * @default "tcp://127.0.0.1:0"
+   */
+  endpoint?: string;
+  /**
+   * How long a `send` waits, in ms, when its own options give no `timeout`.
+   * `Infinity` waits for ever.
+   * @default 30000
+   */
+  sendTimeout?: number;
+  /**
+   * Largest encoded message, in bytes. Larger sends reject with `MessageTooLargeError`;
+   * larger frames from peers are cut at the socket.
+   * @default 4194304 (4 MiB)
+   */
+  maxMessageSize?: number;
+  /**
+   * Messages this runtime holds per destination mailbox before they are acknowledged as
+   * stored. A `send` waits while its destination's outbox is full.
+   * @default 1024
+   */
+  outboxCapacity?: number;
+  /**
+   * Most messages carried by one ZeroMQ send.
+   * @default 64
+   */
+  batchSize?: number;
+  /**
+   * A sender channel that sends nothing for this long loses the credit it holds, which goes
+   * to other senders; it asks again when it has something to send.
+   * @default 5000
+   */
+  creditLeaseMs?: number;
+  /**
+   * How often a sender that waits for an acknowledgement or for credit asks the receiver
+   * where things stand (and re-sends what a broken connection lost), in ms.
+   * @default 1000
+   */
+  probeMs?: number;
+  /**
+   * ZeroMQ heartbeat interval in ms; a peer silent for 3 intervals is dropped and reconnected.
+   * @default 1000
+   */
+  heartbeatMs?: number;
+  /**
+   * Most messages a remote receiver (`receive` on another runtime's mailbox) holds that it
+   * has not yet taken.
+   * @default 16
+   */
+  receiveWindow?: number;
+  /**
+   * The owner of a mailbox takes back the messages it handed to a remote receiver that has
+   * been silent this long, in ms, and gives them to other receivers.
+   * @default 5000
+   */
+  receiverTimeout?: number;
+  /**
+   * How long `close()` waits for queued messages to be stored at their destinations, in ms.
+   * @default 2000
+   */
+  drainTimeout?: number;
+}
+
+export const DEFAULT_ENDPOINT = "tcp://127.0.0.1:0";
+export const DEFAULT_SEND_TIMEOUT = 30_000;
+export const DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
+export const DEFAULT_OUTBOX_CAPACITY = 1024;
+export const DEFAULT_BATCH_SIZE = 64;
+export const DEFAULT_CREDIT_LEASE_MS = 5000;
+export const DEFAULT_PROBE_MS = 1000;
+export const DEFAULT_HEARTBEAT_MS = 1000;
+export const DEFAULT_DRAIN_TIMEOUT = 2000;
+export const DEFAULT_RECEIVE_WINDOW = 16;
+export const DEFAULT_RECEIVER_TIMEOUT = 5000;
+export const DEFAULT_CAPACITY = 1000;
+
+export type ParsedRuntimeOptions = Required<RuntimeOptions>;
+
+/** Options of {@link Runtime.mailbox}. */
+export interface MailboxOptions {
+  /**
+   * Most messages the mailbox holds, counting those granted as credit to senders.
+   * @default 1000
+   */
+  capacity?: number;
+}
+
+/** Options of `send`. */
+export interface SendOptions {
+  /**
+   * When `send` resolves: `"queued"` (in this runtime's bounded outbox), `"stored"` (the
+   * destination acknowledged it is in the mailbox) or `"received"` (a receiver took it).
+   * @default "stored"
+   */
+  until?: Until;
+  /**
+   * Most ms to wait for the `until` point. `Infinity` waits for ever.
+   * @default the runtime's `sendTimeout` (30000)
+   */
+  timeout?: number;
+  /** Aborts the wait; the send rejects with `AbortedError`. */
+  signal?: AbortSignal;
+}
+
+/** Options of `receive` and `receiveInto`. */
+export interface ReceiveOptions {
+  /**
+   * Most ms to wait for a message.
+   * @default Infinity
+   */
+  timeout?: number;
+  /** Aborts the wait; the receive rejects with `AbortedError`. */
+  signal?: AbortSignal;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function checkKeys(options: Record<string, unknown>, allowed: readonly string[], what: string): void {
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) {
+      throw new InvalidArgumentError(`Unknown ${what} option \`${key}\`; expected one of ${allowed.join(", ")}`);
+    }
+  }
+}
+
+/** Checks an optional integer option: `min` and up (and `Infinity` where allowed). */
+export function checkInteger(
+  name: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  allowInfinity = false,
+): number {
+  if (value === undefined) return fallback;
+  if (typeof value === "number" && ((allowInfinity && value === Infinity) || (Number.isInteger(value) && value >= min))) {
+    return value;
+  }
+  throw new InvalidArgumentError(
+    `Expected \`${name}\` to be an integer from ${min} and up${allowInfinity ? " (or Infinity)" : ""}, got ${describe(value)}`,
+  );
+}
+
+function checkOptionsObject(options: unknown, what: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (!isPlainObject(options)) throw new InvalidArgumentError(`Expected ${what} options to be an object, got ${describe(options)}`);
+  return options;
+}
+
+/** Validates runtime options, filling defaults. */
+export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
+  const o = checkOptionsObject(options, "runtime");
+  checkKeys(
+    o,
+    [
+      "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLeaseMs", "probeMs",
+      "heartbeatMs", "receiveWindow", "receiverTimeout", "drainTimeout",
+    ],
+    "runtime",
+  );
+  return {
+    endpoint: o.endpoint === undefined ? DEFAULT_ENDPOINT : checkEndpoint(o.endpoint),
+    sendTimeout: checkInteger("sendTimeout", o.sendTimeout, DEFAULT_SEND_TIMEOUT, 0, true),
+    maxMessageSize: checkInteger("maxMessageSize", o.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, 1),
+    outboxCapacity: checkInteger("outboxCapacity", o.outboxCapacity, DEFAULT_OUTBOX_CAPACITY, 1),
+    batchSize: checkInteger("batchSize", o.batchSize, DEFAULT_BATCH_SIZE, 1),
+    creditLeaseMs: checkInteger("creditLeaseMs", o.creditLeaseMs, DEFAULT_CREDIT_LEASE_MS, 1),
+    probeMs: checkInteger("probeMs", o.probeMs, DEFAULT_PROBE_MS, 1),
+    heartbeatMs: checkInteger("heartbeatMs", o.heartbeatMs, DEFAULT_HEARTBEAT_MS, 1),
+    receiveWindow: checkInteger("receiveWindow", o.receiveWindow, DEFAULT_RECEIVE_WINDOW, 1),
+    receiverTimeout: checkInteger("receiverTimeout", o.receiverTimeout, DEFAULT_RECEIVER_TIMEOUT, 1),
+    drainTimeout: checkInteger("drainTimeout", o.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0),
+  };
+}
+
+/** Validates mailbox options, filling defaults. */
+export function parseMailboxOptions(options: unknown): Required<MailboxOptions> {
+  const o = checkOptionsObject(options, "mailbox");
+  checkKeys(o, ["capacity"], "mailbox");
+  return { capacity: checkInteger("capacity", o.capacity, DEFAULT_CAPACITY, 1) };
+}
+
+export interface ParsedSendOptions {
+  until: Until;
+  timeout: number;
+  signal: AbortSignal | undefined;
+}
+
+/** Validates send options, filling defaults. */
+export function parseSendOptions(options: unknown, defaultTimeout: number): ParsedSendOptions {
+  if (options === undefined) return { until: "stored", timeout: defaultTimeout, signal: undefined };
+  const o = checkOptionsObject(options, "send");
+  checkKeys(o, ["until", "timeout", "signal"], "send");
+  const until = o.until ?? "stored";
+  if (until !== "queued" && until !== "stored" && until !== "received") {
+    throw new InvalidArgumentError(`Expected \`until\` to be "queued", "stored" or "received", got ${describe(until)}`);
+  }
+  return { until, timeout: checkInteger("timeout", o.timeout, defaultTimeout, 0, true), signal: checkSignal(o.signal) };
+}
+
+export interface ParsedReceiveOptions {
+  timeout: number;
+  signal: AbortSignal | undefined;
+}
+
+/** Validates receive options, filling defaults. */
+export function parseReceiveOptions(options: unknown): ParsedReceiveOptions {
+  if (options === undefined) return { timeout: Infinity, signal: undefined };
+  const o = checkOptionsObject(options, "receive");
+  checkKeys(o, ["timeout", "signal"], "receive");
+  return { timeout: checkInteger("timeout", o.timeout, Infinity, 0, true), signal: checkSignal(o.signal) };
+}
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined || signal instanceof AbortSignal) return signal;
+  throw new InvalidArgumentError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+}

@@ -1,0 +1,412 @@
+/**
+ * The sending side: one `Peer` per remote endpoint, with one ZeroMQ Dealer and one
+ * `OutChannel` per destination mailbox. A channel numbers its messages, keeps each one
+ * until the owner acknowledges it as stored, forwards only what its credit allows, and
+ * re-sends after a broken connection (the owner drops what it already has).
+ *
+ *   send() -> waiting (outbox full) -> pending (in the outbox) -> unacked (seq assigned,
+ *   forwarded) -> stored (acked; dropped here) -> untaken (until "received" only) -> taken
+ */
+import * as zmq from "zeromq";
+import type { Deadline, Deadlines } from "./deadlines.js";
+import { Deque } from "./deque.js";
+import {
+  AbortedError,
+  ClosedError,
+  NoSuchMailboxError,
+  ReceiverRestartedError,
+  TimeoutError,
+} from "./errors.js";
+import type { ParsedRuntimeOptions, Until } from "./options.js";
+import { Kind, NakCode, PROTOCOL_VERSION, decodeFrame, encodeHeader, type Frame } from "./wire.js";
+
+/** One message on its way. `resolve` is absent for a "queued" send that returned at once. */
+interface OutMessage {
+  payload: Buffer;
+  readonly flags: number;
+  readonly until: Until;
+  seq: number;
+  settled: boolean;
+  resolve: (() => void) | undefined;
+  reject: ((error: Error) => void) | undefined;
+  deadline: Deadline | undefined;
+  unlisten: (() => void) | undefined;
+}
+
+/** Counters a peer reports to its runtime. */
+export interface PeerCounters {
+  sent: number;
+  retransmitted: number;
+  undeliverable: number;
+  refused: Record<string, number>;
+}
+
+/** What a peer needs from its runtime. */
+export interface PeerHost {
+  readonly id: string;
+  readonly options: ParsedRuntimeOptions;
+  readonly deadlines: Deadlines;
+  readonly counters: PeerCounters;
+  /** Frames for this peer that the sending side does not handle (remote receive). */
+  onReceiverFrame(peer: Peer, frame: Frame): void;
+}
+
+class OutChannel {
+  readonly waiting = new Deque<OutMessage>();
+  readonly pending = new Deque<OutMessage>();
+  readonly unacked = new Deque<OutMessage>();
+  readonly untaken = new Deque<OutMessage>();
+  /** The owner's incarnation id, once it has answered. */
+  rid: string | undefined;
+  opened = false;
+  nextSeq = 1;
+  sentSeq = 0;
+  stored = 0;
+  taken = 0;
+  limit = 0;
+  lastHeard = 0;
+  lastProbe = 0;
+
+  constructor(
+    readonly mailbox: string,
+    readonly address: string,
+  ) {}
+
+  get outbox(): number {
+    return this.pending.length + this.unacked.length;
+  }
+
+  get busy(): boolean {
+    return this.waiting.length + this.pending.length + this.unacked.length + this.untaken.length > 0;
+  }
+}
+
+const RESOLVED = Promise.resolve();
+
+export class Peer {
+  readonly #host: PeerHost;
+  readonly #dealer: zmq.Dealer;
+  readonly #channels = new Map<string, OutChannel>();
+  /** Control frames (hello, and remote-receive frames) go out before data. */
+  readonly #controls = new Deque<Buffer[]>();
+  #writing = false;
+  #closed: Error | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly endpoint: string,
+    host: PeerHost,
+  ) {
+    this.#host = host;
+    const o = host.options;
+    this.#dealer = new zmq.Dealer({
+      routingId: host.id,
+      // Queue nothing in ZeroMQ for a peer that is not connected: the outbox holds it, bounded and cancellable.
+      immediate: true,
+      // close() drains at the protocol level (stored acks) first; what ZeroMQ still holds then is not waited for.
+      linger: 0,
+      heartbeatInterval: o.heartbeatMs,
+      heartbeatTimeout: o.heartbeatMs * 3,
+      heartbeatTimeToLive: o.heartbeatMs * 3,
+      maxMessageSize: o.maxMessageSize + 65536,
+      reconnectInterval: 100,
+      reconnectMaxInterval: 1000,
+    });
+    this.#dealer.connect(endpoint);
+    void this.#read();
+  }
+
+  /** Messages held for this peer that are not yet stored there. */
+  get outstanding(): number {
+    let n = 0;
+    for (const ch of this.#channels.values()) n += ch.waiting.length + ch.outbox;
+    return n;
+  }
+
+  /** Sends one encoded message to `mailbox` at this peer. */
+  send(
+    mailbox: string,
+    address: string,
+    payload: Buffer,
+    flags: number,
+    until: Until,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    if (signal?.aborted) return Promise.reject(new AbortedError(`send to ${address} aborted`, { cause: signal.reason }));
+    let ch = this.#channels.get(mailbox);
+    if (ch === undefined) {
+      ch = new OutChannel(mailbox, address);
+      this.#channels.set(mailbox, ch);
+    }
+    const m: OutMessage = {
+      payload, flags, until, seq: 0, settled: false, resolve: undefined, reject: undefined, deadline: undefined, unlisten: undefined,
+    };
+    const room = ch.waiting.length === 0 && ch.outbox < this.#host.options.outboxCapacity;
+    if (room) {
+      ch.pending.push(m);
+      this.#kick(ch);
+      if (until === "queued") {
+        m.settled = true;
+        return RESOLVED;
+      }
+    } else {
+      ch.waiting.push(m);
+      this.#kick(ch);
+    }
+    const channel = ch;
+    return new Promise<void>((resolve, reject) => {
+      m.resolve = resolve;
+      m.reject = reject;
+      if (timeout !== Infinity) {
+        m.deadline = this.#host.deadlines.add(timeout, () => this.#giveUp(channel, m, new TimeoutError(this.#timeoutMessage(channel, m, timeout))));
+      }
+      if (signal) {
+        const onAbort = (): void => this.#giveUp(channel, m, new AbortedError(`send to ${address} aborted`, { cause: signal.reason }));
+        signal.addEventListener("abort", onAbort, { once: true });
+        m.unlisten = () => signal.removeEventListener("abort", onAbort);
+      }
+    });
+  }
+
+  /** Queues a control frame (used by remote receive as well). */
+  control(frames: Buffer[]): void {
+    if (this.#closed) return;
+    this.#controls.push(frames);
+    void this.#write();
+  }
+
+  /** Rejects everything still pending with `error` and closes the socket. */
+  close(error: Error): void {
+    if (this.#closed) return;
+    this.#closed = error;
+    if (this.#probeTimer) clearInterval(this.#probeTimer);
+    for (const ch of this.#channels.values()) this.#failChannel(ch, error, false);
+    this.#channels.clear();
+    this.#dealer.close();
+  }
+
+  #timeoutMessage(ch: OutChannel, m: OutMessage, timeout: number): string {
+    const why =
+      ch.rid === undefined ? `no answer from ${this.endpoint}`
+      : m.seq === 0 && ch.nextSeq > ch.limit ? "no credit from the receiver (mailbox full)"
+      : m.seq === 0 ? "the local outbox is full"
+      : m.seq > ch.stored ? "not acknowledged by the receiver"
+      : "stored, not yet taken by a receiver";
+    return `send to ${ch.address} was not ${m.until} within ${timeout} ms (${why})`;
+  }
+
+  #settle(m: OutMessage, error?: Error): void {
+    if (m.settled) return;
+    m.settled = true;
+    this.#host.deadlines.cancel(m.deadline);
+    m.unlisten?.();
+    if (error) m.reject?.(error);
+    else m.resolve?.();
+  }
+
+  #giveUp(ch: OutChannel, m: OutMessage, error: Error): void {
+    // Not yet forwarded: withdraw it. Forwarded: it may still arrive; only the wait ends.
+    if (m.seq === 0 && !ch.waiting.remove(m)) ch.pending.remove(m);
+    this.#settle(m, error);
+  }
+
+  /** Something changed for `ch`: make sure the writer and the probe timer run. */
+  #kick(ch: OutChannel): void {
+    if (!ch.opened) {
+      ch.opened = true;
+      this.#hello(ch);
+    }
+    if (this.#probeTimer === undefined && !this.#closed) {
+      this.#probeTimer = setInterval(() => this.#probe(), this.#host.options.probeMs);
+      this.#probeTimer.unref();
+    }
+    void this.#write();
+  }
+
+  #hello(ch: OutChannel): void {
+    ch.lastProbe = performance.now();
+    const want = ch.waiting.length + ch.pending.length;
+    this.#controls.push([encodeHeader([PROTOCOL_VERSION, Kind.hello, ch.mailbox, ch.stored + 1, want])]);
+  }
+
+  /** Asks the owner where things stand on channels that wait and have heard nothing lately. */
+  #probe(): void {
+    const now = performance.now();
+    const { probeMs } = this.#host.options;
+    let busy = false;
+    for (const ch of this.#channels.values()) {
+      if (!ch.busy) continue;
+      busy = true;
+      if (now - ch.lastHeard >= probeMs && now - ch.lastProbe >= probeMs) this.#hello(ch);
+    }
+    if (!busy) {
+      clearInterval(this.#probeTimer);
+      this.#probeTimer = undefined;
+    }
+    void this.#write();
+  }
+
+  async #write(): Promise<void> {
+    if (this.#writing || this.#closed) return;
+    this.#writing = true;
+    try {
+      for (let frames = this.#next(); frames !== undefined && !this.#closed; frames = this.#next()) {
+        await this.#dealer.send(frames);
+      }
+    } catch (error) {
+      if (!this.#closed) throw error;
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** The next ZeroMQ message to send: control frames first, then data, round-robin over channels. */
+  #next(): Buffer[] | undefined {
+    const control = this.#controls.shift();
+    if (control) return control;
+    for (const ch of this.#channels.values()) {
+      const frames = this.#batch(ch);
+      if (frames === undefined) continue;
+      // Round-robin: the channel just served goes to the back.
+      this.#channels.delete(ch.mailbox);
+      this.#channels.set(ch.mailbox, ch);
+      return frames;
+    }
+    return undefined;
+  }
+
+  /** Builds one data frame for `ch`: re-sends first, then new messages, as far as credit goes. */
+  #batch(ch: OutChannel): Buffer[] | undefined {
+    if (ch.rid === undefined) return undefined;
+    const first = ch.sentSeq + 1;
+    // Out of credit: the owner tops the channel up as slots come free (data frames tell it how much waits).
+    if (first > ch.limit) return undefined;
+    const { batchSize, maxMessageSize } = this.#host.options;
+    const base = ch.unacked.peek()?.seq ?? ch.nextSeq;
+    let index = first - base;
+    const payloads: Buffer[] = [];
+    const lens: number[] = [];
+    let flags = -1;
+    let bytes = 0;
+    let seq = first;
+    while (payloads.length < batchSize && seq <= ch.limit) {
+      let m: OutMessage | undefined = ch.unacked.at(index);
+      const resend = m !== undefined;
+      if (!resend) m = ch.pending.peek();
+      if (m === undefined) break;
+      if (flags !== -1 && (m.flags !== flags || bytes + m.payload.length > maxMessageSize)) break;
+      if (resend) {
+        this.#host.counters.retransmitted++;
+      } else {
+        ch.pending.shift();
+        m.seq = ch.nextSeq++;
+        ch.unacked.push(m);
+        this.#host.counters.sent++;
+      }
+      flags = m.flags;
+      bytes += m.payload.length;
+      payloads.push(m.payload);
+      lens.push(m.payload.length);
+      index++;
+      seq++;
+    }
+    if (payloads.length === 0) return undefined;
+    ch.sentSeq = seq - 1;
+    const want = ch.waiting.length + ch.pending.length;
+    const header = encodeHeader([PROTOCOL_VERSION, Kind.data, ch.mailbox, first, flags, lens, want]);
+    return [header, payloads.length === 1 ? payloads[0]! : Buffer.concat(payloads, bytes)];
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for await (const parts of this.#dealer) {
+        const decoded = decodeFrame(parts, this.#host.options.maxMessageSize);
+        if (!decoded.ok) {
+          this.#host.counters.refused[decoded.reason] = (this.#host.counters.refused[decoded.reason] ?? 0) + 1;
+          continue;
+        }
+        const f = decoded.frame;
+        if (f.kind === "ack") this.#onAck(f);
+        else if (f.kind === "nak") this.#onNak(f);
+        else this.#host.onReceiverFrame(this, f);
+      }
+    } catch (error) {
+      if (!this.#closed) throw error;
+    }
+  }
+
+  #onAck(f: Extract<Frame, { kind: "ack" }>): void {
+    const ch = this.#channels.get(f.mailbox);
+    if (ch === undefined) return;
+    ch.lastHeard = performance.now();
+    if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
+    ch.rid = f.rid;
+    if (f.stored > ch.stored) {
+      ch.stored = f.stored;
+      for (let m = ch.unacked.peek(); m !== undefined && m.seq <= f.stored; m = ch.unacked.peek()) {
+        ch.unacked.shift();
+        m.payload = EMPTY;
+        if (m.until === "received" && !m.settled) ch.untaken.push(m);
+        else this.#settle(m);
+      }
+      // Room in the outbox: waiting sends move in ("queued" ones return now).
+      while (ch.waiting.length > 0 && ch.outbox < this.#host.options.outboxCapacity) {
+        const m = ch.waiting.shift()!;
+        ch.pending.push(m);
+        if (m.until === "queued") this.#settle(m);
+      }
+    }
+    if (f.taken > ch.taken) {
+      ch.taken = f.taken;
+      for (let m = ch.untaken.peek(); m !== undefined && m.seq <= f.taken; m = ch.untaken.peek()) {
+        ch.untaken.shift();
+        this.#settle(m);
+      }
+    }
+    ch.limit = f.limit;
+    // The owner lost (or refused) what came after `stored`: send it again.
+    if (f.resend && ch.sentSeq > ch.stored) ch.sentSeq = ch.stored;
+    void this.#write();
+  }
+
+  #onNak(f: Extract<Frame, { kind: "nak" }>): void {
+    const ch = this.#channels.get(f.mailbox);
+    if (ch === undefined) return;
+    ch.lastHeard = performance.now();
+    if (f.code === NakCode.noMailbox) {
+      this.#failChannel(ch, new NoSuchMailboxError(`no mailbox "${ch.mailbox}" at ${this.endpoint}: ${f.message}`), true);
+      this.#channels.delete(ch.mailbox);
+      return;
+    }
+    // NO_CHANNEL: the owner does not know this channel (it restarted, or forgot us): open it again.
+    if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
+    ch.rid = undefined;
+    ch.sentSeq = ch.stored;
+    this.#hello(ch);
+    void this.#write();
+  }
+
+  /** The owner restarted: what it stored is gone with the old incarnation. */
+  #restarted(ch: OutChannel): void {
+    const error = new ReceiverRestartedError(
+      `${ch.address} restarted after storing the message and before a receiver took it; the message is lost`,
+    );
+    for (const m of ch.untaken.drain()) this.#settle(m, error);
+    ch.taken = ch.stored;
+    ch.sentSeq = ch.stored;
+  }
+
+  #failChannel(ch: OutChannel, error: Error, countUndeliverable: boolean): void {
+    for (const q of [ch.waiting, ch.pending, ch.unacked, ch.untaken]) {
+      for (const m of q.drain()) {
+        // A "queued" send already returned: its failure can only show in the counters.
+        if (countUndeliverable && m.settled) this.#host.counters.undeliverable++;
+        this.#settle(m, error);
+      }
+    }
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

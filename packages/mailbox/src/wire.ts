@@ -1,0 +1,193 @@
+/**
+ * The frames of the mailbox protocol (PROTOCOL.md is the specification; this file and it
+ * must agree). Every ZeroMQ message is a header frame, a MessagePack array
+ * `[version, kind, mailbox, ...fields]`, followed for `data` and `deliver` by one body frame.
+ */
+import { Packr, Unpackr } from "msgpackr";
+
+export const PROTOCOL_VERSION = 1;
+
+/** Frame kinds. */
+export const Kind = {
+  /** sender -> owner: open or probe a channel, say how many messages wait for credit. */
+  hello: "hello",
+  /** sender -> owner: a batch of consecutive messages of one channel. */
+  data: "data",
+  /** owner -> sender: what is stored and taken, and the credit limit. */
+  ack: "ack",
+  /** owner -> peer: a refusal that ends the operation (e.g. no such mailbox). */
+  nak: "nak",
+  /** remote receiver -> owner: ask for up to `window` messages. */
+  pull: "pull",
+  /** owner -> remote receiver: one message handed out under a delivery id. */
+  deliver: "deliver",
+  /** remote receiver -> owner: these deliveries were taken by a receiver. */
+  taken: "taken",
+  /** remote receiver -> owner: hand these deliveries back (not taken). */
+  release: "release",
+} as const;
+export type Kind = (typeof Kind)[keyof typeof Kind];
+
+/** Message flags, per data frame (every message of the frame has the same flags). */
+export const Flag = {
+  /** The payload is the message's bytes as sent; otherwise it is one MessagePack value. */
+  raw: 1,
+} as const;
+
+/** `nak` codes. */
+export const NakCode = {
+  noMailbox: "NO_MAILBOX",
+  noChannel: "NO_CHANNEL",
+} as const;
+export type NakCode = (typeof NakCode)[keyof typeof NakCode];
+
+export type Frame =
+  | { kind: "hello"; mailbox: string; base: number; want: number }
+  | { kind: "data"; mailbox: string; seq: number; flags: number; lens: number[]; want: number; body: Buffer }
+  | { kind: "ack"; mailbox: string; rid: string; stored: number; taken: number; limit: number; resend: boolean }
+  | { kind: "nak"; mailbox: string; rid: string; code: string; message: string }
+  | { kind: "pull"; mailbox: string; window: number; seen: number; held: number[] }
+  | { kind: "deliver"; mailbox: string; id: number; flags: number; body: Buffer }
+  | { kind: "taken"; mailbox: string; ids: number[] }
+  | { kind: "release"; mailbox: string; ids: number[] };
+
+/** Why an incoming frame was dropped; `stats().refused` counts each. */
+export const Refusal = {
+  /** The header is not MessagePack, or not an array. */
+  decode: "decode",
+  /** The version is not {@link PROTOCOL_VERSION}. */
+  version: "version",
+  /** The kind is unknown, or not one this side accepts. */
+  kind: "kind",
+  /** A field is missing or has the wrong type. */
+  fields: "fields",
+  /** The frame or a message is larger than allowed, or the body does not match the lengths. */
+  size: "size",
+  /** A message payload is not valid MessagePack. */
+  payload: "payload",
+  /** No mailbox of that name. */
+  mailbox: "mailbox",
+  /** Data on a channel the owner does not know (never opened with `hello`, or forgotten). */
+  channel: "channel",
+  /** Messages past the credit limit. */
+  credit: "credit",
+  /** Messages after a gap in the sequence. */
+  order: "order",
+} as const;
+export type Refusal = (typeof Refusal)[keyof typeof Refusal];
+
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** Encodes a header array. */
+export function encodeHeader(fields: unknown[]): Buffer {
+  return packr.pack(fields);
+}
+
+/** Encodes a message value: bytes travel raw, anything else as one MessagePack value. */
+export function encodeValue(value: unknown): { payload: Buffer; flags: number } {
+  if (value instanceof Uint8Array) {
+    // Copied, so the caller may reuse its buffer as soon as send returns.
+    const payload = Buffer.allocUnsafe(value.byteLength);
+    payload.set(value);
+    return { payload, flags: Flag.raw };
+  }
+  return { payload: packr.pack(value), flags: 0 };
+}
+
+/** Decodes a message payload. Throws on bytes that are not exactly one MessagePack value. */
+export function decodeValue(payload: Buffer, flags: number): unknown {
+  if (flags & Flag.raw) return payload;
+  return unpackr.unpack(payload);
+}
+
+const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 200;
+const isUintArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isUint);
+
+export type Decoded = { ok: true; frame: Frame } | { ok: false; reason: Refusal; detail: string };
+
+const fail = (reason: Refusal, detail: string): Decoded => ({ ok: false, reason, detail });
+
+/**
+ * Decodes and validates one ZeroMQ message (`parts` without the Router's routing-id part).
+ * Never throws: a bad frame comes back with the reason it is refused.
+ */
+export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
+  const head = parts[0];
+  if (head === undefined) return fail(Refusal.fields, "no header frame");
+  let h: unknown;
+  try {
+    h = unpackr.unpack(head);
+  } catch (error) {
+    return fail(Refusal.decode, `header is not MessagePack: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(h)) return fail(Refusal.decode, "header is not an array");
+  if (h[0] !== PROTOCOL_VERSION) return fail(Refusal.version, `version ${String(h[0])}, expected ${PROTOCOL_VERSION}`);
+  const kind = h[1];
+  const mailbox = h[2];
+  if (typeof kind !== "string") return fail(Refusal.fields, "kind is not a string");
+  if (!isName(mailbox)) return fail(Refusal.fields, "mailbox is not a name");
+  switch (kind) {
+    case Kind.hello: {
+      const [, , , base, want] = h;
+      if (parts.length !== 1 || !isUint(base) || base < 1 || !isUint(want)) return fail(Refusal.fields, "hello needs base >= 1, want");
+      return { ok: true, frame: { kind, mailbox, base, want } };
+    }
+    case Kind.data: {
+      const [, , , seq, flags, lens, want] = h;
+      const body = parts[1];
+      if (
+        parts.length !== 2 || body === undefined || !isUint(seq) || seq < 1 || !isUint(flags) ||
+        !isUintArray(lens) || lens.length === 0 || !isUint(want)
+      ) {
+        return fail(Refusal.fields, "data needs seq >= 1, flags, lens[], want and one body frame");
+      }
+      let total = 0;
+      for (const len of lens) {
+        if (len > maxMessageSize) return fail(Refusal.size, `message of ${len} bytes exceeds ${maxMessageSize}`);
+        total += len;
+      }
+      if (total !== body.length) return fail(Refusal.size, `lens add up to ${total}, body has ${body.length} bytes`);
+      return { ok: true, frame: { kind, mailbox, seq, flags, lens, want, body } };
+    }
+    case Kind.ack: {
+      const [, , , rid, stored, taken, limit, resend] = h;
+      if (parts.length !== 1 || !isName(rid) || !isUint(stored) || !isUint(taken) || !isUint(limit) || typeof resend !== "boolean") {
+        return fail(Refusal.fields, "ack needs rid, stored, taken, limit, resend");
+      }
+      return { ok: true, frame: { kind, mailbox, rid, stored, taken, limit, resend } };
+    }
+    case Kind.nak: {
+      const [, , , rid, code, message] = h;
+      if (parts.length !== 1 || !isName(rid) || typeof code !== "string" || typeof message !== "string") {
+        return fail(Refusal.fields, "nak needs rid, code, message");
+      }
+      return { ok: true, frame: { kind, mailbox, rid, code, message } };
+    }
+    case Kind.pull: {
+      const [, , , window, seen, held] = h;
+      if (parts.length !== 1 || !isUint(window) || !isUint(seen) || !isUintArray(held)) {
+        return fail(Refusal.fields, "pull needs window, seen, held[]");
+      }
+      return { ok: true, frame: { kind, mailbox, window, seen, held } };
+    }
+    case Kind.deliver: {
+      const [, , , id, flags] = h;
+      const body = parts[1];
+      if (parts.length !== 2 || body === undefined || !isUint(id) || !isUint(flags)) {
+        return fail(Refusal.fields, "deliver needs id, flags and one body frame");
+      }
+      if (body.length > maxMessageSize) return fail(Refusal.size, `message of ${body.length} bytes exceeds ${maxMessageSize}`);
+      return { ok: true, frame: { kind, mailbox, id, flags, body } };
+    }
+    case Kind.taken:
+    case Kind.release: {
+      const [, , , ids] = h;
+      if (parts.length !== 1 || !isUintArray(ids)) return fail(Refusal.fields, `${kind} needs ids[]`);
+      return { ok: true, frame: { kind, mailbox, ids } };
+    }
+    default:
+      return fail(Refusal.kind, `unknown kind ${JSON.stringify(kind).slice(0, 40)}`);
+  }
+}
