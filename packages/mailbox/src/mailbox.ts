@@ -98,7 +98,12 @@ export class Mailbox implements AsyncIterable<unknown> {
    * const order = await orders.receive({ timeout: 5000 });
    */
   receive(options?: ReceiveOptions): Promise<unknown> {
-    const opts = parseReceiveOptions(options);
+    let opts: ReturnType<typeof parseReceiveOptions>;
+    try {
+      opts = parseReceiveOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#closed) return Promise.reject(this.#closed);
     const head = this.#queue.shift();
     if (head !== undefined) {
@@ -121,7 +126,12 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (!(buffer instanceof Uint8Array)) {
       return Promise.reject(new InvalidArgumentError(`Expected \`buffer\` to be a Uint8Array or Buffer, got ${describe(buffer)}`));
     }
-    const opts = parseReceiveOptions(options);
+    let opts: ReturnType<typeof parseReceiveOptions>;
+    try {
+      opts = parseReceiveOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (this.#closed) return Promise.reject(this.#closed);
     const head = this.#queue.peek();
     if (head !== undefined) {

@@ -372,6 +372,8 @@ export class Peer {
   }
 
   #onNak(f: Extract<Frame, { kind: "nak" }>): void {
+    // A nak may concern remote receivers of the mailbox as well as its sender channel.
+    this.#host.onReceiverFrame(this, f);
     const ch = this.#channels.get(f.mailbox);
     if (ch === undefined) return;
     ch.lastHeard = performance.now();

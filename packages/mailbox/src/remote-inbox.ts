@@ -73,7 +73,13 @@ export class RemoteInbox {
     if (buffer !== undefined && !(buffer instanceof Uint8Array)) {
       return Promise.reject(new InvalidArgumentError(`Expected \`buffer\` to be a Uint8Array or Buffer, got ${describe(buffer)}`));
     }
-    const { timeout, signal } = parseReceiveOptions(options);
+    let parsed: ReturnType<typeof parseReceiveOptions>;
+    try {
+      parsed = parseReceiveOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { timeout, signal } = parsed;
     if (this.#failed) return Promise.reject(this.#failed);
     if (signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
     this.#lastUse = performance.now();

@@ -319,7 +319,9 @@ export class Runtime implements AsyncDisposable {
       return;
     }
     const inbox = this.#inboxes.get(`${peer.endpoint}\n${f.mailbox}`);
-    if (inbox) inbox.onFrame(f);
+    if (inbox) {
+      if (f.kind === "deliver" || f.code === NakCode.noMailbox) inbox.onFrame(f);
+    }
     else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.release, f.mailbox, [f.id]])]);
   }
 
