@@ -3,7 +3,7 @@
  * must agree). Every ZeroMQ message is a header frame, a MessagePack array
  * `[version, kind, mailbox, ...fields]`, followed for `data` and `deliver` by one body frame.
  */
-import { Packr, Unpackr } from "msgpackr";
+import { C1, Packr, Unpackr } from "msgpackr";
 
 export const PROTOCOL_VERSION = 1;
 
@@ -98,7 +98,10 @@ export function encodeValue(value: unknown): { payload: Buffer; flags: number } 
 /** Decodes a message payload. Throws on bytes that are not exactly one MessagePack value. */
 export function decodeValue(payload: Buffer, flags: number): unknown {
   if (flags & Flag.raw) return payload;
-  return unpackr.unpack(payload);
+  const value: unknown = unpackr.unpack(payload);
+  // 0xc1 is never used in MessagePack; msgpackr returns a marker for it rather than throwing.
+  if (value === C1) throw new TypeError("0xc1 is not a MessagePack value");
+  return value;
 }
 
 const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
@@ -118,7 +121,7 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
   if (head === undefined) return fail(Refusal.fields, "no header frame");
   let h: unknown;
   try {
-    h = unpackr.unpack(head);
+    h = decodeValue(head, 0);
   } catch (error) {
     return fail(Refusal.decode, `header is not MessagePack: ${(error as Error).message}`);
   }
