@@ -1,0 +1,251 @@
+/**
+ * The client side of request-response: the notes' two lines
+ *
+ *   send("read rutabaga", server_mbox);
+ *   receive(response, client_mbox);
+ *
+ * with the request wrapped in an envelope (client id, request id, reply address), a reply
+ * mailbox per client, correlation of replies to requests, and retries on timeout.
+ */
+import { randomBytes } from "node:crypto";
+import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "@zmbox/mailbox";
+import type { Mailbox, Runtime } from "@zmbox/mailbox";
+import { addressOf, checkMailbox, checkRuntime } from "./check.js";
+import { RemoteError, RequestTimeoutError } from "./errors.js";
+import { parseClientOptions, parseRequestOptions, type ClientOptions, type RequestOptions } from "./options.js";
+import { parseReply, requestEnvelope, type ReplyEnvelope, type RequestEnvelope } from "./wire.js";
+
+/** Figures from {@link Client.stats}. */
+export interface ClientStats {
+  /** Requests started. */
+  requests: number;
+  /** Requests answered (with a value or a `RemoteError`). */
+  replies: number;
+  /** Attempts after the first (retries sent). */
+  retries: number;
+  /** Requests that gave up with `RequestTimeoutError`. */
+  timeouts: number;
+  /** Replies that came after their request had ended (timed out, aborted, or already answered): discarded. */
+  late: number;
+  /** Messages in the reply mailbox that were not replies to this client: discarded. */
+  badReplies: number;
+  /** Requests waiting for a reply now. */
+  inFlight: number;
+}
+
+interface Pending {
+  resolve: (reply: ReplyEnvelope) => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * A client with its own reply mailbox (`rr.reply.<id>` in its runtime). Requests carry a
+ * random client id (new per Client, so a restarted process never collides with its previous
+ * life in a server's reply cache) and a request id counting up from 1.
+ *
+ * @example
+ * const rt = await Runtime.start();
+ * const client = new Client(rt);
+ * const content = await client.request("read rutabaga", "files@tcp://10.0.0.5:5555", { timeout: 2000, retries: 2 });
+ * client.close();
+ */
+export class Client implements Disposable {
+  /** Random per client; with the request id it keys the server's reply cache. */
+  readonly id: string;
+  /** The reply mailbox's address: where servers send replies. */
+  readonly address: string;
+  readonly #runtime: Runtime;
+  readonly #mailbox: Mailbox;
+  readonly #pending = new Map<number, Pending>();
+  readonly #counts = { requests: 0, replies: 0, retries: 0, timeouts: 0, late: 0, badReplies: 0 };
+  #nextId = 0;
+  #closed: Error | undefined;
+
+  constructor(runtime: Runtime, options?: ClientOptions) {
+    this.#runtime = checkRuntime(runtime);
+    this.id = `c${randomBytes(8).toString("hex")}`;
+    const { name, capacity } = parseClientOptions(options, this.id);
+    this.#mailbox = runtime.mailbox(name, { capacity });
+    this.address = this.#mailbox.address;
+    void this.#dispatch();
+  }
+
+  /** True once `close()` was called or the runtime closed. */
+  get closed(): boolean {
+    return this.#closed !== undefined;
+  }
+
+  /**
+   * Sends `body` to the server mailbox `server` and resolves with the reply's body. Each
+   * attempt waits `timeout` ms; then the same request (same id) is sent again, up to
+   * `retries` times.
+   *
+   * Rejects with `RemoteError` when the handler threw (its message, `code` and name),
+   * `NoSuchMailboxError` at once when the server has no such mailbox, `RequestTimeoutError`
+   * when no attempt got a reply, `AbortedError` when `signal` aborts, `ClosedError` when the
+   * client or runtime closes.
+   * @example
+   * const answer = await client.request({ op: "read", file: "rutabaga" }, server, { timeout: 1000, retries: 3 });
+   */
+  async request<Res = unknown>(body: unknown, server: string | Mailbox, options?: RequestOptions): Promise<Res> {
+    const to = checkMailbox("server", server);
+    const { timeout, retries, signal } = parseRequestOptions(options);
+    if (body === undefined) throw new InvalidArgumentError("Expected a request body (any MessagePack-encodable value), got `undefined`");
+    if (this.#closed) throw this.#closed;
+    if (signal?.aborted) throw new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal.reason });
+    const requestId = ++this.#nextId;
+    const envelope = requestEnvelope(this.id, requestId, this.address, body);
+    let pending!: Pending;
+    const replied = new Promise<ReplyEnvelope>((resolve, reject) => {
+      pending = { resolve, reject };
+    });
+    this.#pending.set(requestId, pending);
+    this.#counts.requests++;
+    const started = performance.now();
+    try {
+      const reply = await this.#attempts(envelope, to, replied, timeout, retries, signal, started);
+      this.#counts.replies++;
+      if (reply.ok) return reply.body as Res;
+      throw new RemoteError(reply.error, addressOf(to), requestId);
+    } finally {
+      this.#pending.delete(requestId);
+    }
+  }
+
+  async #attempts(
+    envelope: RequestEnvelope,
+    to: string | Mailbox,
+    replied: Promise<ReplyEnvelope>,
+    timeout: number,
+    retries: number,
+    signal: AbortSignal | undefined,
+    started: number,
+  ): Promise<ReplyEnvelope> {
+    const address = addressOf(to);
+    for (let attempt = 1; ; attempt++) {
+      if (attempt > 1) this.#counts.retries++;
+      const reply = await this.#attempt(envelope, to, replied, timeout, signal);
+      if (reply !== undefined) return reply;
+      if (attempt > retries) {
+        this.#counts.timeouts++;
+        throw new RequestTimeoutError(address, envelope.requestId, attempt, performance.now() - started, timeout);
+      }
+    }
+  }
+
+  /** One attempt: send (until stored) and wait for the reply, all within `timeout`. `undefined`: timed out. */
+  #attempt(
+    envelope: RequestEnvelope,
+    to: string | Mailbox,
+    replied: Promise<ReplyEnvelope>,
+    timeout: number,
+    signal: AbortSignal | undefined,
+  ): Promise<ReplyEnvelope | undefined> {
+    return new Promise<ReplyEnvelope | undefined>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const finish = (): void => {
+        if (timer !== undefined) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const onAbort = (): void => {
+        finish();
+        reject(new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal?.reason }));
+      };
+      if (timeout !== Infinity) {
+        timer = setTimeout(() => {
+          finish();
+          resolve(undefined);
+        }, timeout);
+      }
+      signal?.addEventListener("abort", onAbort, { once: true });
+      replied.then(
+        (reply) => {
+          finish();
+          resolve(reply);
+        },
+        (error: Error) => {
+          finish();
+          reject(error);
+        },
+      );
+      // "stored": a missing mailbox is refused at once (NoSuchMailboxError). A send that is not
+      // stored in time may still arrive later: the retry carries the same id, so the server
+      // runs the handler once.
+      this.#runtime.send(envelope, to, { until: "stored", timeout, ...(signal ? { signal } : {}) }).catch((error: Error) => {
+        if (error instanceof TimeoutError || error instanceof AbortedError) return;
+        finish();
+        reject(error);
+      });
+    });
+  }
+
+  /** Counters and the requests in flight. */
+  stats(): ClientStats {
+    return { ...this.#counts, inFlight: this.#pending.size };
+  }
+
+  /** Closes the reply mailbox; requests in flight reject with `ClosedError`. */
+  close(): void {
+    if (this.#closed) return;
+    this.#fail(new ClosedError(`the client ${this.address} is closed`));
+    this.#mailbox.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #fail(error: Error): void {
+    this.#closed ??= error;
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+  }
+
+  /** The reply loop: `receive(response, client_mbox)`, matched to its request by id. */
+  async #dispatch(): Promise<void> {
+    try {
+      for (;;) this.#onReply(await this.#mailbox.receive());
+    } catch (error) {
+      this.#fail(error instanceof ClosedError ? error : new ClosedError(`the client ${this.address} stopped: ${(error as Error).message}`, { cause: error }));
+    }
+  }
+
+  #onReply(message: unknown): void {
+    const reply = parseReply(message);
+    if (reply === undefined || reply.clientId !== this.id) {
+      this.#counts.badReplies++;
+      return;
+    }
+    const p = this.#pending.get(reply.requestId);
+    if (p === undefined) {
+      // Its request timed out, was aborted, or was answered already (a retry's reply): harmless.
+      this.#counts.late++;
+      return;
+    }
+    this.#pending.delete(reply.requestId);
+    p.resolve(reply);
+  }
+}
+
+const clients = new WeakMap<Runtime, Client>();
+
+/**
+ * Sends a request with the runtime's default client (one reply mailbox per runtime, made on
+ * first use). See {@link Client.request}.
+ * @example
+ * const { send, receive } = rt;
+ * const content = await request(rt, "read rutabaga", "files@tcp://127.0.0.1:5555");
+ */
+export function request<Res = unknown>(runtime: Runtime, body: unknown, server: string | Mailbox, options?: RequestOptions): Promise<Res> {
+  try {
+    const rt = checkRuntime(runtime);
+    let client = clients.get(rt);
+    if (client === undefined || client.closed) {
+      client = new Client(rt);
+      clients.set(rt, client);
+    }
+    return client.request<Res>(body, server, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * The server side of request-response: the notes' loop
+ *
+ *   receive(command, server_mbox); decode command; read file into answer; send(answer, client_mbox);
+ *
+ * with a concurrency limit (p-queue), a reply cache that de-duplicates retries, and typed
+ * error replies. The loop takes a request only when a handler slot is free, so pending work
+ * waits in the mailbox (bounded by its capacity), never in this process.
+ */
+import { AbortedError, ClosedError, EncodeError, MailboxClosedError, MessageTooLargeError } from "@zmbox/mailbox";
+import type { Mailbox, Runtime } from "@zmbox/mailbox";
+import PQueue from "p-queue";
+import { addressOf, checkFunction, checkMailbox, checkRuntime } from "./check.js";
+import { errorInfo } from "./errors.js";
+import { parseServeOptions, type ParsedServeOptions, type ServeOptions } from "./options.js";
+import { ReplyCache } from "./reply-cache.js";
+import { BAD_REQUEST, errorReply, okReply, parseRequest, type ReplyEnvelope, type RequestEnvelope } from "./wire.js";
+
+/** What a handler learns about the request besides its body. */
+export interface RequestContext {
+  readonly clientId: string;
+  readonly requestId: number;
+  /** The client's reply mailbox. */
+  readonly replyTo: string;
+  /** Aborts when the server is cancelled through `options.signal`. */
+  readonly signal: AbortSignal;
+}
+
+/** Answers one request: the return value (or resolved value) is the reply; a throw becomes the caller's `RemoteError`. */
+export type Handler<Req = unknown, Res = unknown> = (body: Req, context: RequestContext) => Res | Promise<Res>;
+
+/** Figures from {@link Server.stats}. */
+export interface ServerStats {
+  /** Messages taken from the mailbox. */
+  received: number;
+  /** Handler runs that returned a reply. */
+  handled: number;
+  /** Handler runs that threw (answered with an error reply). */
+  failed: number;
+  /** Retries answered from the reply cache without running the handler. */
+  duplicates: number;
+  /** Retries that arrived while the first run was in progress and joined it. */
+  joined: number;
+  /** Messages that were not requests: answered with `ERR_BAD_REQUEST` when they named a `replyTo`, else dropped. */
+  badRequests: number;
+  /** Replies that could not be handed to the runtime (e.g. the outbox stayed full past `replyTimeout`). */
+  replyErrors: number;
+  /** Handler runs that threw after the server was cancelled: no reply, no cache entry. */
+  cancelled: number;
+  /** Handlers running or waiting for a slot now. */
+  active: number;
+  /** Finished replies in the cache. */
+  cached: number;
+  /** Finished replies dropped from the cache by its size or age bound. */
+  evicted: number;
+}
+
+/**
+ * A running server. `close()` stops taking requests and waits for the running ones to
+ * reply; requests still in the mailbox stay there (for another server on the same mailbox,
+ * or this one after a restart).
+ */
+export class Server implements AsyncDisposable {
+  /** The mailbox served. */
+  readonly address: string;
+  /**
+   * Resolves when the receive loop has ended and every taken request is answered: with
+   * `undefined` after `close()`, a cancel or the runtime closing, or with the error that
+   * stopped it (e.g. `NoSuchMailboxError` for a remote mailbox that does not exist).
+   */
+  readonly closed: Promise<Error | undefined>;
+  readonly #runtime: Runtime;
+  readonly #mbox: string | Mailbox;
+  readonly #handler: Handler;
+  readonly #options: ParsedServeOptions;
+  readonly #queue: PQueue;
+  readonly #cache: ReplyCache<ReplyEnvelope>;
+  /** Aborts the receive loop (close and cancel). */
+  readonly #stopping = new AbortController();
+  /** Aborts handlers (cancel only). */
+  readonly #cancel = new AbortController();
+  readonly #replies = new Set<Promise<void>>();
+  readonly #counts = { received: 0, handled: 0, failed: 0, duplicates: 0, joined: 0, badRequests: 0, replyErrors: 0, cancelled: 0 };
+  #onAbort: (() => void) | undefined;
+
+  /** @internal Use {@link serve}. */
+  constructor(runtime: Runtime, mbox: string | Mailbox, handler: Handler, options: ParsedServeOptions) {
+    this.#runtime = runtime;
+    this.#mbox = mbox;
+    this.address = addressOf(mbox);
+    this.#handler = handler;
+    this.#options = options;
+    this.#queue = new PQueue({ concurrency: options.concurrency });
+    this.#cache = new ReplyCache({ max: options.cacheMax, ttlMs: options.cacheTtlMs });
+    const { signal } = options;
+    if (signal) {
+      this.#onAbort = () => {
+        this.#cancel.abort(signal.reason);
+        this.#stopping.abort(signal.reason);
+      };
+      if (signal.aborted) this.#onAbort();
+      else signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    this.closed = this.#loop();
+  }
+
+  /** Counters and the current load. */
+  stats(): ServerStats {
+    return {
+      ...this.#counts,
+      active: this.#queue.pending + this.#queue.size,
+      cached: this.#cache.size,
+      evicted: this.#cache.evicted,
+    };
+  }
+
+  /**
+   * Stops taking requests and waits until every request already taken is answered.
+   * @example
+   * const server = serve(rt, rt.mailbox("files"), readFile);
+   * process.once("SIGTERM", () => void server.close().then(() => rt.close()));
+   */
+  async close(): Promise<void> {
+    this.#stopping.abort(new Error("server closed"));
+    await this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #loop(): Promise<Error | undefined> {
+    const { receive } = this.#runtime;
+    const stop = this.#stopping.signal;
+    let failure: Error | undefined;
+    try {
+      for (;;) {
+        // Take a request only when a handler slot is free: the rest wait in the mailbox.
+        while (this.#queue.pending + this.#queue.size >= this.#options.concurrency && !stop.aborted) await this.#slotFree();
+        if (stop.aborted) break;
+        const message = await receive(this.#mbox, { signal: stop });
+        this.#counts.received++;
+        this.#accept(message);
+      }
+    } catch (error) {
+      if (!(error instanceof AbortedError || error instanceof ClosedError || error instanceof MailboxClosedError)) failure = error as Error;
+    }
+    await this.#queue.onIdle();
+    while (this.#replies.size > 0) await Promise.all(this.#replies);
+    if (this.#onAbort) this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    return failure;
+  }
+
+  #slotFree(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.#queue.off("next", done);
+        this.#stopping.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      this.#queue.on("next", done);
+      this.#stopping.signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  #accept(message: unknown): void {
+    const parsed = parseRequest(message);
+    if (!parsed.ok) {
+      // A bad message never takes the server down: tell the sender if it can be told, count it either way.
+      this.#counts.badRequests++;
+      if (parsed.replyTo !== undefined) {
+        this.#reply(
+          parsed.replyTo,
+          errorReply(parsed.clientId, parsed.requestId, { name: "BadRequestError", message: `not a request: ${parsed.reason}`, code: BAD_REQUEST }),
+        );
+      }
+      return;
+    }
+    const req = parsed.request;
+    const key = ReplyCache.key(req.clientId, req.requestId);
+    const hit = this.#cache.get(key);
+    if (hit?.state === "running") {
+      // A retry while the first run is in progress: that run's reply answers it.
+      this.#counts.joined++;
+      return;
+    }
+    if (hit?.state === "done") {
+      // A retry after the run: the cached reply, the handler is not run again.
+      this.#counts.duplicates++;
+      this.#reply(req.replyTo, hit.value);
+      return;
+    }
+    this.#cache.start(key);
+    void this.#queue.add(() => this.#run(req, key));
+  }
+
+  async #run(req: RequestEnvelope, key: string): Promise<void> {
+    const context: RequestContext = {
+      clientId: req.clientId,
+      requestId: req.requestId,
+      replyTo: req.replyTo,
+      signal: this.#cancel.signal,
+    };
+    let reply: ReplyEnvelope;
+    try {
+      reply = okReply(req.clientId, req.requestId, await this.#handler(req.body, context));
+      this.#counts.handled++;
+    } catch (error) {
+      if (this.#cancel.signal.aborted) {
+        this.#counts.cancelled++;
+        this.#cache.abandon(key);
+        return;
+      }
+      this.#counts.failed++;
+      reply = errorReply(req.clientId, req.requestId, errorInfo(error));
+    }
+    this.#cache.finish(key, reply);
+    this.#reply(req.replyTo, reply, key);
+  }
+
+  /** Sends a reply (`until: "queued"`); a reply that cannot be encoded becomes an error reply. */
+  #reply(replyTo: string, reply: ReplyEnvelope, key?: string): void {
+    const sending = this.#send(replyTo, reply, key).finally(() => this.#replies.delete(sending));
+    this.#replies.add(sending);
+  }
+
+  async #send(replyTo: string, reply: ReplyEnvelope, key: string | undefined): Promise<void> {
+    const options = { until: "queued", timeout: this.#options.replyTimeout } as const;
+    try {
+      await this.#runtime.send(reply, replyTo, options);
+      return;
+    } catch (error) {
+      if (!(error instanceof EncodeError || error instanceof MessageTooLargeError)) {
+        this.#counts.replyErrors++;
+        return;
+      }
+      // The handler's value cannot travel: the caller gets that as the error.
+      const replacement = errorReply(reply.clientId, reply.requestId, errorInfo(error));
+      if (key !== undefined) this.#cache.finish(key, replacement);
+      try {
+        await this.#runtime.send(replacement, replyTo, options);
+      } catch {
+        this.#counts.replyErrors++;
+      }
+    }
+  }
+}
+
+/**
+ * Serves requests arriving at `mbox` (a Mailbox of this runtime, or the address of a mailbox
+ * anywhere: several servers may compete for one mailbox) with `handler`, up to
+ * `concurrency` at once. A retried request (same client id and request id) never runs the
+ * handler twice: it joins the run in progress or gets the cached reply.
+ *
+ * @example
+ * // The notes' file server:
+ * const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:5555" });
+ * const server = serve(rt, rt.mailbox("files"), async (command: string) => {
+ *   const [verb, name] = command.split(" ");          // decode command
+ *   if (verb !== "read") throw new Error(`unknown command ${verb}`);
+ *   return await readFile(`/srv/files/${name}`);      // read file into answer
+ * }, { concurrency: 8 });
+ */
+export function serve<Req = any, Res = unknown>(
+  runtime: Runtime,
+  mbox: string | Mailbox,
+  handler: Handler<Req, Res>,
+  options?: ServeOptions,
+): Server {
+  const rt = checkRuntime(runtime);
+  const box = checkMailbox("mbox", mbox);
+  const fn = checkFunction<Handler>("handler", handler);
+  return new Server(rt, box, fn, parseServeOptions(options));
+}
