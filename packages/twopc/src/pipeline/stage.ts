@@ -1,0 +1,259 @@
+/**
+ * A pipeline stage: `concurrency` workers, each running the notes' consumer loop
+ *
+ *   while (...) { message = await receive(from); output = handle(message); await send(output, to) }
+ *
+ * with `send(..., { until: "stored" })`, so a worker holds at most one message and waits
+ * while the next mailbox is full: the mailbox windows bound the whole pipeline, and a slow
+ * last stage slows the first. `from` may be a mailbox of this runtime or the address of one
+ * anywhere (remote receive): stages run in whichever processes you like.
+ *
+ * Every message a worker takes ends in exactly one of:
+ *   forwarded    the output is stored in `to`
+ *   consumed     the handler returned `undefined`, or the stage is a sink
+ *   dead-letter  the handler threw, or the output could not be sent: a {@link DeadLetter}
+ *                is stored in `deadLetter`, and the stage goes on
+ *   handed back  the stage was cancelled and the handler threw: the message is sent back to `from`
+ *   lost         the dead-letter (or hand-back) send itself failed, e.g. the runtime closed:
+ *                counted in `stats().lost`, never silent
+ */
+import { AbortedError, ClosedError, MailboxClosedError, TimeoutError } from "@zmbox/mailbox";
+import type { Mailbox, Runtime } from "@zmbox/mailbox";
+import { parseAddress } from "@zmbox/mailbox";
+import { addressOf, checkFunction, checkMailbox, checkRuntime } from "../rr/check.js";
+import { deadLetter } from "./dead-letter.js";
+import { parseDrainOptions, parseStageOptions, type DrainOptions, type ParsedStageOptions, type StageOptions } from "./options.js";
+
+/** What a stage handler learns besides the message. */
+export interface StageContext {
+  /** The stage's name. */
+  readonly stage: string;
+  /** Aborts when the stage is cancelled (its `signal` option). */
+  readonly signal: AbortSignal;
+}
+
+/** Handles one message: the value returned goes to the next stage; `undefined` sends nothing. */
+export type StageHandler<In = any, Out = unknown> = (message: In, context: StageContext) => Out | undefined | Promise<Out | undefined>;
+
+/** Figures from {@link Stage.stats}. */
+export interface StageStats {
+  name: string;
+  /** Messages taken from `from`. */
+  received: number;
+  /** Outputs stored in `to`. */
+  forwarded: number;
+  /** Messages finished without an output to send. */
+  consumed: number;
+  /** Messages sent to the dead-letter mailbox. */
+  deadLettered: number;
+  /** Messages sent back to `from` after a cancel. */
+  handedBack: number;
+  /** Messages whose dead-letter or hand-back send failed. */
+  lost: number;
+  /** Messages being handled or sent now (at most `concurrency`). */
+  inFlight: number;
+  /** Workers still running. */
+  workers: number;
+}
+
+type Mode = "run" | "drain" | "stop";
+
+/** A running stage; made by {@link stage}. */
+export class Stage implements AsyncDisposable {
+  readonly name: string;
+  /** The mailbox the stage takes from. */
+  readonly from: string;
+  /**
+   * Resolves once every worker has ended and every message taken is finished: with
+   * `undefined` after `stop()`, `drain()`, a cancel or the runtime closing, or with the error
+   * that ended the workers (e.g. `NoSuchMailboxError` for a remote `from` that does not exist).
+   */
+  readonly closed: Promise<Error | undefined>;
+  readonly #runtime: Runtime;
+  readonly #source: string | Mailbox;
+  readonly #handler: StageHandler;
+  readonly #options: ParsedStageOptions;
+  readonly #context: StageContext;
+  readonly #cancel = new AbortController();
+  readonly #counts = { received: 0, forwarded: 0, consumed: 0, deadLettered: 0, handedBack: 0, lost: 0, inFlight: 0, workers: 0 };
+  #mode: Mode = "run";
+  #idleMs = 0;
+  /** Aborted to wake the workers' receives when the mode changes. */
+  #interrupt = new AbortController();
+  #failure: Error | undefined;
+  #onAbort: (() => void) | undefined;
+
+  /** @internal Use {@link stage}. */
+  constructor(runtime: Runtime, from: string | Mailbox, handler: StageHandler, options: ParsedStageOptions) {
+    this.#runtime = runtime;
+    this.#source = from;
+    this.from = addressOf(from);
+    this.#handler = handler;
+    this.#options = options;
+    this.name = options.name;
+    this.#context = { stage: options.name, signal: this.#cancel.signal };
+    const { signal } = options;
+    if (signal) {
+      this.#onAbort = () => {
+        this.#cancel.abort(signal.reason);
+        this.#setMode("stop");
+      };
+      if (signal.aborted) this.#onAbort();
+      else signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    const workers = Array.from({ length: options.concurrency }, () => this.#worker());
+    this.closed = Promise.all(workers).then(() => {
+      if (this.#onAbort) signal?.removeEventListener("abort", this.#onAbort);
+      return this.#failure;
+    });
+  }
+
+  /** Counters and the messages in the stage now. */
+  stats(): StageStats {
+    return { name: this.name, ...this.#counts };
+  }
+
+  /**
+   * Graceful stop: takes no more messages, finishes every message already taken (handled and
+   * forwarded, or dead-lettered). Messages still in `from` stay there.
+   * @example
+   * process.once("SIGTERM", async () => { await stage.stop(); await rt.close(); });
+   */
+  async stop(): Promise<StageStats> {
+    this.#setMode("stop");
+    await this.closed;
+    return this.stats();
+  }
+
+  /**
+   * Takes messages until `from` has given none for `idleMs`, finishes them, then stops. Use
+   * it once whatever feeds `from` has stopped, to empty the stage.
+   * @example
+   * await upstream.stop();
+   * await downstream.drain({ idleMs: 200 });
+   */
+  async drain(options?: DrainOptions): Promise<StageStats> {
+    const { idleMs } = parseDrainOptions(options);
+    if (this.#mode === "run") {
+      this.#idleMs = idleMs;
+      this.#setMode("drain");
+    }
+    await this.closed;
+    return this.stats();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #setMode(mode: Mode): void {
+    if (this.#mode === "stop" || this.#mode === mode) return;
+    this.#mode = mode;
+    const old = this.#interrupt;
+    this.#interrupt = new AbortController();
+    old.abort();
+  }
+
+  async #worker(): Promise<void> {
+    const { receive } = this.#runtime;
+    this.#counts.workers++;
+    try {
+      while (this.#mode !== "stop") {
+        const interrupt = this.#interrupt.signal;
+        let message: unknown;
+        try {
+          message = await receive(this.#source, this.#mode === "drain" ? { timeout: this.#idleMs, signal: interrupt } : { signal: interrupt });
+        } catch (error) {
+          if (error instanceof AbortedError) continue; // the mode changed: look again
+          if (error instanceof TimeoutError && this.#mode === "drain") return; // drained
+          if (error instanceof ClosedError || error instanceof MailboxClosedError) return;
+          // Anything else (e.g. NoSuchMailboxError for a remote `from`) ends the whole stage.
+          this.#failure ??= error as Error;
+          this.#setMode("stop");
+          return;
+        }
+        this.#counts.received++;
+        this.#counts.inFlight++;
+        try {
+          await this.#process(message);
+        } finally {
+          this.#counts.inFlight--;
+        }
+      }
+    } finally {
+      this.#counts.workers--;
+    }
+  }
+
+  async #process(message: unknown): Promise<void> {
+    let output: unknown;
+    try {
+      output = await this.#handler(message, this.#context);
+    } catch (error) {
+      if (this.#cancel.signal.aborted) return this.#handBack(message);
+      return this.#deadLetter(message, error, "handler");
+    }
+    const to = this.#options.to;
+    if (output === undefined || to === undefined) {
+      this.#counts.consumed++;
+      return;
+    }
+    try {
+      await this.#runtime.send(output, to, { until: "stored", timeout: this.#options.sendTimeout });
+      this.#counts.forwarded++;
+    } catch (error) {
+      // E.g. no such mailbox, an output that cannot be encoded, or the send timed out (then the
+      // output may still arrive: the dead letter says so with the error).
+      return this.#deadLetter(message, error, "forward");
+    }
+  }
+
+  async #deadLetter(message: unknown, error: unknown, phase: "handler" | "forward"): Promise<void> {
+    try {
+      await this.#runtime.send(deadLetter(this.name, this.from, phase, message, error), this.#options.deadLetter, {
+        until: "stored",
+        timeout: this.#options.sendTimeout,
+      });
+      this.#counts.deadLettered++;
+    } catch {
+      this.#counts.lost++;
+    }
+  }
+
+  async #handBack(message: unknown): Promise<void> {
+    try {
+      await this.#runtime.send(message, this.#source, { until: "stored", timeout: this.#options.sendTimeout });
+      this.#counts.handedBack++;
+    } catch {
+      this.#counts.lost++;
+    }
+  }
+}
+
+/**
+ * Starts a stage: `concurrency` workers take messages from `from`, run `handler` on each,
+ * and send its output to `to` (until stored). A handler that throws sends the message to
+ * `deadLetter` and the stage goes on.
+ *
+ * @example
+ * // In the process of stage 2 of 3; the mailboxes may live anywhere.
+ * const s = stage(rt, "resized@tcp://10.0.0.5:7001", async (image) => await watermark(image), {
+ *   to: "stored@tcp://10.0.0.6:7001",
+ *   deadLetter: "dead@tcp://10.0.0.5:7001",
+ *   concurrency: 4,
+ * });
+ * // later
+ * await s.stop();
+ */
+export function stage<In = any, Out = unknown>(
+  runtime: Runtime,
+  from: string | Mailbox,
+  handler: StageHandler<In, Out>,
+  options: StageOptions,
+): Stage {
+  const rt = checkRuntime(runtime);
+  const source = checkMailbox("from", from);
+  const fn = checkFunction<StageHandler>("handler", handler);
+  const defaultName = typeof source === "string" ? parseAddress(source).name : source.name;
+  return new Stage(rt, source, fn, parseStageOptions(options, defaultName));
+}
