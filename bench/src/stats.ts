@@ -1,0 +1,22 @@
+/**
+ * Percentiles of a sample, by the nearest-rank method: the p-th percentile is the smallest value
+ * such that at least p% of the sample is at or below it. The input is not modified; it is sorted
+ * once, whatever the number of percentiles asked for.
+ *
+ * @example
+ * const [p50, p99] = percentiles(rttsUs, [50, 99]);
+ */
+export function percentiles(values: ArrayLike<number>, ps: readonly number[]): number[] {
+  if (values.length === 0) throw new RangeError('percentiles of an empty sample');
+  const sorted = Float64Array.from(values).sort();
+  return ps.map((p) => {
+    if (!(p > 0 && p <= 100)) throw new RangeError(`Expected a percentile in (0, 100], got ${p}`);
+    const rank = Math.ceil((p / 100) * sorted.length);
+    return sorted[rank - 1] ?? Number.NaN;
+  });
+}
+
+/** One percentile of a sample; see {@link percentiles} to take several at one sort. */
+export function percentile(values: ArrayLike<number>, p: number): number {
+  return percentiles(values, [p])[0] ?? Number.NaN;
+}
