@@ -1,43 +1,43 @@
-import type { TwopcMessage } from './messages.js'
-import type { TwopcRecord } from './records.js'
-import type { Decision, NodeId, TxId, Vote } from './types.js'
+import type { TwopcMessage } from "./messages.js";
+import type { TwopcRecord } from "./records.js";
+import type { Decision, NodeId, TxId, Vote } from "./types.js";
 
 /** The timers a machine sets; a driver keys them by `(txId, timer)`. */
 export const TimerName = {
   /** Coordinator in WAIT: votes not all in -> GLOBAL-ABORT. */
-  Vote: 'vote',
+  Vote: "vote",
   /** Coordinator in COMMIT: resend GLOBAL-COMMIT to workers that have not ACKed. */
-  Resend: 'resend',
+  Resend: "resend",
   /** Worker in INIT after `join`: no VOTE-REQ in time -> abort. */
-  Join: 'join',
+  Join: "join",
   /** Worker in READY: no decision yet -> ask the coordinator, then the peers. */
-  Ask: 'ask',
+  Ask: "ask",
   /** Finished transaction remembered long enough to answer duplicates; then forgotten. */
-  Forget: 'forget',
-} as const
-export type TimerName = (typeof TimerName)[keyof typeof TimerName]
+  Forget: "forget",
+} as const;
+export type TimerName = (typeof TimerName)[keyof typeof TimerName];
 
 export const EventType = {
-  Begin: 'begin',
-  Join: 'join',
-  Receive: 'receive',
-  Timeout: 'timeout',
-  Durable: 'durable',
-  Prepared: 'prepared',
-  Applied: 'applied',
-} as const
-export type EventType = (typeof EventType)[keyof typeof EventType]
+  Begin: "begin",
+  Join: "join",
+  Receive: "receive",
+  Timeout: "timeout",
+  Durable: "durable",
+  Prepared: "prepared",
+  Applied: "applied",
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
 
 /** Coordinator: start a transaction (the notes' "Recv: START"). */
 export interface BeginEvent {
-  readonly type: typeof EventType.Begin
-  readonly txId: TxId
+  readonly type: typeof EventType.Begin;
+  readonly txId: TxId;
   /** The workers, distinct, at least one, not the coordinator itself. */
-  readonly participants: readonly NodeId[]
+  readonly participants: readonly NodeId[];
   /** Sent to every worker in VOTE-REQ, for its resource manager's `prepare`. */
-  readonly payload?: unknown
+  readonly payload?: unknown;
   /** How long to wait for all votes; defaults to the machine's `voteTimeoutMs`. */
-  readonly timeoutMs?: number
+  readonly timeoutMs?: number;
 }
 
 /**
@@ -45,64 +45,64 @@ export interface BeginEvent {
  * knows the transaction in INIT and aborts it if no VOTE-REQ comes in time.
  */
 export interface JoinEvent {
-  readonly type: typeof EventType.Join
-  readonly txId: TxId
-  readonly coordinator: NodeId
+  readonly type: typeof EventType.Join;
+  readonly txId: TxId;
+  readonly coordinator: NodeId;
   /** Defaults to the machine's `joinTimeoutMs`. */
-  readonly timeoutMs?: number
+  readonly timeoutMs?: number;
 }
 
 /** A message arrived (possibly late, duplicated or out of order). */
 export interface ReceiveEvent {
-  readonly type: typeof EventType.Receive
-  readonly msg: TwopcMessage
+  readonly type: typeof EventType.Receive;
+  readonly msg: TwopcMessage;
 }
 
 /** A timer set by a `set-timer` action fired. Stale firings are harmless. */
 export interface TimeoutEvent {
-  readonly type: typeof EventType.Timeout
-  readonly txId: TxId
-  readonly timer: TimerName
+  readonly type: typeof EventType.Timeout;
+  readonly txId: TxId;
+  readonly timer: TimerName;
 }
 
 /** The log confirmed that a forced `append` (and so every record before it) is on stable storage. */
 export interface DurableEvent {
-  readonly type: typeof EventType.Durable
-  readonly record: TwopcRecord
+  readonly type: typeof EventType.Durable;
+  readonly record: TwopcRecord;
 }
 
 /** Worker: the resource manager's `prepare` answered. */
 export interface PreparedEvent {
-  readonly type: typeof EventType.Prepared
-  readonly txId: TxId
-  readonly vote: Vote
+  readonly type: typeof EventType.Prepared;
+  readonly txId: TxId;
+  readonly vote: Vote;
 }
 
 /** Worker: the resource manager applied `commit` or `abort`. */
 export interface AppliedEvent {
-  readonly type: typeof EventType.Applied
-  readonly txId: TxId
-  readonly decision: Decision
+  readonly type: typeof EventType.Applied;
+  readonly txId: TxId;
+  readonly decision: Decision;
 }
 
-export type CoordinatorEvent = BeginEvent | ReceiveEvent | TimeoutEvent | DurableEvent
-export type WorkerEvent = JoinEvent | ReceiveEvent | TimeoutEvent | DurableEvent | PreparedEvent | AppliedEvent
-export type TwopcEvent = CoordinatorEvent | WorkerEvent
+export type CoordinatorEvent = BeginEvent | ReceiveEvent | TimeoutEvent | DurableEvent;
+export type WorkerEvent = JoinEvent | ReceiveEvent | TimeoutEvent | DurableEvent | PreparedEvent | AppliedEvent;
+export type TwopcEvent = CoordinatorEvent | WorkerEvent;
 
 /** The transaction an event is about: machines keep state per transaction. */
 export function eventTxId(event: TwopcEvent): TxId {
   switch (event.type) {
     case EventType.Receive:
-      return event.msg.txId
+      return event.msg.txId;
     case EventType.Durable:
-      return event.record.txId
+      return event.record.txId;
     case EventType.Begin:
     case EventType.Join:
     case EventType.Timeout:
     case EventType.Prepared:
     case EventType.Applied:
-      return event.txId
+      return event.txId;
     default:
-      throw new Error(`unhandled event ${JSON.stringify(event satisfies never)}`)
+      throw new Error(`unhandled event ${JSON.stringify(event satisfies never)}`);
   }
 }

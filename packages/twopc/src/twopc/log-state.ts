@@ -1,33 +1,33 @@
-import { InvalidLogError } from './errors.js'
-import { RecordType, type TwopcRecord } from './records.js'
-import { CoordinatorPhase, WorkerPhase, type NodeId, type TxId } from './types.js'
+import { InvalidLogError } from "./errors.js";
+import { RecordType, type TwopcRecord } from "./records.js";
+import { CoordinatorPhase, WorkerPhase, type NodeId, type TxId } from "./types.js";
 
 /** What a coordinator's log says about one transaction. */
 export interface CoordinatorLogState {
-  readonly txId: TxId
-  readonly phase: CoordinatorPhase
-  readonly participants: readonly NodeId[]
+  readonly txId: TxId;
+  readonly phase: CoordinatorPhase;
+  readonly participants: readonly NodeId[];
   /** In COMMIT: the workers that voted commit and owe an ACK. */
-  readonly ackers: readonly NodeId[]
+  readonly ackers: readonly NodeId[];
   /** COORD-END or COORD-ABORT is logged: nothing left to do. */
-  readonly ended: boolean
+  readonly ended: boolean;
 }
 
 /** What a worker's log says about one transaction (no record at all means INIT: presumed abort). */
 export interface WorkerLogState {
-  readonly txId: TxId
-  readonly phase: typeof WorkerPhase.Ready | typeof WorkerPhase.Commit | typeof WorkerPhase.Abort
+  readonly txId: TxId;
+  readonly phase: typeof WorkerPhase.Ready | typeof WorkerPhase.Commit | typeof WorkerPhase.Abort;
   /** Known once WORKER-READY is logged. */
-  readonly coordinator: NodeId | undefined
-  readonly participants: readonly NodeId[]
+  readonly coordinator: NodeId | undefined;
+  readonly participants: readonly NodeId[];
   /** WORKER-END is logged: the resource manager applied the outcome. */
-  readonly ended: boolean
+  readonly ended: boolean;
 }
 
 /** A log folded into one state per transaction, in first-appearance order. */
 export interface LogSummary {
-  readonly coordinator: ReadonlyMap<TxId, CoordinatorLogState>
-  readonly worker: ReadonlyMap<TxId, WorkerLogState>
+  readonly coordinator: ReadonlyMap<TxId, CoordinatorLogState>;
+  readonly worker: ReadonlyMap<TxId, WorkerLogState>;
 }
 
 /**
@@ -37,54 +37,57 @@ export interface LogSummary {
  * @throws {InvalidLogError} when records contradict the protocol (e.g. commit and abort).
  */
 export function summarizeLog(records: readonly TwopcRecord[]): LogSummary {
-  const coordinator = new Map<TxId, CoordinatorLogState>()
-  const worker = new Map<TxId, WorkerLogState>()
+  const coordinator = new Map<TxId, CoordinatorLogState>();
+  const worker = new Map<TxId, WorkerLogState>();
   for (const record of records) {
-    const { txId } = record
-    const c = coordinator.get(txId)
-    const w = worker.get(txId)
+    const { txId } = record;
+    const c = coordinator.get(txId);
+    const w = worker.get(txId);
     switch (record.type) {
       case RecordType.CoordStart:
-        coordinator.set(txId, c ?? { txId, phase: CoordinatorPhase.Wait, participants: record.participants, ackers: [], ended: false })
-        break
+        coordinator.set(txId, c ?? { txId, phase: CoordinatorPhase.Wait, participants: record.participants, ackers: [], ended: false });
+        break;
       case RecordType.CoordCommit:
-        if (c?.phase === CoordinatorPhase.Abort) throw new InvalidLogError(txId, 'COORD-COMMIT after COORD-ABORT')
+        if (c?.phase === CoordinatorPhase.Abort) throw new InvalidLogError(txId, "COORD-COMMIT after COORD-ABORT");
         coordinator.set(txId, {
           txId,
           phase: CoordinatorPhase.Commit,
           participants: c?.participants ?? record.participants,
           ackers: record.participants,
           ended: c?.ended ?? false,
-        })
-        break
+        });
+        break;
       case RecordType.CoordAbort:
-        if (c?.phase === CoordinatorPhase.Commit) throw new InvalidLogError(txId, 'COORD-ABORT after COORD-COMMIT')
-        coordinator.set(txId, { txId, phase: CoordinatorPhase.Abort, participants: c?.participants ?? [], ackers: [], ended: true })
-        break
+        if (c?.phase === CoordinatorPhase.Commit) throw new InvalidLogError(txId, "COORD-ABORT after COORD-COMMIT");
+        coordinator.set(txId, { txId, phase: CoordinatorPhase.Abort, participants: c?.participants ?? [], ackers: [], ended: true });
+        break;
       case RecordType.CoordEnd:
-        coordinator.set(txId, { txId, phase: c?.phase ?? CoordinatorPhase.Commit, participants: c?.participants ?? [], ackers: c?.ackers ?? [], ended: true })
-        break
+        // A lone END is legitimate: compaction may drop a transaction's records while its END
+        // is still queued. Either way the transaction needs nothing.
+        if (c !== undefined) coordinator.set(txId, { ...c, ended: true });
+        break;
       case RecordType.WorkerReady:
-        if (w !== undefined && w.phase !== WorkerPhase.Ready) throw new InvalidLogError(txId, `WORKER-READY after ${w.phase}`)
-        worker.set(txId, { txId, phase: WorkerPhase.Ready, coordinator: record.coordinator, participants: record.participants, ended: false })
-        break
+        if (w !== undefined && w.phase !== WorkerPhase.Ready) throw new InvalidLogError(txId, `WORKER-READY after ${w.phase}`);
+        worker.set(txId, { txId, phase: WorkerPhase.Ready, coordinator: record.coordinator, participants: record.participants, ended: false });
+        break;
       case RecordType.WorkerCommit:
-        if (w === undefined || w.phase === WorkerPhase.Abort) throw new InvalidLogError(txId, 'WORKER-COMMIT without WORKER-READY, or after WORKER-ABORT')
-        worker.set(txId, { ...w, phase: WorkerPhase.Commit })
-        break
+        if (w === undefined || w.phase === WorkerPhase.Abort) throw new InvalidLogError(txId, "WORKER-COMMIT without WORKER-READY, or after WORKER-ABORT");
+        worker.set(txId, { ...w, phase: WorkerPhase.Commit });
+        break;
       case RecordType.WorkerAbort:
-        if (w?.phase === WorkerPhase.Commit) throw new InvalidLogError(txId, 'WORKER-ABORT after WORKER-COMMIT')
-        worker.set(txId, { txId, phase: WorkerPhase.Abort, coordinator: w?.coordinator, participants: w?.participants ?? [], ended: w?.ended ?? false })
-        break
+        if (w?.phase === WorkerPhase.Commit) throw new InvalidLogError(txId, "WORKER-ABORT after WORKER-COMMIT");
+        worker.set(txId, { txId, phase: WorkerPhase.Abort, coordinator: w?.coordinator, participants: w?.participants ?? [], ended: w?.ended ?? false });
+        break;
       case RecordType.WorkerEnd:
-        if (w === undefined || w.phase === WorkerPhase.Ready) throw new InvalidLogError(txId, 'WORKER-END before an outcome')
-        worker.set(txId, { ...w, ended: true })
-        break
+        if (w === undefined) break; // lone END after compaction, as for COORD-END
+        if (w.phase === WorkerPhase.Ready) throw new InvalidLogError(txId, "WORKER-END before an outcome");
+        worker.set(txId, { ...w, ended: true });
+        break;
       default: {
-        const unknown: never = record
-        throw new InvalidLogError(txId, `unknown record ${JSON.stringify(unknown)}`)
+        const unknown: never = record;
+        throw new InvalidLogError(txId, `unknown record ${JSON.stringify(unknown)}`);
       }
     }
   }
-  return { coordinator, worker }
+  return { coordinator, worker };
 }

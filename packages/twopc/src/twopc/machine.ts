@@ -13,7 +13,7 @@
  *    decoded message (check it with `isTwopcMessage`), `timeout`, `durable`, `prepared` and
  *    `applied` (worker). Route a message by its destination node id: one machine per node id.
  * 3. **append {record, force}**: append to the log in action order. With `force: true`, feed
- *    `{type: 'durable', record}` only after the log reports the record synced (`await
+ *    `{type: "durable", record}` only after the log reports the record synced (`await
  *    log.append(record)`). Everything that depends on a forced record (VOTE-COMMIT, GLOBAL-COMMIT,
  *    ACK, a peer's ABORT answer) is emitted only in reply to that event, so it cannot be sent
  *    early. With `force: false`, append without waiting (`log.append(record, {sync: false})`).
@@ -21,10 +21,10 @@
  * 4. **send {to, msg}**: best effort; no need to wait, retry or de-duplicate. The machines
  *    tolerate loss, duplicates, reordering and delay (timers drive every retry).
  * 5. **set-timer {txId, timer, ms}** replaces the timer with the same `(txId, timer)`;
- *    **clear-timer** cancels it. On expiry feed `{type: 'timeout', txId, timer}`. A stale or
+ *    **clear-timer** cancels it. On expiry feed `{type: "timeout", txId, timer}`. A stale or
  *    extra firing is harmless. Timers do not survive a restart; recovery sets what it needs.
  * 6. **rm-prepare / rm-commit / rm-abort** call the worker's resource manager; feed `prepared`
- *    (a thrown `prepare` is a `vote: 'abort'`) or `applied` when done. A machine has at most one
+ *    (a thrown `prepare` is a `vote: "abort"`) or `applied` when done. A machine has at most one
  *    call outstanding per transaction, but calls for different transactions may overlap. Calls
  *    may repeat after a restart, so commit and abort must be idempotent (abort also for ids the
  *    resource manager never saw), and once aborted, a later `prepare` of the id must vote abort.
@@ -36,27 +36,27 @@
  *
  * Transaction ids must be unique forever (presumed abort answers "abort" for a forgotten id).
  */
-import { AlreadyRecoveredError, InvalidLogError, NotRecoveredError } from './errors.js'
-import { eventTxId, type TwopcEvent } from './events.js'
-import type { TwopcAction } from './actions.js'
-import { summarizeLog, type LogSummary } from './log-state.js'
-import { isTwopcRecord, type TwopcRecord } from './records.js'
-import type { TxId } from './types.js'
+import { AlreadyRecoveredError, InvalidLogError, NotRecoveredError } from "./errors.js";
+import { eventTxId, type TwopcEvent } from "./events.js";
+import type { TwopcAction } from "./actions.js";
+import { summarizeLog, type LogSummary } from "./log-state.js";
+import { isTwopcRecord, type TwopcRecord } from "./records.js";
+import type { TxId } from "./types.js";
 
 /** The result of one transition of one transaction: its next state (undefined: forgotten). */
 export interface Step<Tx> {
-  readonly tx: Tx | undefined
-  readonly actions: TwopcAction[]
+  readonly tx: Tx | undefined;
+  readonly actions: TwopcAction[];
 }
 
 /** Validates raw log records (as read back from disk) and folds them per transaction. */
 export function summarizeRecords(records: readonly unknown[]): LogSummary {
-  const checked: TwopcRecord[] = []
+  const checked: TwopcRecord[] = [];
   for (const record of records) {
-    if (!isTwopcRecord(record)) throw new InvalidLogError(undefined, `unrecognised record ${JSON.stringify(record)}`)
-    checked.push(record)
+    if (!isTwopcRecord(record)) throw new InvalidLogError(undefined, `unrecognised record ${JSON.stringify(record)}`);
+    checked.push(record);
   }
-  return summarizeLog(checked)
+  return summarizeLog(checked);
 }
 
 /**
@@ -64,11 +64,11 @@ export function summarizeRecords(records: readonly unknown[]): LogSummary {
  * Subclasses supply the transition and the recovery rule.
  */
 export abstract class TxMachine<Tx, E extends TwopcEvent> {
-  readonly #txs = new Map<TxId, Tx>()
-  #recovered = false
+  readonly #txs = new Map<TxId, Tx>();
+  #recovered = false;
 
-  protected abstract step(tx: Tx | undefined, event: E): Step<Tx>
-  protected abstract recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<Tx>]>
+  protected abstract step(tx: Tx | undefined, event: E): Step<Tx>;
+  protected abstract recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<Tx>]>;
 
   /**
    * Rebuilds state from the log's records (oldest first) and returns what must be redone.
@@ -79,49 +79,49 @@ export abstract class TxMachine<Tx, E extends TwopcEvent> {
    * run(machine.recover(records))
    */
   recover(records: readonly unknown[]): TwopcAction[] {
-    if (this.#recovered) throw new AlreadyRecoveredError()
-    const summary = summarizeRecords(records)
-    this.#recovered = true
-    const actions: TwopcAction[] = []
+    if (this.#recovered) throw new AlreadyRecoveredError();
+    const summary = summarizeRecords(records);
+    this.#recovered = true;
+    const actions: TwopcAction[] = [];
     for (const [txId, step] of this.recoverFrom(summary)) {
-      if (step.tx !== undefined) this.#txs.set(txId, step.tx)
-      actions.push(...step.actions)
+      if (step.tx !== undefined) this.#txs.set(txId, step.tx);
+      actions.push(...step.actions);
     }
-    return actions
+    return actions;
   }
 
   /**
    * Applies one event and returns the actions to execute, in order.
    *
    * @example
-   * for (const action of machine.handle({ type: 'receive', msg })) await execute(action)
+   * for (const action of machine.handle({ type: "receive", msg })) await execute(action)
    */
   handle(event: E): TwopcAction[] {
-    if (!this.#recovered) throw new NotRecoveredError()
-    const txId = eventTxId(event)
-    const { tx, actions } = this.step(this.#txs.get(txId), event)
-    if (tx === undefined) this.#txs.delete(txId)
-    else this.#txs.set(txId, tx)
-    return actions
+    if (!this.#recovered) throw new NotRecoveredError();
+    const txId = eventTxId(event);
+    const { tx, actions } = this.step(this.#txs.get(txId), event);
+    if (tx === undefined) this.#txs.delete(txId);
+    else this.#txs.set(txId, tx);
+    return actions;
   }
 
   /** The current state of one transaction, if this node still holds it. */
   get(txId: TxId): Tx | undefined {
-    return this.#txs.get(txId)
+    return this.#txs.get(txId);
   }
 
   /** Every transaction this node holds (in progress, or finished and still remembered). */
   transactions(): IterableIterator<Tx> {
-    return this.#txs.values()
+    return this.#txs.values();
   }
 
   /** Whether the log must keep this transaction's records through compaction. */
   retains(txId: TxId): boolean {
-    return this.#txs.has(txId)
+    return this.#txs.has(txId);
   }
 
   /** Number of transactions held. */
   get size(): number {
-    return this.#txs.size
+    return this.#txs.size;
   }
 }

@@ -1,4 +1,4 @@
-import type { NodeId, TxId } from './types.js'
+import type { NodeId, TxId } from "./types.js";
 
 /**
  * The stable-log records of both roles. A node's log only ever holds its own role's records;
@@ -6,90 +6,90 @@ import type { NodeId, TxId } from './types.js'
  */
 export const RecordType = {
   /** Coordinator began the transaction (not forced: presumed abort covers its loss). */
-  CoordStart: 'COORD-START',
+  CoordStart: "COORD-START",
   /** Coordinator decided commit. Forced before any GLOBAL-COMMIT is sent. */
-  CoordCommit: 'COORD-COMMIT',
+  CoordCommit: "COORD-COMMIT",
   /** Coordinator decided abort. Not forced (presumed abort). Ends the transaction. */
-  CoordAbort: 'COORD-ABORT',
+  CoordAbort: "COORD-ABORT",
   /** Coordinator got every ACK (the notes' "Got Commit"), or every vote was read-only. Not forced. */
-  CoordEnd: 'COORD-END',
+  CoordEnd: "COORD-END",
   /** Worker promised to commit (voted VOTE-COMMIT). Forced before the vote is sent. */
-  WorkerReady: 'WORKER-READY',
+  WorkerReady: "WORKER-READY",
   /** Worker learned the commit decision. Forced before its ACK. */
-  WorkerCommit: 'WORKER-COMMIT',
+  WorkerCommit: "WORKER-COMMIT",
   /** Worker aborted. Not forced, except before telling a peer "abort" (a promise to keep). */
-  WorkerAbort: 'WORKER-ABORT',
+  WorkerAbort: "WORKER-ABORT",
   /** Worker's resource manager applied the outcome: the transaction is done here. Not forced. */
-  WorkerEnd: 'WORKER-END',
-} as const
-export type RecordType = (typeof RecordType)[keyof typeof RecordType]
+  WorkerEnd: "WORKER-END",
+} as const;
+export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
 export interface CoordStartRecord {
-  readonly type: typeof RecordType.CoordStart
-  readonly txId: TxId
-  readonly participants: readonly NodeId[]
+  readonly type: typeof RecordType.CoordStart;
+  readonly txId: TxId;
+  readonly participants: readonly NodeId[];
 }
 export interface CoordCommitRecord {
-  readonly type: typeof RecordType.CoordCommit
-  readonly txId: TxId
+  readonly type: typeof RecordType.CoordCommit;
+  readonly txId: TxId;
   /** The workers that voted commit: the ones that get GLOBAL-COMMIT and owe an ACK. */
-  readonly participants: readonly NodeId[]
+  readonly participants: readonly NodeId[];
 }
 export interface CoordAbortRecord {
-  readonly type: typeof RecordType.CoordAbort
-  readonly txId: TxId
+  readonly type: typeof RecordType.CoordAbort;
+  readonly txId: TxId;
 }
 export interface CoordEndRecord {
-  readonly type: typeof RecordType.CoordEnd
-  readonly txId: TxId
+  readonly type: typeof RecordType.CoordEnd;
+  readonly txId: TxId;
 }
 export interface WorkerReadyRecord {
-  readonly type: typeof RecordType.WorkerReady
-  readonly txId: TxId
-  readonly coordinator: NodeId
-  readonly participants: readonly NodeId[]
+  readonly type: typeof RecordType.WorkerReady;
+  readonly txId: TxId;
+  readonly coordinator: NodeId;
+  readonly participants: readonly NodeId[];
 }
 export interface WorkerCommitRecord {
-  readonly type: typeof RecordType.WorkerCommit
-  readonly txId: TxId
+  readonly type: typeof RecordType.WorkerCommit;
+  readonly txId: TxId;
 }
 export interface WorkerAbortRecord {
-  readonly type: typeof RecordType.WorkerAbort
-  readonly txId: TxId
+  readonly type: typeof RecordType.WorkerAbort;
+  readonly txId: TxId;
 }
 export interface WorkerEndRecord {
-  readonly type: typeof RecordType.WorkerEnd
-  readonly txId: TxId
+  readonly type: typeof RecordType.WorkerEnd;
+  readonly txId: TxId;
 }
 
-export type CoordinatorRecord = CoordStartRecord | CoordCommitRecord | CoordAbortRecord | CoordEndRecord
-export type WorkerRecord = WorkerReadyRecord | WorkerCommitRecord | WorkerAbortRecord | WorkerEndRecord
+export type CoordinatorRecord = CoordStartRecord | CoordCommitRecord | CoordAbortRecord | CoordEndRecord;
+export type WorkerRecord = WorkerReadyRecord | WorkerCommitRecord | WorkerAbortRecord | WorkerEndRecord;
 /** Every record either machine appends to its stable log, discriminated on `type`. */
-export type TwopcRecord = CoordinatorRecord | WorkerRecord
+export type TwopcRecord = CoordinatorRecord | WorkerRecord;
 
 function isNodeList(value: unknown): value is readonly NodeId[] {
-  return Array.isArray(value) && value.every((p) => typeof p === 'string')
+  return Array.isArray(value) && value.every((p) => typeof p === "string");
 }
 
 /** Checks the shape of a record read back from a log (CRC-valid bytes from a possibly older version). */
 export function isTwopcRecord(value: unknown): value is TwopcRecord {
-  if (typeof value !== 'object' || value === null) return false
-  const r = value as Record<string, unknown>
-  if (typeof r.txId !== 'string') return false
-  const type = r.type as RecordType
+  if (typeof value !== "object" || value === null) return false;
+  const r = value as Record<string, unknown>;
+  if (typeof r.txId !== "string") return false;
+  const type = r.type as RecordType;
   switch (type) {
     case RecordType.CoordStart:
     case RecordType.CoordCommit:
-      return isNodeList(r.participants)
+      return isNodeList(r.participants);
     case RecordType.WorkerReady:
-      return typeof r.coordinator === 'string' && isNodeList(r.participants)
+      return typeof r.coordinator === "string" && isNodeList(r.participants);
     case RecordType.CoordAbort:
     case RecordType.CoordEnd:
     case RecordType.WorkerCommit:
     case RecordType.WorkerAbort:
     case RecordType.WorkerEnd:
-      return true
+      return true;
     default:
-      return false
+      return false;
   }
 }

@@ -3,47 +3,47 @@
  * runtime this is the address of the node's mailbox, e.g. `w1@tcp://10.0.0.5:7001`.
  * One node id hosts exactly one state machine (a coordinator or a worker, never both).
  */
-export type NodeId = string
+export type NodeId = string;
 
 /**
  * Identifies a transaction. Must be globally unique and never reused: after a transaction
  * is forgotten, presumed abort answers "abort" for its id.
  */
-export type TxId = string
+export type TxId = string;
 
 /** A worker's answer to VOTE-REQ, as given by its resource manager's `prepare`. */
 export const Vote = {
-  Commit: 'commit',
-  Abort: 'abort',
+  Commit: "commit",
+  Abort: "abort",
   /** Nothing to commit here: the worker leaves phase 2 (no GLOBAL-* to it, no ACK from it). */
-  ReadOnly: 'read-only',
-} as const
-export type Vote = (typeof Vote)[keyof typeof Vote]
+  ReadOnly: "read-only",
+} as const;
+export type Vote = (typeof Vote)[keyof typeof Vote];
 
 /** The global outcome of a transaction. */
 export const Decision = {
-  Commit: 'commit',
-  Abort: 'abort',
-} as const
-export type Decision = (typeof Decision)[keyof typeof Decision]
+  Commit: "commit",
+  Abort: "abort",
+} as const;
+export type Decision = (typeof Decision)[keyof typeof Decision];
 
 /**
  * Coordinator states of the notes: INIT -> WAIT -> COMMIT | ABORT. INIT never lasts past the
  * `begin` event (which logs COORD-START and sends VOTE-REQ in one step), so no code names it.
  */
 export const CoordinatorPhase = {
-  Wait: 'WAIT',
-  Commit: 'COMMIT',
-  Abort: 'ABORT',
-} as const
-export type CoordinatorPhase = (typeof CoordinatorPhase)[keyof typeof CoordinatorPhase]
+  Wait: "WAIT",
+  Commit: "COMMIT",
+  Abort: "ABORT",
+} as const;
+export type CoordinatorPhase = (typeof CoordinatorPhase)[keyof typeof CoordinatorPhase];
 
 /** Worker states of the notes: INIT -> READY -> COMMIT | ABORT, plus READ-ONLY (left phase 2). */
 export const WorkerPhase = {
-  Init: 'INIT',
-  Ready: 'READY',
-  Commit: 'COMMIT',
-  Abort: 'ABORT',
-  ReadOnly: 'READ-ONLY',
-} as const
-export type WorkerPhase = (typeof WorkerPhase)[keyof typeof WorkerPhase]
+  Init: "INIT",
+  Ready: "READY",
+  Commit: "COMMIT",
+  Abort: "ABORT",
+  ReadOnly: "READ-ONLY",
+} as const;
+export type WorkerPhase = (typeof WorkerPhase)[keyof typeof WorkerPhase];

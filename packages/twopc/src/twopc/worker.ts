@@ -1,339 +1,339 @@
-import { ActionType, type TwopcAction } from './actions.js'
-import { InvalidLogError } from './errors.js'
-import { EventType, TimerName, type JoinEvent, type WorkerEvent } from './events.js'
-import type { LogSummary, WorkerLogState } from './log-state.js'
-import { TxMachine, type Step } from './machine.js'
-import { MessageType, type TwopcMessage, type VoteReqMessage } from './messages.js'
-import { Mutation, parseWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from './options.js'
-import { RecordType, type TwopcRecord } from './records.js'
-import { Decision, Vote, WorkerPhase, type NodeId, type TxId } from './types.js'
+import { ActionType, type TwopcAction } from "./actions.js";
+import { InvalidLogError } from "./errors.js";
+import { EventType, TimerName, type JoinEvent, type WorkerEvent } from "./events.js";
+import type { LogSummary, WorkerLogState } from "./log-state.js";
+import { TxMachine, type Step } from "./machine.js";
+import { MessageType, type TwopcMessage, type VoteReqMessage } from "./messages.js";
+import { Mutation, parseWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.js";
+import { RecordType, type TwopcRecord } from "./records.js";
+import { Decision, Vote, WorkerPhase, type NodeId, type TxId } from "./types.js";
 
 /** Worker in INIT: knows the transaction (from `join` or VOTE-REQ) and has not voted. */
 export interface WorkerInitTx {
-  readonly phase: typeof WorkerPhase.Init
-  readonly txId: TxId
-  readonly coordinator: NodeId
+  readonly phase: typeof WorkerPhase.Init;
+  readonly txId: TxId;
+  readonly coordinator: NodeId;
   /** Empty until VOTE-REQ names them. */
-  readonly participants: readonly NodeId[]
+  readonly participants: readonly NodeId[];
   /** VOTE-REQ arrived and the resource manager's `prepare` is running. */
-  readonly preparing: boolean
+  readonly preparing: boolean;
 }
 
 /** Worker in READY: promised to commit; blocked until it learns the decision. */
 export interface WorkerReadyTx {
-  readonly phase: typeof WorkerPhase.Ready
-  readonly txId: TxId
-  readonly coordinator: NodeId
-  readonly participants: readonly NodeId[]
+  readonly phase: typeof WorkerPhase.Ready;
+  readonly txId: TxId;
+  readonly coordinator: NodeId;
+  readonly participants: readonly NodeId[];
   /** WORKER-READY is on stable storage (VOTE-COMMIT has been sent). */
-  readonly durable: boolean
+  readonly durable: boolean;
   /** The coordinator was asked once already: later asks go to the peers too. */
-  readonly askedCoordinator: boolean
+  readonly askedCoordinator: boolean;
 }
 
 /** Worker in COMMIT. */
 export interface WorkerCommitTx {
-  readonly phase: typeof WorkerPhase.Commit
-  readonly txId: TxId
-  readonly coordinator: NodeId
+  readonly phase: typeof WorkerPhase.Commit;
+  readonly txId: TxId;
+  readonly coordinator: NodeId;
   /** WORKER-COMMIT is on stable storage (the ACK has been sent). */
-  readonly durable: boolean
+  readonly durable: boolean;
   /** The resource manager applied the commit. */
-  readonly applied: boolean
+  readonly applied: boolean;
 }
 
 /** Progress of the resource manager's `abort` for an aborted transaction. */
 export const AbortProgress = {
   /** `prepare` is still running; `abort` is called when it answers (one call at a time). */
-  AwaitingPrepare: 'awaiting-prepare',
-  Aborting: 'aborting',
-  Aborted: 'aborted',
-} as const
-export type AbortProgress = (typeof AbortProgress)[keyof typeof AbortProgress]
+  AwaitingPrepare: "awaiting-prepare",
+  Aborting: "aborting",
+  Aborted: "aborted",
+} as const;
+export type AbortProgress = (typeof AbortProgress)[keyof typeof AbortProgress];
 
 /** Worker in ABORT. */
 export interface WorkerAbortTx {
-  readonly phase: typeof WorkerPhase.Abort
-  readonly txId: TxId
-  readonly coordinator: NodeId | undefined
+  readonly phase: typeof WorkerPhase.Abort;
+  readonly txId: TxId;
+  readonly coordinator: NodeId | undefined;
   /**
    * The abort can never turn into a commit vote: it came from the coordinator (or a peer), or
    * WORKER-ABORT is durable. Only a settled abort is told to asking peers.
    */
-  readonly settled: boolean
+  readonly settled: boolean;
   /** A forced WORKER-ABORT is on its way to stable storage. */
-  readonly forcing: boolean
+  readonly forcing: boolean;
   /** Peers that asked and are told ABORT once the abort is settled. */
-  readonly waiting: readonly NodeId[]
-  readonly rm: AbortProgress
+  readonly waiting: readonly NodeId[];
+  readonly rm: AbortProgress;
 }
 
 /** Worker voted read-only: out of phase 2, remembered only to answer duplicates. */
 export interface WorkerReadOnlyTx {
-  readonly phase: typeof WorkerPhase.ReadOnly
-  readonly txId: TxId
-  readonly coordinator: NodeId
+  readonly phase: typeof WorkerPhase.ReadOnly;
+  readonly txId: TxId;
+  readonly coordinator: NodeId;
 }
 
-export type WorkerTx = WorkerInitTx | WorkerReadyTx | WorkerCommitTx | WorkerAbortTx | WorkerReadOnlyTx
+export type WorkerTx = WorkerInitTx | WorkerReadyTx | WorkerCommitTx | WorkerAbortTx | WorkerReadOnlyTx;
 
 /** Finished here: kept only to answer duplicates until the `forget` timer. */
 export function isWorkerTxDone(tx: WorkerTx): boolean {
   switch (tx.phase) {
     case WorkerPhase.Commit:
-      return tx.applied
+      return tx.applied;
     case WorkerPhase.Abort:
-      return tx.rm === AbortProgress.Aborted && !tx.forcing
+      return tx.rm === AbortProgress.Aborted && !tx.forcing;
     case WorkerPhase.ReadOnly:
-      return true
+      return true;
     case WorkerPhase.Init:
     case WorkerPhase.Ready:
-      return false
+      return false;
     default:
-      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`)
+      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);
   }
 }
 
-type Opts = ResolvedWorkerOptions
+type Opts = ResolvedWorkerOptions;
 
 function stay(tx: WorkerTx | undefined): Step<WorkerTx> {
-  return { tx, actions: [] }
+  return { tx, actions: [] };
 }
 
-function send(to: NodeId, type: Exclude<TwopcMessage['type'], 'VOTE-REQ' | 'DECISION'>, txId: TxId, o: Opts): TwopcAction {
-  return { type: ActionType.Send, to, msg: { type, txId, from: o.self } }
+function send(to: NodeId, type: Exclude<TwopcMessage["type"], "VOTE-REQ" | "DECISION">, txId: TxId, o: Opts): TwopcAction {
+  return { type: ActionType.Send, to, msg: { type, txId, from: o.self } };
 }
 
 function tell(to: NodeId, decision: Decision, txId: TxId, o: Opts): TwopcAction {
-  return { type: ActionType.Send, to, msg: { type: MessageType.Decision, txId, from: o.self, decision } }
+  return { type: ActionType.Send, to, msg: { type: MessageType.Decision, txId, from: o.self, decision } };
 }
 
 function clearTimer(txId: TxId, timer: TimerName): TwopcAction {
-  return { type: ActionType.ClearTimer, txId, timer }
+  return { type: ActionType.ClearTimer, txId, timer };
 }
 
 interface AbortEntry {
   /** The abort came from the coordinator or a peer (see {@link WorkerAbortTx.settled}). */
-  readonly settled: boolean
+  readonly settled: boolean;
   /** `prepare` is running: call `abort` after it answers. */
-  readonly preparing: boolean
+  readonly preparing: boolean;
   /** Force WORKER-ABORT (before telling a peer). */
-  readonly force: boolean
-  readonly waiting: readonly NodeId[]
+  readonly force: boolean;
+  readonly waiting: readonly NodeId[];
 }
 
 function enterAbort(txId: TxId, coordinator: NodeId | undefined, entry: AbortEntry): Step<WorkerTx> {
-  const actions: TwopcAction[] = [{ type: ActionType.Append, record: { type: RecordType.WorkerAbort, txId }, force: entry.force }]
-  if (!entry.preparing) actions.push({ type: ActionType.RmAbort, txId })
-  const rm = entry.preparing ? AbortProgress.AwaitingPrepare : AbortProgress.Aborting
+  const actions: TwopcAction[] = [{ type: ActionType.Append, record: { type: RecordType.WorkerAbort, txId }, force: entry.force }];
+  if (!entry.preparing) actions.push({ type: ActionType.RmAbort, txId });
+  const rm = entry.preparing ? AbortProgress.AwaitingPrepare : AbortProgress.Aborting;
   return {
     tx: { phase: WorkerPhase.Abort, txId, coordinator, settled: entry.settled, forcing: entry.force, waiting: entry.waiting, rm },
     actions,
-  }
+  };
 }
 
 function join(tx: WorkerTx | undefined, event: JoinEvent, o: Opts): Step<WorkerTx> {
-  if (tx !== undefined) return stay(tx)
-  const { txId, coordinator } = event
+  if (tx !== undefined) return stay(tx);
+  const { txId, coordinator } = event;
   return {
     tx: { phase: WorkerPhase.Init, txId, coordinator, participants: [], preparing: false },
     actions: [{ type: ActionType.SetTimer, txId, timer: TimerName.Join, ms: event.timeoutMs ?? o.joinTimeoutMs }],
-  }
+  };
 }
 
 function onVoteReq(tx: WorkerTx | undefined, msg: VoteReqMessage, o: Opts): Step<WorkerTx> {
-  if (!msg.participants.includes(o.self)) return stay(tx)
-  const { txId } = msg
+  if (!msg.participants.includes(o.self)) return stay(tx);
+  const { txId } = msg;
   // 2PC (notes): the worker waits in INIT for VOTE-REQ; on it, its resource manager decides
   // whether it is ready (prepare).
-  const prepare: TwopcAction = { type: ActionType.RmPrepare, txId, payload: msg.payload }
-  const init: WorkerInitTx = { phase: WorkerPhase.Init, txId, coordinator: msg.from, participants: msg.participants, preparing: true }
-  if (tx === undefined) return { tx: init, actions: [prepare] }
+  const prepare: TwopcAction = { type: ActionType.RmPrepare, txId, payload: msg.payload };
+  const init: WorkerInitTx = { phase: WorkerPhase.Init, txId, coordinator: msg.from, participants: msg.participants, preparing: true };
+  if (tx === undefined) return { tx: init, actions: [prepare] };
   switch (tx.phase) {
     case WorkerPhase.Init:
-      return tx.preparing ? stay(tx) : { tx: init, actions: [clearTimer(txId, TimerName.Join), prepare] }
+      return tx.preparing ? stay(tx) : { tx: init, actions: [clearTimer(txId, TimerName.Join), prepare] };
     // A duplicate VOTE-REQ gets the answer already given.
     case WorkerPhase.Ready:
-      return tx.durable ? { tx, actions: [send(msg.from, MessageType.VoteCommit, txId, o)] } : stay(tx)
+      return tx.durable ? { tx, actions: [send(msg.from, MessageType.VoteCommit, txId, o)] } : stay(tx);
     case WorkerPhase.Abort:
-      return { tx, actions: [send(msg.from, MessageType.VoteAbort, txId, o)] }
+      return { tx, actions: [send(msg.from, MessageType.VoteAbort, txId, o)] };
     case WorkerPhase.ReadOnly:
-      return { tx, actions: [send(msg.from, MessageType.VoteReadOnly, txId, o)] }
+      return { tx, actions: [send(msg.from, MessageType.VoteReadOnly, txId, o)] };
     case WorkerPhase.Commit:
-      return stay(tx)
+      return stay(tx);
     default:
-      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`)
+      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);
   }
 }
 
 function readyDurable(tx: WorkerReadyTx, o: Opts): Step<WorkerTx> {
-  const { txId } = tx
+  const { txId } = tx;
   return {
     tx: { ...tx, durable: true },
     actions: [send(tx.coordinator, MessageType.VoteCommit, txId, o), { type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askAfterMs }],
-  }
+  };
 }
 
 function onPrepared(tx: WorkerTx | undefined, vote: Vote, o: Opts): Step<WorkerTx> {
   if (tx?.phase === WorkerPhase.Abort && tx.rm === AbortProgress.AwaitingPrepare) {
     // The abort was decided while prepare ran; the resource manager hears it now.
-    return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId: tx.txId }] }
+    return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId: tx.txId }] };
   }
-  if (tx?.phase !== WorkerPhase.Init || !tx.preparing) return stay(tx)
-  const { txId, coordinator, participants } = tx
+  if (tx?.phase !== WorkerPhase.Init || !tx.preparing) return stay(tx);
+  const { txId, coordinator, participants } = tx;
   switch (vote) {
     case Vote.Commit: {
       // 2PC (notes): "Participants record promise in log, then acknowledge": WORKER-READY is
       // forced, and VOTE-COMMIT goes out only on its durable event.
-      const ready: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false }
-      const force = o.mutation !== Mutation.WorkerVotesBeforeForce
-      const append: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerReady, txId, coordinator, participants }, force }
-      if (force) return { tx: ready, actions: [append] }
-      const early = readyDurable(ready, o)
-      return { tx: early.tx, actions: [append, ...early.actions] }
+      const ready: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false };
+      const force = o.mutation !== Mutation.WorkerVotesBeforeForce;
+      const append: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerReady, txId, coordinator, participants }, force };
+      if (force) return { tx: ready, actions: [append] };
+      const early = readyDurable(ready, o);
+      return { tx: early.tx, actions: [append, ...early.actions] };
     }
     case Vote.Abort: {
       // 2PC (notes): "If not ready, send VOTE-ABORT to coordinator, and immediately abort".
       // Presumed abort: WORKER-ABORT is not forced.
-      const step = enterAbort(txId, coordinator, { settled: false, preparing: false, force: false, waiting: [] })
-      return { tx: step.tx, actions: [send(coordinator, MessageType.VoteAbort, txId, o), ...step.actions] }
+      const step = enterAbort(txId, coordinator, { settled: false, preparing: false, force: false, waiting: [] });
+      return { tx: step.tx, actions: [send(coordinator, MessageType.VoteAbort, txId, o), ...step.actions] };
     }
     case Vote.ReadOnly:
       // Read-only optimisation: nothing to commit here; the worker answers and leaves phase 2
       // (no record, no GLOBAL-* to it, no ACK from it).
-      return { tx: { phase: WorkerPhase.ReadOnly, txId, coordinator }, actions: [send(coordinator, MessageType.VoteReadOnly, txId, o)] }
+      return { tx: { phase: WorkerPhase.ReadOnly, txId, coordinator }, actions: [send(coordinator, MessageType.VoteReadOnly, txId, o)] };
     default:
-      throw new Error(`unhandled vote ${String(vote satisfies never)}`)
+      throw new Error(`unhandled vote ${String(vote satisfies never)}`);
   }
 }
 
 function onApplied(tx: WorkerTx | undefined, decision: Decision): Step<WorkerTx> {
-  if (tx === undefined) return stay(tx)
+  if (tx === undefined) return stay(tx);
   // The resource manager is done: END, not forced (if lost, recovery re-applies, idempotently).
-  const end: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerEnd, txId: tx.txId }, force: false }
+  const end: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerEnd, txId: tx.txId }, force: false };
   if (tx.phase === WorkerPhase.Commit && tx.durable && !tx.applied && decision === Decision.Commit) {
-    return { tx: { ...tx, applied: true }, actions: [end] }
+    return { tx: { ...tx, applied: true }, actions: [end] };
   }
   if (tx.phase === WorkerPhase.Abort && tx.rm === AbortProgress.Aborting && decision === Decision.Abort) {
-    return { tx: { ...tx, rm: AbortProgress.Aborted }, actions: [end] }
+    return { tx: { ...tx, rm: AbortProgress.Aborted }, actions: [end] };
   }
-  return stay(tx)
+  return stay(tx);
 }
 
 function onCommitDecision(tx: WorkerTx | undefined, msg: TwopcMessage, o: Opts): Step<WorkerTx> {
-  const fromCoordinator = msg.type === MessageType.GlobalCommit
+  const fromCoordinator = msg.type === MessageType.GlobalCommit;
   if (tx === undefined) {
     // Unknown here yet told to commit: WORKER-READY was forced before the vote and compaction
     // keeps live transactions, so this one finished and was forgotten. ACK it again.
-    return fromCoordinator ? { tx, actions: [send(msg.from, MessageType.Ack, msg.txId, o)] } : stay(tx)
+    return fromCoordinator ? { tx, actions: [send(msg.from, MessageType.Ack, msg.txId, o)] } : stay(tx);
   }
   if (tx.phase === WorkerPhase.Ready && tx.durable) {
     // 2PC (notes): "If receive GLOBAL-COMMIT then commit" — WORKER-COMMIT is forced, and the
     // ACK goes out only on its durable event. A peer's DECISION commit counts the same.
-    const { txId, coordinator } = tx
+    const { txId, coordinator } = tx;
     return {
       tx: { phase: WorkerPhase.Commit, txId, coordinator, durable: false, applied: false },
       actions: [clearTimer(txId, TimerName.Ask), { type: ActionType.Append, record: { type: RecordType.WorkerCommit, txId }, force: true }],
-    }
+    };
   }
   // A resent GLOBAL-COMMIT means the ACK was lost: ACK again (once durable).
-  if (tx.phase === WorkerPhase.Commit && tx.durable && fromCoordinator) return { tx, actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o)] }
-  return stay(tx)
+  if (tx.phase === WorkerPhase.Commit && tx.durable && fromCoordinator) return { tx, actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o)] };
+  return stay(tx);
 }
 
 function onAbortDecision(tx: WorkerTx | undefined, o: Opts): Step<WorkerTx> {
-  if (tx === undefined) return stay(tx) // nothing to undo; a late VOTE-REQ will learn it again
-  const { txId } = tx
+  if (tx === undefined) return stay(tx); // nothing to undo; a late VOTE-REQ will learn it again
+  const { txId } = tx;
   switch (tx.phase) {
     case WorkerPhase.Init: {
       // 2PC (notes): "If receive GLOBAL-ABORT then abort" (here even before voting).
-      const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: tx.preparing, force: false, waiting: [] })
-      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions] }
+      const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: tx.preparing, force: false, waiting: [] });
+      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions] };
     }
     case WorkerPhase.Ready: {
       // 2PC (notes): "If receive GLOBAL-ABORT then abort". Presumed abort: not forced.
-      const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: false, force: false, waiting: [] })
-      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Ask), ...step.actions] }
+      const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: false, force: false, waiting: [] });
+      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Ask), ...step.actions] };
     }
     case WorkerPhase.Abort:
-      if (tx.settled) return stay(tx)
-      return { tx: { ...tx, settled: true, waiting: [] }, actions: tx.waiting.map((p) => tell(p, Decision.Abort, txId, o)) }
+      if (tx.settled) return stay(tx);
+      return { tx: { ...tx, settled: true, waiting: [] }, actions: tx.waiting.map((p) => tell(p, Decision.Abort, txId, o)) };
     case WorkerPhase.Commit:
     case WorkerPhase.ReadOnly:
-      return stay(tx)
+      return stay(tx);
     default:
-      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`)
+      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);
   }
 }
 
 function onDecisionReq(tx: WorkerTx | undefined, from: NodeId, o: Opts): Step<WorkerTx> {
   // Cooperative termination: a blocked peer asks; a worker that knows the outcome tells it. One
   // that knows nothing (READY, read-only, or forgotten) must stay silent: it may have voted.
-  if (tx === undefined) return stay(tx)
-  const { txId } = tx
+  if (tx === undefined) return stay(tx);
+  const { txId } = tx;
   switch (tx.phase) {
     case WorkerPhase.Commit:
-      return { tx, actions: [tell(from, Decision.Commit, txId, o)] }
+      return { tx, actions: [tell(from, Decision.Commit, txId, o)] };
     case WorkerPhase.Abort: {
-      if (tx.settled) return { tx, actions: [tell(from, Decision.Abort, txId, o)] }
+      if (tx.settled) return { tx, actions: [tell(from, Decision.Abort, txId, o)] };
       // This worker's own abort becomes a promise once told, so WORKER-ABORT is forced first;
       // otherwise a crash could let it vote commit later while the peer has aborted.
-      const waiting = tx.waiting.includes(from) ? tx.waiting : [...tx.waiting, from]
-      if (tx.forcing) return stay({ ...tx, waiting })
-      return { tx: { ...tx, waiting, forcing: true }, actions: [{ type: ActionType.Append, record: { type: RecordType.WorkerAbort, txId }, force: true }] }
+      const waiting = tx.waiting.includes(from) ? tx.waiting : [...tx.waiting, from];
+      if (tx.forcing) return stay({ ...tx, waiting });
+      return { tx: { ...tx, waiting, forcing: true }, actions: [{ type: ActionType.Append, record: { type: RecordType.WorkerAbort, txId }, force: true }] };
     }
     case WorkerPhase.Init: {
       // Cooperative termination: a peer that has not voted may abort and tell the asker ABORT
       // (forced first, as above); the coordinator hears VOTE-ABORT.
       if (o.mutation === Mutation.PeerAbortsUnforced) {
-        const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: tx.preparing, force: false, waiting: [] })
-        return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions, tell(from, Decision.Abort, txId, o)] }
+        const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: tx.preparing, force: false, waiting: [] });
+        return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions, tell(from, Decision.Abort, txId, o)] };
       }
-      const step = enterAbort(txId, tx.coordinator, { settled: false, preparing: tx.preparing, force: true, waiting: [from] })
-      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions, send(tx.coordinator, MessageType.VoteAbort, txId, o)] }
+      const step = enterAbort(txId, tx.coordinator, { settled: false, preparing: tx.preparing, force: true, waiting: [from] });
+      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions, send(tx.coordinator, MessageType.VoteAbort, txId, o)] };
     }
     case WorkerPhase.Ready:
     case WorkerPhase.ReadOnly:
-      return stay(tx)
+      return stay(tx);
     default:
-      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`)
+      throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);
   }
 }
 
 function receive(tx: WorkerTx | undefined, msg: TwopcMessage, o: Opts): Step<WorkerTx> {
   switch (msg.type) {
     case MessageType.VoteReq:
-      return onVoteReq(tx, msg, o)
+      return onVoteReq(tx, msg, o);
     case MessageType.GlobalCommit:
-      return onCommitDecision(tx, msg, o)
+      return onCommitDecision(tx, msg, o);
     case MessageType.GlobalAbort:
-      return onAbortDecision(tx, o)
+      return onAbortDecision(tx, o);
     case MessageType.Decision:
-      if (tx?.phase !== WorkerPhase.Ready || !tx.durable) return stay(tx)
-      return msg.decision === Decision.Commit ? onCommitDecision(tx, msg, o) : onAbortDecision(tx, o)
+      if (tx?.phase !== WorkerPhase.Ready || !tx.durable) return stay(tx);
+      return msg.decision === Decision.Commit ? onCommitDecision(tx, msg, o) : onAbortDecision(tx, o);
     case MessageType.DecisionReq:
-      return onDecisionReq(tx, msg.from, o)
+      return onDecisionReq(tx, msg.from, o);
     case MessageType.VoteCommit:
     case MessageType.VoteAbort:
     case MessageType.VoteReadOnly:
     case MessageType.Ack:
-      return stay(tx) // coordinator-bound: misrouted, ignored
+      return stay(tx); // coordinator-bound: misrouted, ignored
     default:
-      throw new Error(`unhandled message ${JSON.stringify(msg satisfies never)}`)
+      throw new Error(`unhandled message ${JSON.stringify(msg satisfies never)}`);
   }
 }
 
 function ask(tx: WorkerReadyTx, o: Opts): Step<WorkerTx> {
-  const { txId } = tx
+  const { txId } = tx;
   // 2PC (notes): "If coordinator fails, workers must BLOCK waiting for coordinator to recover":
   // the worker blocks, asking the coordinator; from the second ask on, its peers too
   // (cooperative termination).
-  const actions: TwopcAction[] = [send(tx.coordinator, MessageType.DecisionReq, txId, o)]
+  const actions: TwopcAction[] = [send(tx.coordinator, MessageType.DecisionReq, txId, o)];
   if (tx.askedCoordinator) {
-    for (const peer of tx.participants) if (peer !== o.self) actions.push(send(peer, MessageType.DecisionReq, txId, o))
+    for (const peer of tx.participants) if (peer !== o.self) actions.push(send(peer, MessageType.DecisionReq, txId, o));
   }
-  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askIntervalMs })
-  return { tx: { ...tx, askedCoordinator: true }, actions }
+  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askIntervalMs });
+  return { tx: { ...tx, askedCoordinator: true }, actions };
 }
 
 function timeout(tx: WorkerTx | undefined, timer: TimerName, o: Opts): Step<WorkerTx> {
@@ -341,102 +341,102 @@ function timeout(tx: WorkerTx | undefined, timer: TimerName, o: Opts): Step<Work
     case TimerName.Join:
       // 2PC (notes): "Worker waits for VOTE-REQ in INIT — worker can time out and abort
       // (coordinator handles it)".
-      if (tx?.phase !== WorkerPhase.Init || tx.preparing) return stay(tx)
-      return enterAbort(tx.txId, tx.coordinator, { settled: false, preparing: false, force: false, waiting: [] })
+      if (tx?.phase !== WorkerPhase.Init || tx.preparing) return stay(tx);
+      return enterAbort(tx.txId, tx.coordinator, { settled: false, preparing: false, force: false, waiting: [] });
     case TimerName.Ask:
-      return tx?.phase === WorkerPhase.Ready && tx.durable ? ask(tx, o) : stay(tx)
+      return tx?.phase === WorkerPhase.Ready && tx.durable ? ask(tx, o) : stay(tx);
     case TimerName.Forget:
-      return tx !== undefined && isWorkerTxDone(tx) ? stay(undefined) : stay(tx)
+      return tx !== undefined && isWorkerTxDone(tx) ? stay(undefined) : stay(tx);
     case TimerName.Vote:
     case TimerName.Resend:
-      return stay(tx) // coordinator timers
+      return stay(tx); // coordinator timers
     default:
-      throw new Error(`unhandled timer ${String(timer satisfies never)}`)
+      throw new Error(`unhandled timer ${String(timer satisfies never)}`);
   }
 }
 
 function durable(tx: WorkerTx | undefined, record: TwopcRecord, o: Opts): Step<WorkerTx> {
-  if (record.type === RecordType.WorkerReady && tx?.phase === WorkerPhase.Ready && !tx.durable) return readyDurable(tx, o)
+  if (record.type === RecordType.WorkerReady && tx?.phase === WorkerPhase.Ready && !tx.durable) return readyDurable(tx, o);
   if (record.type === RecordType.WorkerCommit && tx?.phase === WorkerPhase.Commit && !tx.durable) {
     // 2PC (notes): the worker commits and responds with ACK, now that its COMMIT is durable.
     return {
       tx: { ...tx, durable: true },
       actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o), { type: ActionType.RmCommit, txId: tx.txId }],
-    }
+    };
   }
   if (record.type === RecordType.WorkerAbort && tx?.phase === WorkerPhase.Abort && tx.forcing) {
-    return { tx: { ...tx, forcing: false, settled: true, waiting: [] }, actions: tx.waiting.map((p) => tell(p, Decision.Abort, tx.txId, o)) }
+    return { tx: { ...tx, forcing: false, settled: true, waiting: [] }, actions: tx.waiting.map((p) => tell(p, Decision.Abort, tx.txId, o)) };
   }
-  return stay(tx)
+  return stay(tx);
 }
 
 function stepInner(tx: WorkerTx | undefined, event: WorkerEvent, o: Opts): Step<WorkerTx> {
   switch (event.type) {
     case EventType.Join:
-      return join(tx, event, o)
+      return join(tx, event, o);
     case EventType.Receive:
-      return receive(tx, event.msg, o)
+      return receive(tx, event.msg, o);
     case EventType.Timeout:
-      return timeout(tx, event.timer, o)
+      return timeout(tx, event.timer, o);
     case EventType.Durable:
-      return durable(tx, event.record, o)
+      return durable(tx, event.record, o);
     case EventType.Prepared:
-      return onPrepared(tx, event.vote, o)
+      return onPrepared(tx, event.vote, o);
     case EventType.Applied:
-      return onApplied(tx, event.decision)
+      return onApplied(tx, event.decision);
     default:
-      throw new Error(`unhandled event ${JSON.stringify(event satisfies never)}`)
+      throw new Error(`unhandled event ${JSON.stringify(event satisfies never)}`);
   }
 }
 
 /** Arms the `forget` timer when a transaction has just finished. */
 function rememberFinished(before: WorkerTx | undefined, step: Step<WorkerTx>, o: Opts): Step<WorkerTx> {
-  const { tx } = step
-  if (tx === undefined || !isWorkerTxDone(tx) || (before !== undefined && isWorkerTxDone(before))) return step
-  if (o.rememberMs === Infinity) return step
-  return { tx, actions: [...step.actions, { type: ActionType.SetTimer, txId: tx.txId, timer: TimerName.Forget, ms: o.rememberMs }] }
+  const { tx } = step;
+  if (tx === undefined || !isWorkerTxDone(tx) || (before !== undefined && isWorkerTxDone(before))) return step;
+  if (o.rememberMs === Infinity) return step;
+  return { tx, actions: [...step.actions, { type: ActionType.SetTimer, txId: tx.txId, timer: TimerName.Forget, ms: o.rememberMs }] };
 }
 
 /** The worker's transition for one transaction: pure, no I/O. */
 export function stepWorker(tx: WorkerTx | undefined, event: WorkerEvent, o: Opts): Step<WorkerTx> {
-  return rememberFinished(tx, stepInner(tx, event, o), o)
+  return rememberFinished(tx, stepInner(tx, event, o), o);
 }
 
 function recoverInner(state: WorkerLogState, o: Opts): Step<WorkerTx> {
-  const { txId, coordinator } = state
+  const { txId, coordinator } = state;
   switch (state.phase) {
     case WorkerPhase.Ready: {
-      if (coordinator === undefined) throw new InvalidLogError(txId, 'READY without a coordinator')
+      if (coordinator === undefined) throw new InvalidLogError(txId, "READY without a coordinator");
       // 2PC (notes), recovery: worker "asks" Coordinator in READY.
-      const tx: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true }
+      const tx: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true };
       return {
         tx,
         actions: [send(coordinator, MessageType.DecisionReq, txId, o), { type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askIntervalMs }],
-      }
+      };
     }
     case WorkerPhase.Commit: {
-      if (coordinator === undefined) throw new InvalidLogError(txId, 'COMMIT without a coordinator')
-      const tx: WorkerCommitTx = { phase: WorkerPhase.Commit, txId, coordinator, durable: true, applied: state.ended }
-      if (state.ended) return stay(tx)
+      if (coordinator === undefined) throw new InvalidLogError(txId, "COMMIT without a coordinator");
+      const tx: WorkerCommitTx = { phase: WorkerPhase.Commit, txId, coordinator, durable: true, applied: state.ended };
+      if (state.ended) return stay(tx);
       // 2PC (notes), recovery: "Worker commits in COMMIT" — applied again (idempotent), and
       // ACKed again in case the ACK was lost.
-      return { tx, actions: [send(coordinator, MessageType.Ack, txId, o), { type: ActionType.RmCommit, txId }] }
+      return { tx, actions: [send(coordinator, MessageType.Ack, txId, o), { type: ActionType.RmCommit, txId }] };
     }
     case WorkerPhase.Abort: {
-      const tx: WorkerAbortTx = { phase: WorkerPhase.Abort, txId, coordinator, settled: true, forcing: false, waiting: [], rm: AbortProgress.Aborted }
-      if (state.ended) return stay(tx)
+      const tx: WorkerAbortTx = { phase: WorkerPhase.Abort, txId, coordinator, settled: true, forcing: false, waiting: [], rm: AbortProgress.Aborted };
+      if (state.ended) return stay(tx);
       // 2PC (notes), recovery: "Worker aborts in INIT, ABORT" — rolled back again (idempotent).
       // INIT leaves no record at all: presumed abort.
-      return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId }] }
+      return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId }] };
     }
     default:
-      throw new Error(`unhandled phase ${String(state.phase satisfies never)}`)
+      throw new Error(`unhandled phase ${String(state.phase satisfies never)}`);
   }
 }
 
 /** What a restarted worker does with one transaction found in its log. */
 export function recoverWorkerTx(state: WorkerLogState, o: Opts): Step<WorkerTx> {
-  return rememberFinished(undefined, recoverInner(state, o), o)
+  return rememberFinished(undefined, recoverInner(state, o), o);
 }
 
 /**
@@ -444,33 +444,33 @@ export function recoverWorkerTx(state: WorkerLogState, o: Opts): Step<WorkerTx> 
  * See `machine.ts` for how a driver executes its actions.
  *
  * @example
- * const worker = new WorkerMachine({ self: 'w1@tcp://10.0.0.2:7001' })
+ * const worker = new WorkerMachine({ self: "w1@tcp://10.0.0.2:7001" })
  * run(worker.recover(records))
- * run(worker.handle({ type: 'receive', msg }))
+ * run(worker.handle({ type: "receive", msg }))
  */
 export class WorkerMachine extends TxMachine<WorkerTx, WorkerEvent> {
-  readonly options: ResolvedWorkerOptions
+  readonly options: ResolvedWorkerOptions;
 
   /** @throws {TypeError} when an option is invalid. */
   constructor(options: WorkerOptions) {
-    super()
-    this.options = parseWorkerOptions(options)
+    super();
+    this.options = parseWorkerOptions(options);
   }
 
   /** Transactions blocked in READY: promised to commit, outcome unknown here. */
   inDoubt(): WorkerReadyTx[] {
-    const out: WorkerReadyTx[] = []
-    for (const tx of this.transactions()) if (tx.phase === WorkerPhase.Ready) out.push(tx)
-    return out
+    const out: WorkerReadyTx[] = [];
+    for (const tx of this.transactions()) if (tx.phase === WorkerPhase.Ready) out.push(tx);
+    return out;
   }
 
   protected step(tx: WorkerTx | undefined, event: WorkerEvent): Step<WorkerTx> {
-    return stepWorker(tx, event, this.options)
+    return stepWorker(tx, event, this.options);
   }
 
   protected *recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<WorkerTx>]> {
-    const [stray] = summary.coordinator.keys()
-    if (stray !== undefined) throw new InvalidLogError(stray, 'coordinator records in a worker log')
-    for (const [txId, state] of summary.worker) yield [txId, recoverWorkerTx(state, this.options)]
+    const [stray] = summary.coordinator.keys();
+    if (stray !== undefined) throw new InvalidLogError(stray, "coordinator records in a worker log");
+    for (const [txId, state] of summary.worker) yield [txId, recoverWorkerTx(state, this.options)];
   }
 }
