@@ -1,94 +1,104 @@
 // The benchmark harness (bench/): the CLI's JSON contract, and how the runner orders entries,
 // computes ratios and survives failing entries. Runs the compiled harness (`pnpm test` builds it).
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { promisify } from 'node:util';
-import t from 'tap';
-import type { Entry } from '../bench/dist/harness.js';
-import { measureRss, percentiles } from '../bench/dist/harness.js';
-import { plan, runEntries } from '../bench/dist/runner.js';
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import t from "tap";
+import type { Entry } from "../bench/dist/harness.js";
+import { measureRss, percentiles } from "../bench/dist/harness.js";
+import { plan, runEntries } from "../bench/dist/runner.js";
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+const root = fileURLToPath(new URL("..", import.meta.url));
 
-t.test('bench --json prints one JSON object with the required fields', async (t) => {
+t.test("bench --json prints one JSON object with the required fields", async (t) => {
   // execFile resolves only once stdout and stderr are closed, so a role process left running
   // (it shares our stderr) would show up here as a timeout.
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ['bench/dist/bench.js', '--json', '--quick', '--only', 'zeromq.push-pull'],
+    ["bench/dist/bench.js", "--json", "--quick", "--only", "zeromq.push-pull"],
     { cwd: root, timeout: 20_000 },
   );
   const report = JSON.parse(stdout) as { results: Record<string, unknown>[] };
   t.equal(report.results.length, 1);
   const [pushPull] = report.results;
-  t.match(pushPull, { name: 'zeromq.push-pull', unit: 'msg/s', baseline: null, baselineValue: null, ratio: null });
-  t.type(pushPull?.['value'], 'number');
-  t.ok(Number(pushPull?.['value']) > 0, 'a positive rate');
+  t.match(pushPull, {
+    name: "zeromq.push-pull",
+    unit: "msg/s",
+    baseline: null,
+    baselineValue: null,
+    ratio: null,
+  });
+  t.type(pushPull?.["value"], "number");
+  t.ok(Number(pushPull?.["value"]) > 0, "a positive rate");
 });
 
 /** An entry that measures `value` at once, without any process. */
 const fixed = (name: string, value: number, more: Partial<Entry> = {}): Entry => ({
   name,
-  unit: 'x',
-  better: 'higher',
+  unit: "x",
+  better: "higher",
   run: async () => ({ value, extra: { p50Ms: value / 10 } }),
   ...more,
 });
 
 const entries: Entry[] = [
-  fixed('a.base', 10),
-  fixed('b.compared', 25, { baseline: 'a.base' }),
-  fixed('c.floor', 4, {
-    better: 'lower',
-    baseline: { label: '2*a.p50Ms', from: ['a.base'], value: (get) => 2 * Number(get('a.base').extra?.['p50Ms']) },
+  fixed("a.base", 10),
+  fixed("b.compared", 25, { baseline: "a.base" }),
+  fixed("c.floor", 4, {
+    better: "lower",
+    baseline: {
+      label: "2*a.p50Ms",
+      from: ["a.base"],
+      value: (get) => 2 * Number(get("a.base").extra?.["p50Ms"]),
+    },
   }),
 ];
 const quiet = { quick: true, log: () => {} };
 
-t.test('--only runs the baselines an entry needs first, each once', async (t) => {
-  t.same(plan(entries, ['c', 'b']).map((e) => e.name), ['a.base', 'b.compared', 'c.floor']);
-  t.same(plan(entries, ['b.']).map((e) => e.name), ['a.base', 'b.compared']);
-  t.throws(() => plan(entries, ['nope']), /no such entry/);
+t.test("--only runs the baselines an entry needs first, each once", async (t) => {
+  t.same(plan(entries, ["c", "b"]).map((e) => e.name), ["a.base", "b.compared", "c.floor"]);
+  t.same(plan(entries, ["b."]).map((e) => e.name), ["a.base", "b.compared"]);
+  t.throws(() => plan(entries, ["nope"]), /no such entry/);
 });
 
-t.test('the ratio is value / baseline value, named or derived, from the same run', async (t) => {
+t.test("the ratio is value / baseline value, named or derived, from the same run", async (t) => {
   const results = await runEntries(entries, quiet);
   t.match(results, [
-    { name: 'a.base', value: 10, baseline: null, baselineValue: null, ratio: null },
-    { name: 'b.compared', value: 25, baseline: 'a.base', baselineValue: 10, ratio: 2.5 },
-    { name: 'c.floor', value: 4, baseline: '2*a.p50Ms', baselineValue: 2, ratio: 2, better: 'lower' },
+    { name: "a.base", value: 10, baseline: null, baselineValue: null, ratio: null },
+    { name: "b.compared", value: 25, baseline: "a.base", baselineValue: 10, ratio: 2.5 },
+    { name: "c.floor", value: 4, baseline: "2*a.p50Ms", baselineValue: 2, ratio: 2, better: "lower" },
   ]);
 });
 
-t.test('a failing entry is reported and the others still run', async (t) => {
+t.test("a failing entry is reported and the others still run", async (t) => {
   const failing: Entry = {
-    ...fixed('a.base', 0),
+    ...fixed("a.base", 0),
     // A real role that fails while setting up: the error comes back over IPC.
     run: async (ctx) => {
-      await ctx.fork('zmq-push', { endpoint: 'not-an-endpoint', count: 1, size: 1 });
+      await ctx.fork("zmq-push", { endpoint: "not-an-endpoint", count: 1, size: 1 });
       return { value: 1 };
     },
   };
   const results = await runEntries([failing, entries[1] as Entry], quiet);
   t.match(results, [
-    { name: 'a.base', value: null, error: /role zmq-push .* failed/ },
-    { name: 'b.compared', value: 25, baselineValue: null, ratio: null },
+    { name: "a.base", value: null, error: /role zmq-push .* failed/ },
+    { name: "b.compared", value: 25, baselineValue: null, ratio: null },
   ]);
 });
 
-t.test('percentiles are nearest-rank', async (t) => {
+t.test("percentiles are nearest-rank", async (t) => {
   const oneToHundred = Array.from({ length: 100 }, (_, i) => 100 - i);
   t.same(percentiles(oneToHundred, [50, 99, 100]), [50, 99, 100]);
   t.same(percentiles([7], [50]), [7]);
   t.throws(() => percentiles([], [50]), RangeError);
 });
 
-t.test('measureRss samples a role process until stopped', async (t) => {
+t.test("measureRss samples a role process until stopped", async (t) => {
   const sampling: Entry = {
-    ...fixed('rss', 0),
+    ...fixed("rss", 0),
     run: async (ctx) => {
-      const echo = await ctx.fork('zmq-router-echo', null);
+      const echo = await ctx.fork("zmq-router-echo", null);
       const rss = measureRss(echo, 50);
       await sleep(300);
       const summary = await rss.stop();
@@ -96,9 +106,9 @@ t.test('measureRss samples a role process until stopped', async (t) => {
     },
   };
   const [result] = await runEntries([sampling], quiet);
-  t.ok(Number(result?.value) >= 3, 'several samples');
+  t.ok(Number(result?.value) >= 3, "several samples");
   const extra = result?.extra ?? {};
-  t.ok(Number(extra['startMiB']) > 10, 'a plausible RSS for node');
-  t.ok(Number(extra['peakMiB']) >= Number(extra['startMiB']));
-  t.equal(extra['growthMiB'], Number(extra['peakMiB']) - Number(extra['startMiB']));
+  t.ok(Number(extra["startMiB"]) > 10, "a plausible RSS for node");
+  t.ok(Number(extra["peakMiB"]) >= Number(extra["startMiB"]));
+  t.equal(extra["growthMiB"], Number(extra["peakMiB"]) - Number(extra["startMiB"]));
 });

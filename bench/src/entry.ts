@@ -1,12 +1,12 @@
-import type { RoleSpec } from './ipc.js';
-import type { RoleProcess } from './proc.js';
+import type { RoleSpec } from "./ipc.js";
+import type { RoleProcess } from "./proc.js";
 
 /**
  * Which way a value improves: `"higher"` for throughput (msg/s, req/s), `"lower"` for latency
  * and memory. The ratio is always `value / baselineValue`, so a `"higher"` entry wants a ratio
  * above its goal and a `"lower"` entry one below it.
  */
-export type Better = 'higher' | 'lower';
+export type Better = "higher" | "lower";
 
 /** What one run of an entry measured. */
 export interface Measurement {
@@ -23,9 +23,10 @@ export interface Measurement {
  * @example
  * // twopc.latency: 3 forced log writes and 2 network round trips
  * const floor: DerivedBaseline = {
- *   label: '3*fs.fdatasync.p50Ms + 2*zeromq.dealer-router.rtt/1000',
- *   from: ['fs.fdatasync', 'zeromq.dealer-router.rtt'],
- *   value: (get) => 3 * Number(get('fs.fdatasync').extra?.['p50Ms']) + (2 * get('zeromq.dealer-router.rtt').value) / 1000,
+ *   label: "3*fs.fdatasync.p50Ms + 2*zeromq.dealer-router.rtt/1000",
+ *   from: ["fs.fdatasync", "zeromq.dealer-router.rtt"],
+ *   value: (get) =>
+ *     3 * Number(get("fs.fdatasync").extra?.["p50Ms"]) + (2 * get("zeromq.dealer-router.rtt").value) / 1000,
  * };
  */
 export interface DerivedBaseline {
@@ -47,7 +48,7 @@ export interface RunContext {
    * Forks the role `bench/dist/roles/<role>.js` (see `runRole`) and resolves once it is ready.
    * The harness ends every role an entry forked once the entry is done, even if it threw.
    */
-  fork<R extends RoleSpec>(role: string, args: R['args']): Promise<RoleProcess<R>>;
+  fork<R extends RoleSpec>(role: string, args: R["args"]): Promise<RoleProcess<R>>;
   /**
    * A fresh directory on the disk the 2PC logs are measured on (`$BENCH_LOG_DIR`, default
    * `os.tmpdir()`), removed once the entry is done.

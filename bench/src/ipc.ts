@@ -26,13 +26,13 @@ export interface RoleSpec {
 
 /** Parent to child. */
 export type ToChild =
-  | { readonly type: 'start'; readonly params: unknown }
-  | { readonly type: 'stop' }
-  | { readonly type: 'rss' };
+  | { readonly type: "start"; readonly params: unknown }
+  | { readonly type: "stop" }
+  | { readonly type: "rss" };
 
 /** Child to parent. */
 export type FromChild =
-  | { readonly type: 'ready'; readonly info: unknown }
-  | { readonly type: 'result'; readonly result: unknown }
-  | { readonly type: 'error'; readonly message: string; readonly stack: string | undefined }
-  | { readonly type: 'rss'; readonly rss: number };
+  | { readonly type: "ready"; readonly info: unknown }
+  | { readonly type: "result"; readonly result: unknown }
+  | { readonly type: "error"; readonly message: string; readonly stack: string | undefined }
+  | { readonly type: "rss"; readonly rss: number };

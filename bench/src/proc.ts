@@ -1,7 +1,7 @@
-import { fork, type ChildProcess } from 'node:child_process';
-import process from 'node:process';
-import { fileURLToPath } from 'node:url';
-import type { FromChild, RoleSpec, ToChild } from './ipc.js';
+import { fork, type ChildProcess } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import type { FromChild, RoleSpec, ToChild } from "./ipc.js";
 
 /** How long a role may take to report ready before it is killed. */
 const READY_TIMEOUT_MS = 20_000;
@@ -18,13 +18,13 @@ export interface RoleProcess<R extends RoleSpec> {
   /** The child's process id. */
   readonly pid: number;
   /** What the role sent with its ready message (e.g. the endpoint it bound). */
-  readonly info: R['ready'];
+  readonly info: R["ready"];
   /** Lets the role begin its measured work (resolves its `started` promise). */
-  start(params: R['start']): void;
+  start(params: R["start"]): void;
   /** The role's result; rejects with its error, or if it exits without one. */
-  result(): Promise<R['result']>;
+  result(): Promise<R["result"]>;
   /** Asks the role to stop (aborts its `signal`), then waits for its result. */
-  stop(): Promise<R['result']>;
+  stop(): Promise<R["result"]>;
   /** The child's resident set size in bytes, as it reports it on request. */
   rss(): Promise<number>;
 }
@@ -37,8 +37,8 @@ function track(child: ChildProcess): void {
   // Hooked on first use, so that a role importing the harness barrel gets no exit hook of its own.
   if (!exitHooked) {
     exitHooked = true;
-    process.on('exit', () => {
-      for (const c of live) c.kill('SIGKILL');
+    process.on("exit", () => {
+      for (const c of live) c.kill("SIGKILL");
     });
   }
   live.add(child);
@@ -61,48 +61,48 @@ function pending<T>(): Pending<T> {
 
 /** The parent's end of one child process and its IPC channel. */
 class Child<R extends RoleSpec> implements RoleProcess<R> {
-  info = undefined as R['ready'];
-  readonly ready = pending<R['ready']>();
+  info = undefined as R["ready"];
+  readonly ready = pending<R["ready"]>();
   readonly closed: Promise<void>;
-  readonly #result = pending<R['result']>();
+  readonly #result = pending<R["result"]>();
   readonly #rss: Pending<number>[] = [];
   readonly #child: ChildProcess;
 
   constructor(readonly name: string, args: unknown) {
     const script = fileURLToPath(new URL(`./roles/${name}.js`, import.meta.url));
     this.#child = fork(script, [JSON.stringify(args)], {
-      serialization: 'advanced',
+      serialization: "advanced",
       // The role's stdout goes to our stderr: nothing a role prints can spoil `--json` output.
-      stdio: ['ignore', 2, 2, 'ipc'],
+      stdio: ["ignore", 2, 2, "ipc"],
       execArgv: [],
     });
     track(this.#child);
     const label = `role ${name} (pid ${this.pid})`;
-    this.#child.on('message', (msg: FromChild) => {
+    this.#child.on("message", (msg: FromChild) => {
       switch (msg.type) {
-        case 'ready':
-          this.ready.resolve(msg.info as R['ready']);
+        case "ready":
+          this.ready.resolve(msg.info as R["ready"]);
           break;
-        case 'result':
-          this.#result.resolve(msg.result as R['result']);
+        case "result":
+          this.#result.resolve(msg.result as R["result"]);
           break;
-        case 'error': {
+        case "error": {
           const err = new Error(`${label} failed: ${msg.message}`);
           if (msg.stack !== undefined) err.stack = `${err.message}\n  in the role: ${msg.stack}`;
           this.#fail(err);
           break;
         }
-        case 'rss':
+        case "rss":
           this.#rss.shift()?.resolve(msg.rss);
           break;
         default:
           this.#fail(new Error(`${label} sent an unknown message: ${JSON.stringify(msg)}`));
       }
     });
-    this.#child.on('error', (err) => this.#fail(new Error(`${label}: ${err.message}`, { cause: err })));
+    this.#child.on("error", (err) => this.#fail(new Error(`${label}: ${err.message}`, { cause: err })));
     // 'close' comes after 'exit' and after the IPC channel has delivered its last message.
     this.closed = new Promise((resolve) =>
-      this.#child.on('close', (code, signal) => {
+      this.#child.on("close", (code, signal) => {
         live.delete(this.#child);
         this.#fail(new Error(`${label} exited (${signal ?? `code ${code}`}) before it was done`));
         resolve();
@@ -114,32 +114,32 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
     return this.#child.pid ?? -1;
   }
 
-  start(params: R['start']): void {
-    this.#post({ type: 'start', params });
+  start(params: R["start"]): void {
+    this.#post({ type: "start", params });
   }
 
-  result(): Promise<R['result']> {
+  result(): Promise<R["result"]> {
     return this.#result.promise;
   }
 
-  stop(): Promise<R['result']> {
-    this.#post({ type: 'stop' });
+  stop(): Promise<R["result"]> {
+    this.#post({ type: "stop" });
     return this.#result.promise;
   }
 
   rss(): Promise<number> {
     const answer = pending<number>();
     this.#rss.push(answer);
-    this.#post({ type: 'rss' });
+    this.#post({ type: "rss" });
     return answer.promise;
   }
 
   /** Asks the role to stop, waits up to `graceMs` for it to exit, then kills it. */
   async close(graceMs: number): Promise<void> {
     if (this.#child.exitCode === null && this.#child.signalCode === null) {
-      this.#post({ type: 'stop' });
+      this.#post({ type: "stop" });
       await within(this.closed, graceMs);
-      this.#child.kill('SIGKILL');
+      this.#child.kill("SIGKILL");
     }
     return this.closed;
   }
@@ -177,12 +177,14 @@ export class ProcessGroup {
    * Forks `bench/dist/roles/<role>.js` with `args` (as JSON on its command line) and resolves
    * once it has reported ready; kills it and rejects if it fails or is not ready in 20 s.
    */
-  async fork<R extends RoleSpec>(role: string, args: R['args']): Promise<RoleProcess<R>> {
+  async fork<R extends RoleSpec>(role: string, args: R["args"]): Promise<RoleProcess<R>> {
     const child = new Child<R>(role, args);
     this.#members.add(child);
     try {
       const ready = await within(child.ready.promise.then((info) => ({ info })), READY_TIMEOUT_MS);
-      if (ready === undefined) throw new Error(`role ${role} (pid ${child.pid}) not ready after ${READY_TIMEOUT_MS} ms`);
+      if (ready === undefined) {
+        throw new Error(`role ${role} (pid ${child.pid}) not ready after ${READY_TIMEOUT_MS} ms`);
+      }
       child.info = ready.info;
       return child;
     } catch (err) {

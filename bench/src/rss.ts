@@ -1,4 +1,4 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setTimeout as sleep } from "node:timers/promises";
 
 /** What {@link measureRss} saw of one process, in MiB. */
 export interface RssSummary {

@@ -1,10 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import process from 'node:process';
-import type { Better, Entry, Measurement, RunContext } from './entry.js';
-import type { RoleSpec } from './ipc.js';
-import { ProcessGroup } from './proc.js';
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import process from "node:process";
+import type { Better, Entry, Measurement, RunContext } from "./entry.js";
+import type { RoleSpec } from "./ipc.js";
+import { ProcessGroup } from "./proc.js";
 
 /** An entry that has not finished after this long fails, and its role processes are killed. */
 export const ENTRY_TIMEOUT_MS = 180_000;
@@ -37,7 +37,7 @@ export interface RunOptions {
 /** The entries a baseline-carrying entry needs measured before it. */
 function dependencies(entry: Entry): readonly string[] {
   if (entry.baseline === undefined) return [];
-  return typeof entry.baseline === 'string' ? [entry.baseline] : entry.baseline.from;
+  return typeof entry.baseline === "string" ? [entry.baseline] : entry.baseline.from;
 }
 
 /**
@@ -53,7 +53,7 @@ export function plan(entries: readonly Entry[], only?: readonly string[]): Entry
   }
   for (const prefix of only ?? []) {
     if (!entries.some((e) => e.name.startsWith(prefix))) {
-      throw new Error(`--only ${prefix}: no such entry (entries: ${[...byName.keys()].join(', ')})`);
+      throw new Error(`--only ${prefix}: no such entry (entries: ${[...byName.keys()].join(", ")})`);
     }
   }
   const wanted = only === undefined ? entries : entries.filter((e) => only.some((p) => e.name.startsWith(p)));
@@ -74,10 +74,13 @@ export function plan(entries: readonly Entry[], only?: readonly string[]): Entry
 }
 
 /** The baseline's label and value for `entry`, from what this invocation has measured. */
-function baselineOf(entry: Entry, measured: ReadonlyMap<string, Measurement>): [string | null, number | null] {
+function baselineOf(
+  entry: Entry,
+  measured: ReadonlyMap<string, Measurement>,
+): [string | null, number | null] {
   const { baseline } = entry;
   if (baseline === undefined) return [null, null];
-  if (typeof baseline === 'string') return [baseline, measured.get(baseline)?.value ?? null];
+  if (typeof baseline === "string") return [baseline, measured.get(baseline)?.value ?? null];
   const get = (name: string): Measurement => {
     const m = measured.get(name);
     if (m === undefined) throw new Error(`${name} was not measured`);
@@ -98,16 +101,17 @@ async function measure(entry: Entry, opts: RunOptions): Promise<Measurement> {
   const ctx: RunContext = {
     quick: opts.quick,
     log: (message) => opts.log(`${entry.name}: ${message}`),
-    fork: <R extends RoleSpec>(role: string, args: R['args']) => group.fork<R>(role, args),
+    fork: <R extends RoleSpec>(role: string, args: R["args"]) => group.fork<R>(role, args),
     tempDir: async () => {
-      const dir = await mkdtemp(path.join(process.env['BENCH_LOG_DIR'] ?? os.tmpdir(), 'zmbox-bench-'));
+      const dir = await mkdtemp(path.join(process.env["BENCH_LOG_DIR"] ?? os.tmpdir(), "zmbox-bench-"));
       dirs.push(dir);
       return dir;
     },
   };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ENTRY_TIMEOUT_MS / 1000} s`)), ENTRY_TIMEOUT_MS);
+    const expire = (): void => reject(new Error(`timed out after ${ENTRY_TIMEOUT_MS / 1000} s`));
+    timer = setTimeout(expire, ENTRY_TIMEOUT_MS);
   });
   const running = entry.run(ctx);
   running.catch(() => {}); // after a timeout nobody awaits it any more
@@ -145,12 +149,13 @@ export async function runEntries(entries: readonly Entry[], opts: RunOptions): P
     const { name, unit, better } = entry;
     if (outcome instanceof Error) {
       opts.log(`${name}: FAILED after ${secs} s: ${outcome.stack ?? outcome.message}`);
-      results.push({ name, value: null, unit, baseline, baselineValue, ratio: null, better, error: outcome.message });
+      const error = outcome.message;
+      results.push({ name, value: null, unit, baseline, baselineValue, ratio: null, better, error });
       continue;
     }
     const { value, extra } = outcome;
     const ratio = baselineValue ? Math.round((value / baselineValue) * 1000) / 1000 : null;
-    opts.log(`${name}: ${value} ${unit}${ratio === null ? '' : `, ratio ${ratio}`} (${secs} s)`);
+    opts.log(`${name}: ${value} ${unit}${ratio === null ? "" : `, ratio ${ratio}`} (${secs} s)`);
     results.push({ name, value, unit, baseline, baselineValue, ratio, better, ...(extra && { extra }) });
   }
   return results;

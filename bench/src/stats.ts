@@ -7,7 +7,7 @@
  * const [p50, p99] = percentiles(rttsUs, [50, 99]);
  */
 export function percentiles(values: ArrayLike<number>, ps: readonly number[]): number[] {
-  if (values.length === 0) throw new RangeError('percentiles of an empty sample');
+  if (values.length === 0) throw new RangeError("percentiles of an empty sample");
   const sorted = Float64Array.from(values).sort();
   return ps.map((p) => {
     if (!(p > 0 && p <= 100)) throw new RangeError(`Expected a percentile in (0, 100], got ${p}`);

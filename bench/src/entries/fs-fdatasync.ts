@@ -1,7 +1,7 @@
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
-import path from 'node:path';
-import type { Entry } from '../harness.js';
-import { percentiles } from '../harness.js';
+import { closeSync, fdatasyncSync, openSync, writeSync } from "node:fs";
+import path from "node:path";
+import type { Entry } from "../harness.js";
+import { percentiles } from "../harness.js";
 
 /**
  * `fs.fdatasync`: the physical floor of a stable log. A sequential loop of a 128-byte append
@@ -11,14 +11,14 @@ import { percentiles } from '../harness.js';
  * It runs in the harness process: there is no second party to separate it from.
  */
 export const fsFdatasync: Entry = {
-  name: 'fs.fdatasync',
-  unit: 'syncs/s',
-  better: 'higher',
+  name: "fs.fdatasync",
+  unit: "syncs/s",
+  better: "higher",
   async run(ctx) {
     const dir = await ctx.tempDir();
     const durationMs = ctx.quick ? 300 : 2_000;
     const record = Buffer.alloc(128, 0x61);
-    const fd = openSync(path.join(dir, 'log'), 'a');
+    const fd = openSync(path.join(dir, "log"), "a");
     const latenciesMs: number[] = [];
     try {
       const t0 = performance.now();
@@ -34,7 +34,12 @@ export const fsFdatasync: Entry = {
       const round = (ms: number): number => Math.round(ms * 1000) / 1000;
       return {
         value: Math.round(latenciesMs.length / ((now - t0) / 1000)),
-        extra: { p50Ms: round(p50Ms), p99Ms: round(p99Ms), syncs: latenciesMs.length, dir: path.dirname(dir) },
+        extra: {
+          p50Ms: round(p50Ms),
+          p99Ms: round(p99Ms),
+          syncs: latenciesMs.length,
+          dir: path.dirname(dir),
+        },
       };
     } finally {
       closeSync(fd);

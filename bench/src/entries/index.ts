@@ -3,10 +3,10 @@
  * it). To add one: write `entries/<family>.ts` exporting an `Entry`, its roles in `roles/`, and
  * list it here.
  */
-import type { Entry } from '../harness.js';
-import { fsFdatasync } from './fs-fdatasync.js';
-import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from './zeromq-dealer-router.js';
-import { zeromqPushPull } from './zeromq-push-pull.js';
+import type { Entry } from "../harness.js";
+import { fsFdatasync } from "./fs-fdatasync.js";
+import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
+import { zeromqPushPull } from "./zeromq-push-pull.js";
 
 export const entries: readonly Entry[] = [
   zeromqPushPull,

@@ -1,6 +1,6 @@
 /** Raw ZeroMQ client of `zeromq.dealer-router.rtt`: one request at a time, each round trip timed. */
-import * as zmq from 'zeromq';
-import { percentiles, runRole } from '../harness.js';
+import * as zmq from "zeromq";
+import { percentiles, runRole } from "../harness.js";
 
 export interface DealerRttRole {
   /** `warmup` untimed round trips, then `count` timed ones. */

@@ -3,8 +3,8 @@
  * one writer loop and one reader loop on the Dealer (zeromq.js allows one pending send and one
  * pending receive per socket).
  */
-import * as zmq from 'zeromq';
-import { runRole } from '../harness.js';
+import * as zmq from "zeromq";
+import { runRole } from "../harness.js";
 
 export interface DealerWindowRole {
   args: { endpoint: string; count: number; inFlight: number; size: number };

@@ -1,6 +1,6 @@
 /** Raw ZeroMQ receiver of `zeromq.push-pull`: a bound Pull socket that counts what arrives. */
-import * as zmq from 'zeromq';
-import { runRole } from '../harness.js';
+import * as zmq from "zeromq";
+import { runRole } from "../harness.js";
 
 export interface PullRole {
   /** `count` messages of `size` bytes each are expected. */
@@ -15,8 +15,8 @@ runRole<PullRole>(async (ctx) => {
   const { count, size } = ctx.args;
   const pull = new zmq.Pull({ linger: 0 });
   try {
-    await pull.bind('tcp://127.0.0.1:0');
-    ctx.ready({ endpoint: pull.lastEndpoint ?? '' });
+    await pull.bind("tcp://127.0.0.1:0");
+    ctx.ready({ endpoint: pull.lastEndpoint ?? "" });
     let received = 0;
     let first = 0;
     for await (const [msg] of pull) {

@@ -1,6 +1,6 @@
 /** Raw ZeroMQ sender of `zeromq.push-pull`: one awaited `send` per message, nothing batched. */
-import * as zmq from 'zeromq';
-import { runRole } from '../harness.js';
+import * as zmq from "zeromq";
+import { runRole } from "../harness.js";
 
 export interface PushRole {
   args: { endpoint: string; count: number; size: number };
