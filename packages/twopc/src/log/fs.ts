@@ -1,0 +1,92 @@
+import { mkdir, open, rename, rm, truncate } from "node:fs/promises";
+
+/** An open log file. Every method rejects on failure; none retries. */
+export interface LogFileHandle {
+  /** Writes all of `data` at the end of the file. */
+  write(data: Uint8Array): Promise<void>;
+  /** Makes everything written so far durable (`fdatasync`). */
+  datasync(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The file operations the stable log needs, injectable so that the simulator can use an
+ * in-memory disk that loses unsynced writes and tears the tail on a crash.
+ */
+export interface LogFs {
+  mkdir(dir: string): Promise<void>;
+  /** The whole file, or `undefined` when it does not exist. */
+  readFile(path: string): Promise<Uint8Array | undefined>;
+  /** Opens for appending, creating an empty file when missing. */
+  openAppend(path: string): Promise<LogFileHandle>;
+  /** Creates (or empties) a file and opens it for writing. */
+  create(path: string): Promise<LogFileHandle>;
+  /** Cuts the file to `length` bytes, durably. */
+  truncate(path: string, length: number): Promise<void>;
+  /** Atomically replaces `to` by `from`. */
+  rename(from: string, to: string): Promise<void>;
+  /** Deletes a file; a missing one is fine. */
+  remove(path: string): Promise<void>;
+  /** Makes the directory's entries (creations, renames) durable. */
+  syncDir(dir: string): Promise<void>;
+}
+
+function handleOf(file: Awaited<ReturnType<typeof open>>): LogFileHandle {
+  return {
+    async write(data) {
+      let done = 0;
+      while (done < data.length) {
+        const { bytesWritten } = await file.write(data, done, data.length - done);
+        done += bytesWritten;
+      }
+    },
+    datasync: () => file.datasync(),
+    close: () => file.close(),
+  };
+}
+
+/** The real file system (`node:fs/promises`). */
+export const nodeFs: LogFs = {
+  async mkdir(dir) {
+    await mkdir(dir, { recursive: true });
+  },
+  async readFile(path) {
+    let file;
+    try {
+      file = await open(path, "r");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw err;
+    }
+    try {
+      return await file.readFile();
+    } finally {
+      await file.close();
+    }
+  },
+  async openAppend(path) {
+    return handleOf(await open(path, "a"));
+  },
+  async create(path) {
+    return handleOf(await open(path, "w"));
+  },
+  async truncate(path, length) {
+    await truncate(path, length);
+    const file = await open(path, "r+");
+    try {
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+  },
+  rename: (from, to) => rename(from, to),
+  remove: (path) => rm(path, { force: true }),
+  async syncDir(dir) {
+    const handle = await open(dir, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  },
+};

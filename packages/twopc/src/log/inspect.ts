@@ -1,0 +1,79 @@
+import type { CoordinatorLogState, WorkerLogState } from "../twopc/log-state.js";
+import { summarizeRecords } from "../twopc/machine.js";
+import { CoordinatorPhase, WorkerPhase } from "../twopc/types.js";
+import type { LogFs } from "./fs.js";
+import { readLog } from "./log.js";
+
+/** A node's log, sorted by what an operator has to care about. */
+export interface Inspection {
+  readonly path: string;
+  readonly fileBytes: number;
+  readonly validBytes: number;
+  readonly records: number;
+  /** Worker in READY: promised to commit, outcome unknown, blocked until told. First to look at. */
+  readonly inDoubt: readonly WorkerLogState[];
+  /** Coordinator in WAIT: a restart aborts them. */
+  readonly waiting: readonly CoordinatorLogState[];
+  /** Coordinator in COMMIT: decided, some commit voters have not ACKed. */
+  readonly committing: readonly CoordinatorLogState[];
+  /** Worker decided (COMMIT or ABORT) but its resource manager has not confirmed. */
+  readonly applying: readonly WorkerLogState[];
+  /** Transactions with nothing left to do (END, or coordinator ABORT). */
+  readonly ended: number;
+}
+
+/**
+ * Reads the log in `dir` (without changing it) and classifies its transactions the way a
+ * restart would see them.
+ *
+ * @throws {InvalidLogError} when the records contradict the protocol.
+ */
+export async function inspectLog(dir: string, fs?: LogFs): Promise<Inspection> {
+  const contents = await readLog(dir, fs);
+  const summary = summarizeRecords(contents.records);
+  const inDoubt: WorkerLogState[] = [];
+  const applying: WorkerLogState[] = [];
+  const waiting: CoordinatorLogState[] = [];
+  const committing: CoordinatorLogState[] = [];
+  let ended = 0;
+  for (const w of summary.worker.values()) {
+    if (w.ended) ended++;
+    else if (w.phase === WorkerPhase.Ready) inDoubt.push(w);
+    else applying.push(w);
+  }
+  for (const c of summary.coordinator.values()) {
+    if (c.ended) ended++;
+    else if (c.phase === CoordinatorPhase.Commit) committing.push(c);
+    else waiting.push(c);
+  }
+  const { path, fileBytes, validBytes } = contents;
+  return { path, fileBytes, validBytes, records: contents.records.length, inDoubt, waiting, committing, applying, ended };
+}
+
+/** Renders an inspection as text for a terminal, in-doubt transactions first. */
+export function formatInspection(report: Inspection): string {
+  const torn = report.fileBytes - report.validBytes;
+  const lines = [`log ${report.path}: ${report.fileBytes} bytes, ${report.records} records${torn > 0 ? `, ${torn} bytes of torn or corrupt tail (cut at next open)` : ""}`];
+  const section = (title: string, rows: readonly string[]): void => {
+    if (rows.length === 0) return;
+    lines.push("", `${title} (${rows.length})`, ...rows.map((row) => `  ${row}`));
+  };
+  section(
+    "IN DOUBT - worker READY: promised to commit, outcome unknown, blocked until the coordinator or a peer answers",
+    report.inDoubt.map((w) => `${w.txId}  coordinator=${w.coordinator ?? "?"}  participants=${w.participants.join(",")}`),
+  );
+  section(
+    "COORDINATOR COMMIT - decided commit, waiting for ACKs (a restart resends GLOBAL-COMMIT)",
+    report.committing.map((c) => `${c.txId}  must ack=${c.ackers.join(",")}`),
+  );
+  section(
+    "COORDINATOR WAIT - undecided (a restart aborts)",
+    report.waiting.map((c) => `${c.txId}  participants=${c.participants.join(",")}`),
+  );
+  section(
+    "WORKER DECIDED - resource manager not yet confirmed (a restart applies again)",
+    report.applying.map((w) => `${w.txId}  ${w.phase}`),
+  );
+  lines.push("", `ended: ${report.ended} transaction(s)`);
+  return lines.join("\n");
+}

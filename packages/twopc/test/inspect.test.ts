@@ -1,0 +1,69 @@
+import t from "tap";
+import { appendFile } from "node:fs/promises";
+import { join } from "node:path";
+import { formatInspection, inspectLog } from "../src/log/inspect.js";
+import { LOG_FILE_NAME, StableLog } from "../src/log/log.js";
+import type { TwopcRecord } from "../src/twopc/records.js";
+
+async function writeLog(dir: string, records: TwopcRecord[]): Promise<void> {
+  const { log } = await StableLog.open<TwopcRecord>(dir);
+  for (const r of records) await log.append(r);
+  await log.close();
+}
+
+t.test("inspect - worker log: in-doubt READY transactions are listed first", async (t) => {
+  const dir = t.testdir();
+  await writeLog(dir, [
+    { type: "WORKER-READY", txId: "done", coordinator: "c", participants: ["w1", "w2"] },
+    { type: "WORKER-COMMIT", txId: "done" },
+    { type: "WORKER-END", txId: "done" },
+    { type: "WORKER-READY", txId: "stuck", coordinator: "c", participants: ["w1", "w2"] },
+    { type: "WORKER-ABORT", txId: "rolling-back" },
+  ]);
+  await appendFile(join(dir, LOG_FILE_NAME), Buffer.from([1, 2, 3]));
+  const report = await inspectLog(dir);
+  t.same(
+    report.inDoubt.map((w) => w.txId),
+    ["stuck"],
+  );
+  t.same(
+    report.applying.map((w) => [w.txId, w.phase]),
+    [["rolling-back", "ABORT"]],
+  );
+  t.equal(report.ended, 1);
+  t.equal(report.fileBytes - report.validBytes, 3, "the torn tail is reported, not cut");
+  const text = formatInspection(report);
+  t.match(text, /3 bytes of torn or corrupt tail/);
+  t.ok(text.indexOf("IN DOUBT") < text.indexOf("WORKER DECIDED"), "in-doubt section comes first");
+  t.match(text, /stuck {2}coordinator=c {2}participants=w1,w2/);
+});
+
+t.test("inspect - coordinator log: COMMIT awaiting ACKs and WAIT", async (t) => {
+  const dir = t.testdir();
+  await writeLog(dir, [
+    { type: "COORD-START", txId: "t1", participants: ["w1", "w2"] },
+    { type: "COORD-COMMIT", txId: "t1", participants: ["w1", "w2"] },
+    { type: "COORD-START", txId: "t2", participants: ["w1"] },
+    { type: "COORD-START", txId: "t3", participants: ["w2"] },
+    { type: "COORD-ABORT", txId: "t3" },
+  ]);
+  const report = await inspectLog(dir);
+  t.same(
+    report.committing.map((c) => c.ackers),
+    [["w1", "w2"]],
+  );
+  t.same(
+    report.waiting.map((c) => c.txId),
+    ["t2"],
+  );
+  t.equal(report.ended, 1);
+  t.match(formatInspection(report), /t1 {2}must ack=w1,w2/);
+});
+
+t.test("inspect - a missing log is empty, an inconsistent one is an error", async (t) => {
+  const empty = await inspectLog(t.testdir());
+  t.equal(empty.records, 0);
+  const dir = t.testdir();
+  await writeLog(dir, [{ type: "WORKER-COMMIT", txId: "x" }]);
+  await t.rejects(inspectLog(dir), { code: "ERR_INVALID_LOG" });
+});

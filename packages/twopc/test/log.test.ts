@@ -1,0 +1,241 @@
+import t from "tap";
+import { crc32 } from "node:zlib";
+import { readFile, writeFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { unpack } from "msgpackr";
+import { LogClosedError, LogFailedError, RecordTooLargeError } from "../src/log/errors.js";
+import { decodeFrames, encodeFrame, FRAME_HEADER_BYTES } from "../src/log/frame.js";
+import { LOG_FILE_NAME, StableLog, readLog } from "../src/log/log.js";
+import { MemoryFs } from "../src/log/memory-fs.js";
+
+interface Rec {
+  txId: string;
+  n: number;
+}
+
+const recs = (n: number, tx = "tx"): Rec[] => Array.from({ length: n }, (_, i) => ({ txId: `${tx}-${i % 3}`, n: i }));
+
+/** A MemoryFs whose syncs complete only when the test says so. */
+function manualSyncFs(): { fs: MemoryFs; completeSync(): void; pendingSyncs(): number } {
+  const pending: Array<() => void> = [];
+  const fs = new MemoryFs({ scheduleSync: (done) => pending.push(done) });
+  return { fs, completeSync: () => pending.shift()?.(), pendingSyncs: () => pending.length };
+}
+
+const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+t.test("log - frame layout is [u32 length][u32 crc32][msgpack payload]", async (t) => {
+  const frame = encodeFrame({ txId: "a", n: 1 });
+  const length = frame.readUInt32LE(0);
+  const payload = frame.subarray(FRAME_HEADER_BYTES);
+  t.equal(length, payload.length);
+  t.equal(frame.readUInt32LE(4), crc32(payload));
+  t.same(unpack(payload), { txId: "a", n: 1 }, "plain MessagePack, readable without the record extension");
+});
+
+t.test("log - records come back in order after close and reopen (real files)", async (t) => {
+  const dir = t.testdir();
+  const { log, records } = await StableLog.open<Rec>(dir);
+  t.same(records, []);
+  for (const r of recs(5)) await log.append(r);
+  await log.append({ txId: "lazy", n: 99 }, { sync: false });
+  await log.close();
+  const reopened = await StableLog.open<Rec>(dir);
+  t.same(reopened.records, [...recs(5), { txId: "lazy", n: 99 }]);
+  t.equal(reopened.truncatedBytes, 0);
+  await reopened.log.close();
+});
+
+t.test("log - a torn tail at every cut point is cut off on open, byte at a time (real files)", async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, LOG_FILE_NAME);
+  const frames = recs(3).map((r) => encodeFrame(r));
+  const whole = Buffer.concat(frames);
+  const ends = frames.reduce<number[]>((acc, f) => [...acc, (acc.at(-1) ?? 0) + f.length], []);
+  for (let cut = 0; cut <= whole.length; cut++) {
+    await writeFile(path, whole.subarray(0, cut));
+    const complete = ends.filter((end) => end <= cut).length;
+    const valid = complete === 0 ? 0 : ends[complete - 1]!;
+    const { log, records, truncatedBytes } = await StableLog.open<Rec>(dir);
+    if (JSON.stringify(records) !== JSON.stringify(recs(3).slice(0, complete)) || truncatedBytes !== cut - valid) {
+      t.fail(`cut at ${cut}: got ${records.length} records, truncated ${truncatedBytes}`);
+    }
+    if ((await stat(path)).size !== valid) t.fail(`cut at ${cut}: file not truncated to ${valid}`);
+    await log.append({ txId: "after", n: cut });
+    await log.close();
+    const again = await readLog<Rec>(dir);
+    if (again.records.length !== complete + 1 || again.validBytes !== again.fileBytes) t.fail(`cut at ${cut}: append after recovery lost`);
+  }
+  t.pass(`all ${whole.length + 1} cut points recovered the complete prefix`);
+});
+
+t.test("log - a corrupt CRC in the middle truncates there", async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, LOG_FILE_NAME);
+  const frames = recs(3).map((r) => encodeFrame(r));
+  const data = Buffer.concat(frames);
+  data[frames[0]!.length + FRAME_HEADER_BYTES + 2]! ^= 0xff; // a payload byte of the second record
+  await writeFile(path, data);
+  const { log, records, truncatedBytes } = await StableLog.open<Rec>(dir);
+  t.same(records, recs(1), "only the record before the corruption survives");
+  t.equal(truncatedBytes, data.length - frames[0]!.length);
+  t.equal((await readFile(path)).length, frames[0]!.length);
+  await log.close();
+});
+
+t.test("log - a zero or oversized length field counts as a torn tail", async (t) => {
+  const good = encodeFrame({ txId: "a", n: 0 });
+  for (const length of [0, 0xffffffff]) {
+    const bad = Buffer.alloc(16);
+    bad.writeUInt32LE(length, 0);
+    const { frames, validBytes } = decodeFrames(Buffer.concat([good, bad]));
+    t.equal(frames.length, 1, `length ${length}`);
+    t.equal(validBytes, good.length);
+  }
+});
+
+t.test("log - group commit: appends made during a sync share the next write and sync", async (t) => {
+  const { fs, completeSync, pendingSyncs } = manualSyncFs();
+  const { log } = await StableLog.open<Rec>("/n1", { fs });
+  const order: string[] = [];
+  const first = log.append({ txId: "a", n: 0 }).then(() => order.push("a"));
+  await tick();
+  t.equal(pendingSyncs(), 1, "the first append is being synced");
+  const rest = ["b", "c", "d"].map((tx, i) => log.append({ txId: tx, n: i + 1 }).then(() => order.push(tx)));
+  await tick();
+  t.equal(fs.stats.writes, 1, "nothing written while the sync runs");
+  completeSync();
+  await first;
+  await tick();
+  t.equal(fs.stats.writes, 2, "b, c and d went out in one write");
+  t.equal(pendingSyncs(), 1, "...and one sync");
+  completeSync();
+  await Promise.all(rest);
+  t.same(order, ["a", "b", "c", "d"], "promises settle in append order");
+  t.match(log.stats, { appends: 4, writes: 2, syncs: 2 });
+});
+
+t.test("log - unforced appends are written without a sync and made durable by the next one", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/n1", { fs });
+  await log.append({ txId: "a", n: 0 }, { sync: false });
+  t.equal(fs.stats.syncs, 0);
+  fs.crash();
+  t.same((await StableLog.open<Rec>("/n1", { fs })).records, [], "an unforced record is lost in a crash");
+
+  const again = (await StableLog.open<Rec>("/n1", { fs })).log;
+  await again.append({ txId: "b", n: 1 }, { sync: false });
+  await again.append({ txId: "c", n: 2 });
+  t.equal(fs.stats.syncs, 1);
+  fs.crash();
+  t.same((await StableLog.open<Rec>("/n1", { fs })).records, [{ txId: "b", n: 1 }, { txId: "c", n: 2 }], "the forced append synced the earlier one");
+});
+
+t.test("log - a crash tears the unsynced tail at any byte, and open recovers the synced prefix", async (t) => {
+  for (let keep = 0; keep < 40; keep++) {
+    const fs = new MemoryFs();
+    const { log } = await StableLog.open<Rec>("/n1", { fs });
+    await log.append({ txId: "durable", n: 0 });
+    await log.append({ txId: "volatile-1", n: 1 }, { sync: false });
+    await log.append({ txId: "volatile-2", n: 2 }, { sync: false });
+    fs.crash(() => keep);
+    const { records } = await StableLog.open<Rec>("/n1", { fs });
+    if (records[0]?.txId !== "durable") t.fail(`keep ${keep}: the synced record was lost`);
+    const expected = keep >= encodeFrame({ txId: "volatile-1", n: 1 }).length ? 2 : 1;
+    if (records.length < expected) t.fail(`keep ${keep}: a complete surviving frame was dropped`);
+  }
+  t.pass("every tear point recovered");
+});
+
+t.test("log - a failed sync is fatal: pending and later appends reject, nothing claims durability", async (t) => {
+  const { fs, completeSync } = manualSyncFs();
+  const { log } = await StableLog.open<Rec>("/n1", { fs });
+  fs.failNext("datasync", new Error("EIO: disk on fire"));
+  const failed = log.append({ txId: "a", n: 0 });
+  const queued = log.append({ txId: "b", n: 1 });
+  const error = await failed.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  t.type(error, LogFailedError);
+  t.equal((error as LogFailedError).code, "ERR_LOG_FAILED");
+  t.match((error as LogFailedError).cause, { message: "EIO: disk on fire" });
+  await t.rejects(queued, LogFailedError, "an append queued behind the failed sync rejects too");
+  await t.rejects(log.append({ txId: "c", n: 2 }), LogFailedError, "and so does every later one");
+  t.equal(await log.closed, log.failure, "closed resolves with the failure");
+  completeSync();
+  t.equal(fs.stats.syncs, 0, "the failed sync was not retried");
+});
+
+t.test("log - a failed write is fatal", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/n1", { fs });
+  fs.failNext("write");
+  await t.rejects(log.append({ txId: "a", n: 0 }, { sync: false }), { code: "ERR_LOG_FAILED" });
+  await t.rejects(log.append({ txId: "b", n: 1 }), LogFailedError);
+});
+
+t.test("log - compaction keeps live transactions and drops the rest (real files)", async (t) => {
+  const dir = t.testdir();
+  const live = new Set(["tx-1"]);
+  const { log } = await StableLog.open<Rec>(dir, { retain: (r) => live.has(r.txId) });
+  for (const r of recs(9)) await log.append(r);
+  const before = (await stat(join(dir, LOG_FILE_NAME))).size;
+  await log.compact();
+  t.equal(log.stats.compactions, 1);
+  t.ok(log.stats.bytes < before);
+  await log.append({ txId: "tx-1", n: 100 });
+  await log.close();
+  const { records } = await StableLog.open<Rec>(dir);
+  t.same(
+    records.map((r) => r.n),
+    [1, 4, 7, 100],
+    "live records in their order, then appends after compaction",
+  );
+});
+
+t.test("log - compaction starts by itself past the size and ratio thresholds", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/n1", { fs, retain: (r) => r.n % 2 === 0, compactMinBytes: 200, compactRatio: 2 });
+  for (let n = 0; n < 40; n++) await log.append({ txId: "t", n });
+  t.ok(log.stats.compactions >= 1, `${log.stats.compactions} compactions`);
+  t.ok(log.stats.bytes < 40 * encodeFrame({ txId: "t", n: 10 }).length, "the file stays small");
+  await log.close();
+  const { records } = await StableLog.open<Rec>("/n1", { fs });
+  const odd = records.filter((r) => r.n % 2 === 1).map((r) => r.n);
+  t.ok(
+    odd.every((n) => n > 30),
+    "only odd records appended after the last compaction remain",
+  );
+  t.same(
+    records.filter((r) => r.n % 2 === 0).map((r) => r.n),
+    Array.from({ length: 20 }, (_, i) => i * 2),
+  );
+});
+
+t.test("log - a leftover compaction file is ignored and removed on open", async (t) => {
+  const dir = t.testdir();
+  await writeFile(join(dir, LOG_FILE_NAME), Buffer.concat(recs(2).map((r) => encodeFrame(r))));
+  await writeFile(join(dir, `${LOG_FILE_NAME}.compact`), "half-written");
+  const { log, records } = await StableLog.open<Rec>(dir);
+  t.same(records, recs(2));
+  await t.rejects(stat(join(dir, `${LOG_FILE_NAME}.compact`)), { code: "ENOENT" });
+  await log.close();
+});
+
+t.test("log - append after close rejects; an oversized record is refused without harm", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<unknown>("/n1", { fs });
+  await t.rejects(log.append({ big: Buffer.alloc(17 * 1024 * 1024) }), RecordTooLargeError);
+  await log.append({ small: true });
+  await log.close();
+  await t.rejects(log.append({ late: true }), LogClosedError);
+  t.equal(await log.closed, undefined, "a clean close resolves closed with undefined");
+});
+
+t.test("log - options are validated with the field name", async (t) => {
+  await t.rejects(StableLog.open("/x", { fs: new MemoryFs(), compactRatio: 0.5 }), {
+    name: "TypeError",
+    message: "Expected `compactRatio` to be a number from 1 and up, got `0.5` (number)",
+  });
+});
