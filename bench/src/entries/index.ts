@@ -5,6 +5,7 @@
  */
 import type { Entry } from "../harness.js";
 import { fsFdatasync } from "./fs-fdatasync.js";
+import { mailboxMemorySlowConsumer, mailboxThroughputQueued, mailboxThroughputStored } from "./mailbox.js";
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
 
@@ -13,4 +14,7 @@ export const entries: readonly Entry[] = [
   zeromqDealerRouterRtt,
   zeromqDealerRouterC64,
   fsFdatasync,
+  mailboxThroughputQueued,
+  mailboxThroughputStored,
+  mailboxMemorySlowConsumer,
 ];

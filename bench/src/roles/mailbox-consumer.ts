@@ -1,0 +1,43 @@
+/**
+ * Receiving side of the mailbox benchmarks: a runtime with one mailbox and a consumer loop,
+ * `for (...) await mailbox.receive()`. With `pauseMs` it is a slow consumer (one message per
+ * `pauseMs`) that also samples the mailbox depth, for the memory entry.
+ */
+import { Runtime } from "@zmbox/mailbox";
+import { runRole } from "../harness.js";
+
+export interface MailboxConsumerRole {
+  /** Receives `count` messages (or until stopped, when `count` is 0). */
+  args: { capacity: number; count: number; pauseMs: number };
+  ready: { address: string };
+  start: never;
+  result: { received: number; elapsedMs: number; peakDepth: number; capacity: number; refused: number };
+}
+
+runRole<MailboxConsumerRole>(async (ctx) => {
+  const { capacity, count, pauseMs } = ctx.args;
+  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
+  const mb = rt.mailbox("bench", { capacity });
+  ctx.ready({ address: mb.address });
+  let received = 0;
+  let first = 0;
+  let peakDepth = 0;
+  const sampler = setInterval(() => (peakDepth = Math.max(peakDepth, mb.depth)), 5);
+  try {
+    while (count === 0 || received < count) {
+      const next = mb.receive({ signal: ctx.signal }).catch(() => undefined);
+      const m = await next;
+      if (m === undefined) break;
+      if (received === 0) first = performance.now();
+      received++;
+      peakDepth = Math.max(peakDepth, mb.depth + 1);
+      if (pauseMs > 0) await new Promise((r) => setTimeout(r, pauseMs));
+    }
+    const s = rt.stats();
+    const refused = Object.values(s.refused).reduce((a, b) => a + b, 0);
+    return { received, elapsedMs: performance.now() - first, peakDepth, capacity, refused };
+  } finally {
+    clearInterval(sampler);
+    await rt.close();
+  }
+});
