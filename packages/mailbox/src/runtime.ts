@@ -4,7 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
-import { checkMailboxName, formatAddress, parseAddress } from "./address.js";
+import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
 import { Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
 import {
@@ -88,6 +88,7 @@ export class Runtime implements AsyncDisposable {
   readonly #windows = new Map<string, RemoteWindow>();
   readonly #inboxes = new Map<string, RemoteInbox>();
   readonly #out = new Deque<OutFrame>();
+  readonly #addresses = new Map<string, MailboxAddress>();
   readonly #dirty = new Set<InChannel>();
   readonly #grants = new Set<Mailbox>();
   readonly #counters: PeerCounters & { stored: number; received: number; duplicates: number; unsent: number } = {
@@ -180,7 +181,7 @@ export class Runtime implements AsyncDisposable {
       const { until, timeout, signal } = parseSendOptions(options, this.#options.sendTimeout);
       if (this.#closed) return Promise.reject(this.#closed);
       const address = mbox instanceof Mailbox ? mbox.address : mbox;
-      const { name, endpoint } = parseAddress(address);
+      const { name, endpoint } = this.#parse(address);
       if (message === undefined) {
         throw new InvalidArgumentError("Expected a message (any MessagePack-encodable value, or bytes), got `undefined`");
       }
@@ -271,10 +272,21 @@ export class Runtime implements AsyncDisposable {
     this.#router.close();
   }
 
+  /** Parses an address, remembering recent ones: a sender usually sends to a few, many times. */
+  #parse(address: string): MailboxAddress {
+    let parsed = this.#addresses.get(address);
+    if (parsed === undefined) {
+      parsed = parseAddress(address);
+      if (this.#addresses.size >= 1024) this.#addresses.clear();
+      this.#addresses.set(address, parsed);
+    }
+    return parsed;
+  }
+
   #target(mbox: string | Mailbox): Mailbox | RemoteInbox {
     if (this.#closed) throw this.#closed;
     if (mbox instanceof Mailbox) return mbox;
-    const { name, endpoint } = parseAddress(mbox);
+    const { name, endpoint } = this.#parse(mbox);
     if (endpoint === this.endpoint) {
       const local = this.#mailboxes.get(name);
       if (local) return local;
