@@ -318,14 +318,25 @@ t.test("worker - cooperative termination: a peer that knows the outcome tells it
   t.same(show(recv(w, msg("DECISION-REQ", "w1"))), ["send w1 DECISION commit"]);
 });
 
-t.test("worker - cooperative termination: a peer that has not voted aborts, forces ABORT, then tells", async (t) => {
+t.test("worker - cooperative termination: a joined peer that has not voted aborts, forces ABORT, then tells", async (t) => {
   const { w } = worker("w2");
-  recv(w, voteReq());
-  const actions = recv(w, msg("DECISION-REQ", "w1"));
-  t.same(show(actions), ["clear-timer join", "append! WORKER-ABORT", "send c VOTE-ABORT"], "prepare is still running: rm-abort waits for it");
-  t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "commit" })), ["rm-abort"], "the late commit vote is not sent");
+  w.handle({ type: "join", txId: "t1", coordinator: "c" });
+  t.same(show(recv(w, msg("DECISION-REQ", "w1"))), ["clear-timer join", "append! WORKER-ABORT", "rm-abort", "send c VOTE-ABORT"], "nothing told before the abort is durable");
   t.same(show(w.handle({ type: "durable", record: { type: "WORKER-ABORT", txId: "t1" } })), ["send w1 DECISION abort"]);
   t.same(show(w.handle({ type: "applied", txId: "t1", decision: "abort" })), ["append WORKER-END", "set-timer forget 1000"]);
+});
+
+t.test("worker - cooperative termination: a preparing peer decides on its resource manager's answer", async (t) => {
+  const { w } = worker("w2");
+  recv(w, voteReq());
+  t.same(show(recv(w, msg("DECISION-REQ", "w1"))), [], "prepare is running: no answer yet");
+  t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "commit" })), ["append! WORKER-ABORT", "rm-abort", "send c VOTE-ABORT"], "not voted yet, so it aborts instead");
+  t.same(show(w.handle({ type: "durable", record: { type: "WORKER-ABORT", txId: "t1" } })), ["send w1 DECISION abort"]);
+
+  const readOnly = worker("w2").w;
+  recv(readOnly, voteReq());
+  recv(readOnly, msg("DECISION-REQ", "w1"));
+  t.same(show(readOnly.handle({ type: "prepared", txId: "t1", vote: "read-only" })), ["send c VOTE-READONLY", "set-timer forget 1000"], "a read-only vote may repeat a forgotten one: the asker is told nothing");
 });
 
 t.test("worker - cooperative termination: a peer in READY or that knows nothing stays silent", async (t) => {
@@ -404,8 +415,8 @@ t.test("mutations - each deliberately breaks its rule", async (t) => {
   beginT1(c, ["w1"]);
   t.same(show(recv(c, msg("VOTE-COMMIT", "w1"))), ["clear-timer vote", "append COORD-COMMIT", "send w1 GLOBAL-COMMIT", "set-timer resend 50", "outcome committed all-voted-commit"]);
   const peer = worker("w2", { mutation: "peer-aborts-unforced" }).w;
-  recv(peer, voteReq());
-  t.same(show(recv(peer, msg("DECISION-REQ", "w1"))), ["clear-timer join", "append WORKER-ABORT", "send w1 DECISION abort"]);
+  peer.handle({ type: "join", txId: "t1", coordinator: "c" });
+  t.same(show(recv(peer, msg("DECISION-REQ", "w1"))), ["clear-timer join", "append WORKER-ABORT", "rm-abort", "send w1 DECISION abort", "send c VOTE-ABORT"]);
 });
 
 t.test("messages - isTwopcMessage accepts every kind and rejects malformed input", async (t) => {

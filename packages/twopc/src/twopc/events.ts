@@ -42,7 +42,9 @@ export interface BeginEvent {
 
 /**
  * Worker: the application started work for `txId` here before 2PC (optional). The worker then
- * knows the transaction in INIT and aborts it if no VOTE-REQ comes in time.
+ * knows the transaction in INIT and aborts it if no VOTE-REQ comes in time. Feed it at most once
+ * per transaction, before its VOTE-REQ, and never after a restart (the work died with the
+ * process): a joined worker is taken not to have voted, so it may abort when a peer asks.
  */
 export interface JoinEvent {
   readonly type: typeof EventType.Join;

@@ -17,6 +17,8 @@ export interface WorkerInitTx {
   readonly participants: readonly NodeId[];
   /** VOTE-REQ arrived and the resource manager's `prepare` is running. */
   readonly preparing: boolean;
+  /** Peers that asked for the decision while `prepare` ran; answered once it has. */
+  readonly askers: readonly NodeId[];
 }
 
 /** Worker in READY: promised to commit; blocked until it learns the decision. */
@@ -136,7 +138,7 @@ function join(tx: WorkerTx | undefined, event: JoinEvent, o: Opts): Step<WorkerT
   if (tx !== undefined) return stay(tx);
   const { txId, coordinator } = event;
   return {
-    tx: { phase: WorkerPhase.Init, txId, coordinator, participants: [], preparing: false },
+    tx: { phase: WorkerPhase.Init, txId, coordinator, participants: [], preparing: false, askers: [] },
     actions: [{ type: ActionType.SetTimer, txId, timer: TimerName.Join, ms: event.timeoutMs ?? o.joinTimeoutMs }],
   };
 }
@@ -147,7 +149,7 @@ function onVoteReq(tx: WorkerTx | undefined, msg: VoteReqMessage, o: Opts): Step
   // 2PC (notes): the worker waits in INIT for VOTE-REQ; on it, its resource manager decides
   // whether it is ready (prepare).
   const prepare: TwopcAction = { type: ActionType.RmPrepare, txId, payload: msg.payload };
-  const init: WorkerInitTx = { phase: WorkerPhase.Init, txId, coordinator: msg.from, participants: msg.participants, preparing: true };
+  const init: WorkerInitTx = { phase: WorkerPhase.Init, txId, coordinator: msg.from, participants: msg.participants, preparing: true, askers: [] };
   if (tx === undefined) return { tx: init, actions: [prepare] };
   switch (tx.phase) {
     case WorkerPhase.Init:
@@ -180,9 +182,12 @@ function onPrepared(tx: WorkerTx | undefined, vote: Vote, o: Opts): Step<WorkerT
     return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId: tx.txId }] };
   }
   if (tx?.phase !== WorkerPhase.Init || !tx.preparing) return stay(tx);
-  const { txId, coordinator, participants } = tx;
+  const { txId, coordinator, participants, askers } = tx;
   switch (vote) {
     case Vote.Commit: {
+      // Cooperative termination: a peer asked before this worker voted, so it may still abort
+      // and tell the asker. (It cannot have voted commit before a crash: READY would be logged.)
+      if (askers.length > 0) return peerAbort(txId, coordinator, askers, o);
       // 2PC (notes): "Participants record promise in log, then acknowledge": WORKER-READY is
       // forced, and VOTE-COMMIT goes out only on its durable event.
       const ready: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false };
@@ -194,17 +199,34 @@ function onPrepared(tx: WorkerTx | undefined, vote: Vote, o: Opts): Step<WorkerT
     }
     case Vote.Abort: {
       // 2PC (notes): "If not ready, send VOTE-ABORT to coordinator, and immediately abort".
-      // Presumed abort: WORKER-ABORT is not forced.
+      // Presumed abort: WORKER-ABORT is not forced, unless peers are waiting to be told.
+      if (askers.length > 0) return peerAbort(txId, coordinator, askers, o);
       const step = enterAbort(txId, coordinator, { settled: false, preparing: false, force: false, waiting: [] });
       return { tx: step.tx, actions: [send(coordinator, MessageType.VoteAbort, txId, o), ...step.actions] };
     }
     case Vote.ReadOnly:
       // Read-only optimisation: nothing to commit here; the worker answers and leaves phase 2
-      // (no record, no GLOBAL-* to it, no ACK from it).
+      // (no record, no GLOBAL-* to it, no ACK from it). Peers that asked are told nothing: this
+      // vote may repeat one given before a crash, so the coordinator may already have committed.
       return { tx: { phase: WorkerPhase.ReadOnly, txId, coordinator }, actions: [send(coordinator, MessageType.VoteReadOnly, txId, o)] };
     default:
       throw new Error(`unhandled vote ${String(vote satisfies never)}`);
   }
+}
+
+/**
+ * Cooperative termination: a worker that has not voted aborts, so the coordinator can never
+ * commit, and tells the asking peers ABORT once WORKER-ABORT is durable (the answer is a
+ * promise: a crash must not let this worker vote commit later). The coordinator hears VOTE-ABORT.
+ */
+function peerAbort(txId: TxId, coordinator: NodeId, askers: readonly NodeId[], o: Opts): Step<WorkerTx> {
+  const vote = send(coordinator, MessageType.VoteAbort, txId, o);
+  if (o.mutation === Mutation.PeerAbortsUnforced) {
+    const step = enterAbort(txId, coordinator, { settled: true, preparing: false, force: false, waiting: [] });
+    return { tx: step.tx, actions: [...step.actions, ...askers.map((p) => tell(p, Decision.Abort, txId, o)), vote] };
+  }
+  const step = enterAbort(txId, coordinator, { settled: false, preparing: false, force: true, waiting: askers });
+  return { tx: step.tx, actions: [...step.actions, vote] };
 }
 
 function onApplied(tx: WorkerTx | undefined, decision: Decision): Step<WorkerTx> {
@@ -283,14 +305,12 @@ function onDecisionReq(tx: WorkerTx | undefined, from: NodeId, o: Opts): Step<Wo
       return { tx: { ...tx, waiting, forcing: true }, actions: [{ type: ActionType.Append, record: { type: RecordType.WorkerAbort, txId }, force: true }] };
     }
     case WorkerPhase.Init: {
-      // Cooperative termination: a peer that has not voted may abort and tell the asker ABORT
-      // (forced first, as above); the coordinator hears VOTE-ABORT.
-      if (o.mutation === Mutation.PeerAbortsUnforced) {
-        const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: tx.preparing, force: false, waiting: [] });
-        return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions, tell(from, Decision.Abort, txId, o)] };
-      }
-      const step = enterAbort(txId, tx.coordinator, { settled: false, preparing: tx.preparing, force: true, waiting: [from] });
-      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions, send(tx.coordinator, MessageType.VoteAbort, txId, o)] };
+      // Whether a preparing worker may abort depends on its resource manager's vote: answered
+      // in onPrepared.
+      if (tx.preparing) return stay(tx.askers.includes(from) ? tx : { ...tx, askers: [...tx.askers, from] });
+      // Joined but no VOTE-REQ yet: it has not voted (join is fed once, before any vote).
+      const step = peerAbort(txId, tx.coordinator, [from], o);
+      return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions] };
     }
     case WorkerPhase.Ready:
     case WorkerPhase.ReadOnly:
