@@ -28,6 +28,8 @@ export class InChannel {
   want = 0;
   /** When the owner last heard from the sender (performance.now()). */
   lastHeard: number;
+  /** When the sender last used credit (sent data), or the channel opened. */
+  lastUsed: number;
   /** The next ack tells the sender to re-send everything after `stored`. */
   resend = false;
   /** An ack is due. */
@@ -43,7 +45,7 @@ export class InChannel {
     now: number,
   ) {
     this.stored = this.taken = this.limit = base - 1;
-    this.lastHeard = now;
+    this.lastHeard = this.lastUsed = now;
   }
 
   /** Credit granted and not yet used. */
@@ -110,7 +112,7 @@ export class CreditAllocator {
     return free;
   }
 
-  /** Takes back a channel's unused credit (its lease ran out). */
+  /** Takes back a channel's unused credit (its lease ran out); it must say again what it wants. */
   revoke(ch: InChannel): void {
     this.reserved -= ch.outstanding;
     ch.limit = ch.stored;

@@ -296,15 +296,18 @@ export class Mailbox implements AsyncIterable<unknown> {
     this.#flow.grant(free, (ch) => this.#host.channelChanged(ch));
   }
 
-  /** @internal Revokes the credit of channels silent for `leaseMs`; forgets long-idle channels. */
+  /**
+   * @internal Revokes the credit of channels that have not used any for `leaseMs` (hearing
+   * from a sender is not enough: a peer that asks for credit and never sends must not hold
+   * the mailbox's capacity); forgets channels silent for `forgetMs`.
+   */
   sweep(now: number, leaseMs: number, forgetMs: number): void {
     for (const ch of this.#flow.channels.values()) {
-      const idle = now - ch.lastHeard;
-      if (ch.outstanding > 0 && idle > leaseMs) {
+      if (ch.outstanding > 0 && now - ch.lastUsed > leaseMs) {
         this.#flow.revoke(ch);
         this.#host.channelChanged(ch);
         this.#host.needsGrant(this);
-      } else if (ch.outstanding === 0 && idle > forgetMs) {
+      } else if (ch.outstanding === 0 && now - ch.lastHeard > forgetMs) {
         this.#flow.channels.delete(ch.key);
       }
     }

@@ -44,8 +44,8 @@ export interface RuntimeOptions {
    */
   batchSize?: number;
   /**
-   * A sender channel that sends nothing for this long loses the credit it holds, which goes
-   * to other senders; it asks again when it has something to send.
+   * A sender channel that uses none of its credit for this long loses it, which goes to
+   * other senders; it asks again when it has something to send.
    * @default 5000
    */
   creditLeaseMs?: number;

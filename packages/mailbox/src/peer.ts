@@ -365,7 +365,11 @@ export class Peer {
         this.#settle(m);
       }
     }
+    // A lower limit: the owner took back unused credit (its lease ran out). If messages wait,
+    // say so, or the owner, which forgot what this channel wanted, grants it nothing.
+    const revoked = f.limit < ch.limit;
     ch.limit = f.limit;
+    if (revoked && ch.waiting.length + ch.pending.length > 0) this.#hello(ch);
     // The owner lost (or refused) what came after `stored`: send it again.
     if (f.resend && ch.sentSeq > ch.stored) ch.sentSeq = ch.stored;
     void this.#write();

@@ -426,7 +426,7 @@ export class Runtime implements AsyncDisposable {
       this.#nak(peer, f.mailbox, NakCode.noChannel, "open the channel with hello first");
       return;
     }
-    ch.lastHeard = now;
+    ch.lastHeard = ch.lastUsed = now;
     ch.want = f.want;
     let offset = 0;
     for (let i = 0; i < n; i++) {

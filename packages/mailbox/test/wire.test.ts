@@ -101,7 +101,8 @@ function rng(seed: number): () => number {
 t.test("10,000 random and mutated frames: the runtime keeps serving, a good sender's messages arrive exactly once", async (t) => {
   // Fuzzed frames aim at the good sender's mailbox (hello, data) and at a decoy mailbox
   // (remote receive: pull, taken, release), so that a fuzzer can never legitimately take a good message.
-  const owner = await start(t, "tcp", { creditLeaseMs: 60_000, receiverTimeout: 300 });
+  // Fuzzers open channels and ask for credit they never use: a short lease takes it back.
+  const owner = await start(t, "tcp", { creditLeaseMs: 300, receiverTimeout: 300 });
   const mb = owner.mailbox("fuzzed", { capacity: 64 });
   const decoy = owner.mailbox("decoy", { capacity: 16 });
   const good = await start(t, "tcp");
@@ -168,4 +169,23 @@ t.test("10,000 random and mutated frames: the runtime keeps serving, a good send
   await good.send("still alive", mb.address);
   for (let m = await mb.receive(); m !== "still alive"; m = await mb.receive());
   t.pass("the runtime still serves after the fuzzing");
+});
+
+t.test("a peer that asks for credit and never uses it cannot starve other senders", async (t) => {
+  const owner = await start(t, "tcp", { creditLeaseMs: 200 });
+  const mb = owner.mailbox("contended", { capacity: 10 });
+  const hog = new RawClient(owner.endpoint, "raw-hog");
+  t.teardown(() => hog.close());
+  await hog.send([1, "hello", "contended", 1, 1000]);
+  await eventually(() => ((hog.last("ack")?.[6] as number) ?? 0) === 10, 5000, "the hog holds the whole capacity");
+  const sender = await start(t, "tcp", { probeMs: 100 });
+  const consumer = (async () => {
+    const got: unknown[] = [];
+    while (got.length < 50) got.push(await mb.receive({ timeout: 10_000 }));
+    return got;
+  })();
+  for (let i = 0; i < 50; i++) await sender.send(i, mb.address, { timeout: 10_000 });
+  t.same(await consumer, Array.from({ length: 50 }, (_, i) => i), "the good sender got through once the hog's lease ran out");
+  const hogLimit = hog.last("ack")?.[6] as number;
+  t.ok(hogLimit < 10, `the hog's credit was taken back (limit now ${hogLimit})`);
 });
