@@ -140,7 +140,12 @@ export class Server implements AsyncDisposable {
         if (stop.aborted) break;
         const message = await receive(this.#mbox, { signal: stop });
         this.#counts.received++;
-        this.#accept(message);
+        try {
+          this.#accept(message);
+        } catch {
+          // A message must never take the server down.
+          this.#counts.badRequests++;
+        }
       }
     } catch (error) {
       if (!(error instanceof AbortedError || error instanceof ClosedError || error instanceof MailboxClosedError)) failure = error as Error;

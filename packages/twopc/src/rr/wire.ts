@@ -64,9 +64,9 @@ export type ParsedRequest =
 
 /** Checks that a received message is a request; never throws. */
 export function parseRequest(message: unknown): ParsedRequest {
-  if (!isPlainObject(message)) return bad("not a map", undefined);
-  const m = message;
-  const replyTo = isAddress(m.replyTo) ? m.replyTo : undefined;
+  const m = isPlainObject(message) ? message : undefined;
+  const replyTo = isAddress(m?.replyTo) ? m.replyTo : undefined;
+  if (m === undefined) return bad("not a map", undefined);
   if (m.type !== "request") return bad('`type` is not "request"', m);
   if (!isClientId(m.clientId)) return bad("`clientId` is not a non-empty string", m);
   if (!isId(m.requestId)) return bad("`requestId` is not an integer from 1 and up", m);
