@@ -1,0 +1,421 @@
+// Request-response: serve() and Client/request() over the mailbox runtime.
+//
+//   client runtime                                  server runtime
+//   [rr.reply.<id>] <--- reply {clientId, requestId, ok, body|error} ---+
+//        |                                                              |
+//   request() -- send {type:"request", clientId, requestId, replyTo, body} --> [svc] -> serve(): cache -> handler
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import t from "tap";
+import { AbortedError, ClosedError, InvalidAddressError, NoSuchMailboxError, TimeoutError } from "@zmbox/mailbox";
+import {
+  Client,
+  RemoteError,
+  ReplyCache,
+  RequestTimeoutError,
+  request,
+  serve,
+  type ReplyEnvelope,
+  type RequestEnvelope,
+} from "../src/index.js";
+import { eventually, exited, fixture, forkChild, nextMessage, sleep, start } from "./fixtures/helpers.js";
+
+/** A promise with its resolve, to hold a handler until the test lets it go. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+t.test("rr - a request gets the handler's reply at the client's own reply mailbox", async (t) => {
+  const serverRt = await start(t);
+  const clientRt = await start(t);
+  const seen: { clientId: string; requestId: number; replyTo: string }[] = [];
+  const server = serve(serverRt, serverRt.mailbox("files"), (command: string, ctx) => {
+    seen.push({ clientId: ctx.clientId, requestId: ctx.requestId, replyTo: ctx.replyTo });
+    return `contents of ${command.split(" ")[1]}`;
+  });
+  t.teardown(() => server.close());
+  const client = new Client(clientRt);
+  t.teardown(() => client.close());
+  t.equal(await client.request("read rutabaga", `files@${serverRt.endpoint}`), "contents of rutabaga");
+  t.same(seen, [{ clientId: client.id, requestId: 1, replyTo: client.address }], "the request carried client id, request id and reply address");
+  t.match(client.address, new RegExp(`^rr\\.reply\\.${client.id}@`), "the reply mailbox is the client's own");
+  t.equal(await request(clientRt, "read turnip", server.address), "contents of turnip", "request() uses the runtime's default client");
+  // The server's runtime first: it waits (briefly) for the client's ack of the last reply.
+  // Closed the other way round, that ack can be lost and the close waits its drainTimeout.
+  await server.close();
+  await serverRt.close();
+});
+
+t.test("rr - concurrent requests each get their own reply (correlation by request id)", async (t) => {
+  const rt = await start(t);
+  const server = serve(rt, rt.mailbox("square"), async (n: number) => {
+    await sleep(n % 7); // replies come back out of order
+    return n * n;
+  }, { concurrency: 32 });
+  t.teardown(() => server.close());
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const ns = Array.from({ length: 300 }, (_, i) => i);
+  const replies = await Promise.all(ns.map((n) => client.request<number>(n, server.address)));
+  t.same(replies, ns.map((n) => n * n));
+  t.equal(client.stats().late, 0);
+  t.equal(client.stats().inFlight, 0);
+});
+
+t.test("rr - serve runs at most `concurrency` handlers at once; the rest wait in the mailbox", async (t) => {
+  const rt = await start(t);
+  const mb = rt.mailbox("slow", { capacity: 100 });
+  let active = 0;
+  let most = 0;
+  const release = gate();
+  const server = serve(rt, mb, async () => {
+    active++;
+    most = Math.max(most, active);
+    await release.promise;
+    active--;
+    return "ok";
+  }, { concurrency: 4 });
+  t.teardown(() => server.close());
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const all = Promise.all(Array.from({ length: 20 }, (_, i) => client.request(i, mb, { timeout: 20_000 })));
+  await eventually(() => active === 4 && mb.depth === 16, 5000, "4 running, 16 waiting in the mailbox");
+  t.equal(server.stats().active, 4, "the server holds only what it runs");
+  release.open();
+  await all;
+  t.equal(most, 4, "never more than 4 at once");
+});
+
+t.test("rr - a handler's throw reaches the caller as a RemoteError with its message, code and name", async (t) => {
+  const rt = await start(t);
+  const server = serve(rt, rt.mailbox("files"), (command: string) => {
+    if (command === "read nothing") throw Object.assign(new Error("ENOENT: no such file, open 'nothing'"), { code: "ENOENT" });
+    if (command === "bad") throw new RangeError("out of range");
+    if (command === "string") throw "just a string";
+    return "fine";
+  });
+  t.teardown(() => server.close());
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const error = await client.request("read nothing", server.address).catch((e: unknown) => e);
+  t.type(error, RemoteError);
+  t.match(error, { name: "RemoteError", code: "ENOENT", remoteName: "Error", message: "ENOENT: no such file, open 'nothing'", requestId: 1, server: server.address });
+  t.match(await client.request("bad", server.address).catch((e: unknown) => e), { code: "ERR_REMOTE", remoteName: "RangeError", message: "out of range" });
+  t.match(await client.request("string", server.address).catch((e: unknown) => e), { code: "ERR_REMOTE", message: "just a string" });
+  t.equal(await client.request("ok", server.address), "fine", "the server goes on");
+  t.match(server.stats(), { failed: 3, handled: 1 });
+});
+
+t.test("rr - a missing service fails at once with NoSuchMailboxError, without retries", async (t) => {
+  const rt = await start(t);
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  await t.rejects(client.request("hello", `nobody@${rt.endpoint}`, { timeout: 30_000, retries: 5 }), NoSuchMailboxError);
+  t.equal(client.stats().retries, 0, "no retry was made");
+  t.equal(client.stats().timeouts, 0);
+});
+
+t.test("rr - no reply in time is a RequestTimeoutError that says how long it waited and how many attempts", async (t) => {
+  const rt = await start(t);
+  rt.mailbox("deaf"); // stores requests, nobody serves them
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const error = await client.request("anyone?", `deaf@${rt.endpoint}`, { timeout: 100, retries: 2 }).catch((e: unknown) => e);
+  t.type(error, RequestTimeoutError);
+  t.type(error, TimeoutError, "a runtime TimeoutError too");
+  const e = error as RequestTimeoutError;
+  t.equal(e.code, "ERR_TIMEOUT");
+  t.equal(e.attempts, 3);
+  t.equal(e.timeoutMs, 100);
+  // Timers may fire a millisecond early against performance.now(): allow for it.
+  t.ok(e.waitedMs >= 295, `it waited all three attempts (${Math.round(e.waitedMs)} ms)`);
+  t.match(e.message, /^no reply from deaf@tcp:\/\/\S+ to request 1 after 3 attempts in \d+ ms \(100 ms per attempt\)$/);
+  t.match(client.stats(), { retries: 2, timeouts: 1, inFlight: 0 });
+});
+
+t.test("rr - a late reply after a timeout is discarded and counted; the client goes on", async (t) => {
+  const rt = await start(t);
+  const release = gate();
+  const server = serve(rt, rt.mailbox("late"), async (body: string) => {
+    if (body === "slow") await release.promise;
+    return body;
+  });
+  t.teardown(() => server.close());
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  await t.rejects(client.request("slow", server.address, { timeout: 50, retries: 0 }), RequestTimeoutError);
+  release.open();
+  await eventually(() => client.stats().late === 1, 5000, "the late reply");
+  t.equal(await client.request("next", server.address), "next", "the next request gets its own reply");
+  t.match(client.stats(), { late: 1, replies: 1, inFlight: 0 });
+});
+
+t.test("rr - a retry while the first run is in progress joins it: the handler runs once", async (t) => {
+  const rt = await start(t);
+  let runs = 0;
+  const release = gate();
+  const server = serve(rt, rt.mailbox("once"), async () => {
+    runs++;
+    await release.promise;
+    return runs;
+  });
+  t.teardown(() => server.close());
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const pending = client.request("charge the card", server.address, { timeout: 50, retries: 100 });
+  await eventually(() => server.stats().joined >= 2, 5000, "two retries joined the run");
+  release.open();
+  t.equal(await pending, 1, "the reply of the one run");
+  t.equal(runs, 1, "the handler ran once");
+  t.ok(client.stats().retries >= 2);
+});
+
+t.test("rr - a retry after the reply is answered from the reply cache (raw envelopes, as another language would send)", async (t) => {
+  const rt = await start(t);
+  let runs = 0;
+  const server = serve(rt, rt.mailbox("once"), (body: { amount: number }) => ({ charged: body.amount, run: ++runs }));
+  t.teardown(() => server.close());
+  const replies = rt.mailbox("my-replies");
+  const envelope: RequestEnvelope = { type: "request", clientId: "c-hand-made", requestId: 7, replyTo: replies.address, body: { amount: 5 } };
+  await rt.send(envelope, server.address);
+  const first = (await replies.receive({ timeout: 5000 })) as ReplyEnvelope;
+  await rt.send(envelope, server.address);
+  const second = (await replies.receive({ timeout: 5000 })) as ReplyEnvelope;
+  t.same(first, { type: "reply", clientId: "c-hand-made", requestId: 7, ok: true, body: { charged: 5, run: 1 } });
+  t.same(second, first, "the cached reply");
+  t.equal(runs, 1, "the handler ran once");
+  t.match(server.stats(), { duplicates: 1, handled: 1, cached: 1 });
+  await rt.send({ ...envelope, clientId: "another-client" }, server.address);
+  t.match(await replies.receive({ timeout: 5000 }), { body: { run: 2 } }, "the cache key is client id + request id");
+});
+
+t.test("rr - the reply cache is bounded in size and in age", async (t) => {
+  let now = 0;
+  const cache = new ReplyCache<string>({ max: 2, ttlMs: 1000, now: () => now });
+  for (const k of ["a", "b", "c"]) {
+    cache.start(k);
+    t.same(cache.get(k), { state: "running" });
+    cache.finish(k, `reply ${k}`);
+  }
+  t.equal(cache.size, 2);
+  t.equal(cache.get("a"), undefined, "the oldest went first");
+  t.same(cache.get("c"), { state: "done", value: "reply c" });
+  now = 1001;
+  t.equal(cache.get("b"), undefined, "too old");
+  t.equal(cache.size, 0);
+  t.equal(cache.evicted, 3);
+  cache.start("d");
+  now = 5000;
+  t.same(cache.get("d"), { state: "running" }, "a run in progress is never evicted");
+  cache.abandon("d");
+  t.equal(cache.get("d"), undefined, "an abandoned run leaves nothing");
+
+  // The same bound at a server: with room for one reply, a retry of an evicted request runs again.
+  const rt = await start(t);
+  let runs = 0;
+  const server = serve(rt, rt.mailbox("tiny"), () => ++runs, { replyCache: { max: 1, ttlMs: 60_000 } });
+  t.teardown(() => server.close());
+  const replies = rt.mailbox("replies");
+  const ask = async (requestId: number): Promise<unknown> => {
+    await rt.send({ type: "request", clientId: "c", requestId, replyTo: replies.address, body: 0 }, server.address);
+    return ((await replies.receive({ timeout: 5000 })) as { body: unknown }).body;
+  };
+  t.equal(await ask(1), 1);
+  t.equal(await ask(2), 2);
+  t.equal(await ask(2), 2, "the newest is cached");
+  t.equal(await ask(1), 3, "the evicted one ran again (documented: size bounds the de-duplication)");
+  t.match(server.stats(), { cached: 1, evicted: 2 });
+});
+
+t.test("rr - messages that are not requests are answered with ERR_BAD_REQUEST or dropped, and counted; the server goes on", async (t) => {
+  const rt = await start(t);
+  const server = serve(rt, rt.mailbox("svc"), (body: number) => body + 1);
+  t.teardown(() => server.close());
+  const replies = rt.mailbox("replies");
+  for (const junk of ["garbage", 42, [1, 2], Buffer.from([0xc1, 0xff]), { type: "request", clientId: "c", requestId: 1 }, { type: "nope", replyTo: replies.address }]) {
+    await rt.send(junk, server.address);
+  }
+  await rt.send({ type: "request", clientId: "c", requestId: 0, replyTo: replies.address, body: 1 }, server.address);
+  const answer = (await replies.receive({ timeout: 5000 })) as ReplyEnvelope;
+  t.match(answer, { type: "reply", ok: false, error: { code: "ERR_BAD_REQUEST", name: "BadRequestError" } });
+  t.match(answer, { error: { message: /`type` is not "request"/ }, clientId: "", requestId: 0 }, "the first junk that named a replyTo");
+  t.match(await replies.receive({ timeout: 5000 }), { ok: false, error: { code: "ERR_BAD_REQUEST", message: /requestId/ } });
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  t.equal(await client.request(1, server.address), 2, "the server still serves");
+  t.match(server.stats(), { badRequests: 7, handled: 1 });
+  // Replies a client did not ask for are discarded and counted, too.
+  await rt.send("junk", client.address);
+  await rt.send({ type: "reply", clientId: "someone-else", requestId: 1, ok: true }, client.address);
+  await eventually(() => client.stats().badReplies === 2, 5000, "two bad replies");
+});
+
+t.test("rr - a reply too large to send becomes a RemoteError for the caller", async (t) => {
+  const rt = await start(t, { maxMessageSize: 1024 });
+  const server = serve(rt, rt.mailbox("big"), (n: number) => "x".repeat(n));
+  t.teardown(() => server.close());
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  t.equal(await client.request(10, server.address), "xxxxxxxxxx");
+  t.match(await client.request(4096, server.address).catch((e: unknown) => e), { name: "RemoteError", code: "ERR_MESSAGE_TOO_LARGE", remoteName: "MessageTooLargeError" });
+});
+
+t.test("rr - an aborted request rejects with AbortedError and its late reply is discarded", async (t) => {
+  const rt = await start(t);
+  const release = gate();
+  const server = serve(rt, rt.mailbox("svc"), async () => {
+    await release.promise;
+    return "done";
+  });
+  t.teardown(() => server.close());
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const ac = new AbortController();
+  const pending = client.request("x", server.address, { signal: ac.signal, timeout: 10_000 });
+  await eventually(() => server.stats().active === 1, 5000, "the handler runs");
+  ac.abort(new Error("user gave up"));
+  await t.rejects(pending, AbortedError);
+  await t.rejects(client.request("x", server.address, { signal: ac.signal }), AbortedError, "an aborted signal rejects at once");
+  release.open();
+  await eventually(() => client.stats().late === 1, 5000, "the late reply");
+});
+
+t.test("rr - close() waits for running handlers to reply; requests still in the mailbox stay for the next server", async (t) => {
+  const rt = await start(t);
+  const mb = rt.mailbox("svc");
+  const release = gate();
+  let first = true;
+  const server = serve(rt, mb, async (n: number) => {
+    if (first) {
+      first = false;
+      await release.promise;
+    }
+    return n * 10;
+  }, { concurrency: 1 });
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const answers = [1, 2, 3].map((n) => client.request(n, mb, { timeout: 20_000, retries: 0 }));
+  await eventually(() => server.stats().active === 1 && mb.depth === 2, 5000, "one running, two waiting");
+  const closing = server.close();
+  let closed = false;
+  void closing.then(() => (closed = true));
+  await sleep(20);
+  t.notOk(closed, "close() waits for the running handler");
+  release.open();
+  t.equal(await closing, undefined);
+  t.equal(await answers[0], 10, "the running request was answered");
+  t.equal(mb.depth, 2, "the others stayed in the mailbox");
+  const next = serve(rt, mb, (n: number) => n * 100);
+  t.teardown(() => next.close());
+  t.same(await Promise.all(answers.slice(1)), [200, 300], "the next server answered them");
+});
+
+t.test("rr - a cancelled server aborts its handlers, replies nothing, and a retry is run by the next server", async (t) => {
+  const rt = await start(t);
+  const mb = rt.mailbox("svc");
+  const ac = new AbortController();
+  const server = serve(rt, mb, (_: unknown, ctx) => new Promise((_resolve, reject) => ctx.signal.addEventListener("abort", () => reject(new Error("cancelled")))), { signal: ac.signal });
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const pending = client.request("job", mb, { timeout: 300, retries: 20 });
+  await eventually(() => server.stats().active === 1, 5000, "the handler runs");
+  ac.abort();
+  t.equal(await server.closed, undefined);
+  t.match(server.stats(), { cancelled: 1, failed: 0 });
+  const next = serve(rt, mb, (body: string) => `${body} done`);
+  t.teardown(() => next.close());
+  t.equal(await pending, "job done", "the retry ran at the next server: nothing was cached for it");
+});
+
+t.test("rr - close() of the client rejects its requests in flight with ClosedError", async (t) => {
+  const rt = await start(t);
+  rt.mailbox("deaf");
+  const client = new Client(rt);
+  const pending = client.request("x", `deaf@${rt.endpoint}`, { timeout: 10_000 });
+  await eventually(() => client.stats().inFlight === 1);
+  client.close();
+  await t.rejects(pending, ClosedError);
+  await t.rejects(client.request("y", `deaf@${rt.endpoint}`), ClosedError);
+});
+
+t.test("rr - servers in several runtimes compete for one mailbox (remote receive)", async (t) => {
+  const owner = await start(t);
+  const mb = owner.mailbox("svc", { capacity: 50 });
+  const workers = await Promise.all([start(t, { receiveWindow: 2 }), start(t, { receiveWindow: 2 })]);
+  const servers = workers.map((w, i) => serve(w, mb.address, async (n: number) => {
+    await sleep(1);
+    return { n, by: i };
+  }, { concurrency: 2 }));
+  t.teardown(() => Promise.all(servers.map((s) => s.close())));
+  const client = new Client(owner);
+  t.teardown(() => client.close());
+  const replies = await Promise.all(Array.from({ length: 100 }, (_, n) => client.request<{ n: number; by: number }>(n, mb)));
+  t.same(replies.map((r) => r.n), Array.from({ length: 100 }, (_, n) => n));
+  t.same(new Set(replies.map((r) => r.by)), new Set([0, 1]), "both servers took requests");
+  t.equal(servers[0]!.stats().handled + servers[1]!.stats().handled, 100, "each request ran once");
+});
+
+t.test("rr - options are checked, with TypeErrors that name the option and the value", async (t) => {
+  const rt = await start(t);
+  const mb = rt.mailbox("svc");
+  const h = (): number => 1;
+  t.throws(() => serve({} as never, mb, h), { name: "InvalidArgumentError", code: "ERR_INVALID_ARGUMENT", message: /`runtime`.*got `\[object Object\]` \(object\)/ });
+  t.throws(() => serve(rt, "nope" as never, h), InvalidAddressError);
+  t.throws(() => serve(rt, mb, "h" as never), { message: "Expected `handler` to be a function, got `\"h\"` (string)" });
+  t.throws(() => serve(rt, mb, h, { concurrency: 0 }), { message: "Expected `concurrency` to be an integer from 1 and up, got `0` (number)" });
+  t.throws(() => serve(rt, mb, h, { replyCache: { max: 1.5 } }), { message: /`replyCache.max`.*`1.5` \(number\)/ });
+  t.throws(() => serve(rt, mb, h, { replyCache: { ttl: 5 } as never }), { message: /Unknown replyCache option `ttl`/ });
+  t.throws(() => serve(rt, mb, h, { concurency: 2 } as never), { message: /Unknown serve option `concurency`/ });
+  t.throws(() => serve(rt, mb, h, { signal: "stop" as never }), { message: /`signal` to be an AbortSignal/ });
+  const bad = (fn: () => unknown): unknown => {
+    try {
+      fn();
+    } catch (error) {
+      return error;
+    }
+    return undefined;
+  };
+  t.ok(bad(() => new Client(rt, { capacity: -1 })) instanceof TypeError, "a TypeError (InvalidArgumentError)");
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  await t.rejects(client.request("x", mb, { timeout: 0 }), { message: "Expected `timeout` to be an integer from 1 and up (or Infinity), got `0` (number)" });
+  await t.rejects(client.request("x", mb, { retries: -1 }), { message: /`retries`.*`-1` \(number\)/ });
+  await t.rejects(client.request("x", mb, { timeout: "5s" as never }), { code: "ERR_INVALID_ARGUMENT", message: /`"5s"` \(string\)/ });
+  await t.rejects(client.request(undefined, mb), { message: /request body/ });
+  await t.rejects(client.request("x", "no-at-sign"), InvalidAddressError);
+  t.ok(await request(null as never, "x", mb).catch((e: unknown) => e instanceof TypeError), "request() without a runtime: TypeError");
+  t.equal(client.stats().requests, 0, "nothing was sent");
+});
+
+t.test("rr - a server restarted between a request and its retry: the retry is answered by the new one", async (t) => {
+  const rt = await start(t, { probeMs: 200, heartbeatMs: 200 });
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const first = forkChild(t, fixture("rr-server"), ["tcp://127.0.0.1:0", "hang"]);
+  const { ready: endpoint } = await nextMessage<{ ready: string }>(first, (m) => "ready" in m);
+  const pending = client.request<{ pid: number; runs: number }>({ job: 1 }, `svc@${endpoint}`, { timeout: 1000, retries: 15 });
+  await nextMessage(first, (m: { started?: number }) => m.started === 1);
+  first.kill("SIGKILL");
+  t.equal(await exited(first), "SIGKILL");
+  const second = forkChild(t, fixture("rr-server"), [endpoint, "answer"]);
+  await nextMessage(second, (m: { ready?: string }) => m.ready === endpoint);
+  const reply = await pending;
+  t.same(reply, { pid: second.pid, job: 1, runs: 1 }, "answered by the new incarnation, which ran the handler once");
+  t.ok(client.stats().retries >= 1, "it took a retry");
+  second.send("stop");
+  t.equal(await exited(second), 0, "the server closed and exited on its own");
+});
+
+t.test("rr - the notes' file server example runs across two processes and exits 0", async (t) => {
+  const example = fileURLToPath(new URL("../../examples/src/file-server.ts", import.meta.url));
+  const child = forkChild(t, example, [], "pipe");
+  let out = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  const [code] = (await once(child, "exit")) as [number | null];
+  t.equal(code, 0, "exit code 0");
+  t.match(out, /client: sent "read rutabaga"/);
+  t.match(out, /client: got "Rutabaga/);
+  t.match(out, /ENOENT/, "the missing file's error reached the client");
+});
