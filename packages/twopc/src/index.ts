@@ -18,3 +18,10 @@ export type { StageContext, StageHandler, StageStats } from "./pipeline/stage.js
 export type { PipelineStats } from "./pipeline/pipeline.js";
 export type { DeadLetter } from "./pipeline/dead-letter.js";
 export type { StageOptions, DrainOptions, ProduceOptions, PipelineOptions, PipelineStage } from "./pipeline/options.js";
+// Two-phase commit on the mailbox runtime (issue 3)
+export { Coordinator } from "./node/coordinator.js";
+export { Participant } from "./node/participant.js";
+export { NodeClosedError, NodeFailedError } from "./node/errors.js";
+export type { CoordinatorNodeOptions, TransactOptions, Outcome, CoordinatorInDoubt, CoordinatorStats } from "./node/coordinator.js";
+export type { ResourceManager, ParticipantOptions, ParticipantInDoubt, ParticipantStats } from "./node/participant.js";
+export type { NodeOptions, NodeStats } from "./node/node.js";

@@ -1,0 +1,227 @@
+/**
+ * The driver shared by `Coordinator` and `Participant`: it runs a sans-IO 2PC machine (see
+ * `twopc/machine.ts` for the contract) on the mailbox runtime and a stable log. Events go in
+ * one at a time; each action list is started in order:
+ *
+ *   mailbox --receive--> machine --append--> StableLog --durable--> machine --send--> mailbox
+ *                          ^  \--set-timer--> setTimeout --timeout--/
+ *                          \--- resource manager (prepared / applied) <--rm-*--/
+ */
+import { InvalidArgumentError, type Mailbox, type Runtime } from "@zmbox/mailbox";
+import { StableLog, type LogStats } from "../log/log.js";
+import { ActionType, type TwopcAction } from "../twopc/actions.js";
+import { EventType, type TimerName, type TwopcEvent } from "../twopc/events.js";
+import type { TxMachine } from "../twopc/machine.js";
+import { isTwopcMessage } from "../twopc/messages.js";
+import type { TwopcRecord } from "../twopc/records.js";
+import type { TxId } from "../twopc/types.js";
+import { NodeClosedError, NodeFailedError } from "./errors.js";
+
+/** Options every 2PC node takes. */
+export interface NodeOptions {
+  /** The mailbox runtime the node sends and receives on. */
+  readonly runtime: Runtime;
+  /** The node's stable-log directory (created if missing); one node per directory. */
+  readonly logDir: string;
+  /**
+   * The name of the node's mailbox in `runtime`; its address is the node id. For crash
+   * recovery the address must be the same after a restart (bind the runtime to a fixed port).
+   */
+  readonly mailbox: string;
+  /**
+   * The mailbox's capacity.
+   * @default 1024
+   */
+  readonly capacity?: number;
+}
+
+/** Counters of a node. */
+export interface NodeStats {
+  /** Transactions the node holds (in progress, or finished and still remembered). */
+  transactions: number;
+  /** Protocol messages received. */
+  messagesIn: number;
+  /** Protocol messages sent. */
+  messagesOut: number;
+  /** Messages received that were not protocol messages (dropped). */
+  badMessages: number;
+  /** Sends that failed at once (e.g. the peer's mailbox does not exist); timers retry. */
+  sendFailures: number;
+  log: Readonly<LogStats>;
+}
+
+export function checkNodeOptions(options: unknown): void {
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError(`Expected node options to be an object, got \`${String(options)}\``);
+  }
+  const o = options as Record<string, unknown>;
+  if (typeof o.runtime !== "object" || o.runtime === null || typeof (o.runtime as Runtime).mailbox !== "function") {
+    throw new InvalidArgumentError("Expected `runtime` to be a started mailbox Runtime");
+  }
+  if (typeof o.logDir !== "string" || o.logDir === "") {
+    throw new InvalidArgumentError(`Expected \`logDir\` to be a directory path, got \`${String(o.logDir)}\``);
+  }
+  if (typeof o.mailbox !== "string") {
+    throw new InvalidArgumentError(`Expected \`mailbox\` to be a mailbox name, got \`${String(o.mailbox)}\``);
+  }
+}
+
+/** Runs one machine; subclasses add the role's API and its actions (rm-*, outcome). */
+export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknown, E>> {
+  /** The node id: the address of its mailbox. */
+  readonly address: string;
+  protected readonly runtime: Runtime;
+  protected readonly machine: M;
+  readonly #mailbox: Mailbox;
+  readonly #log: StableLog<TwopcRecord>;
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #counters = { messagesIn: 0, messagesOut: 0, badMessages: 0, sendFailures: 0 };
+  #loop: Promise<void> = Promise.resolve();
+  #stopped: Error | undefined;
+
+  protected constructor(runtime: Runtime, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M) {
+    this.runtime = runtime;
+    this.#mailbox = mailbox;
+    this.#log = log;
+    this.machine = machine;
+    this.address = mailbox.address;
+  }
+
+  /** Opens the log and the mailbox, and recovers the machine from the log. */
+  protected static async openParts<M extends { retains(txId: TxId): boolean }>(
+    options: NodeOptions,
+    makeMachine: (self: string) => M,
+  ): Promise<{ mailbox: Mailbox; log: StableLog<TwopcRecord>; machine: M; records: TwopcRecord[] }> {
+    checkNodeOptions(options);
+    const mailbox = options.runtime.mailbox(options.mailbox, { capacity: options.capacity ?? 1024 });
+    try {
+      const machine = makeMachine(mailbox.address);
+      const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, { retain: (r) => machine.retains(r.txId) });
+      return { mailbox, log, machine, records };
+    } catch (error) {
+      mailbox.close();
+      throw error;
+    }
+  }
+
+  /** Recovers from the log's records, then starts taking messages. */
+  protected start(records: readonly TwopcRecord[]): void {
+    this.execute(this.machine.recover(records));
+    this.#loop = this.#receive();
+  }
+
+  /** Counters, and the log's. */
+  stats(): NodeStats {
+    return { transactions: this.machine.size, ...this.#counters, log: this.#log.stats };
+  }
+
+  /** Stops the node: timers cleared, mailbox and log closed. What the log holds is recovered on the next open. */
+  async close(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stop(new NodeClosedError(`the 2PC node ${this.address} is closed`));
+    await this.#loop;
+    await this.#log.close().catch(() => undefined);
+  }
+
+  /** Why the node stopped, if it has. */
+  get stopped(): Error | undefined {
+    return this.#stopped;
+  }
+
+  /** Feeds one event to the machine and starts its actions. */
+  protected feed(event: E): void {
+    if (this.#stopped) return;
+    this.execute(this.machine.handle(event));
+  }
+
+  protected execute(actions: readonly TwopcAction[]): void {
+    for (const action of actions) {
+      if (this.#stopped) return;
+      this.perform(action);
+    }
+  }
+
+  /** Performs the actions both roles share; subclasses handle the rest. */
+  protected perform(action: TwopcAction): void {
+    switch (action.type) {
+      case ActionType.Append: {
+        const { record, force } = action;
+        // 2PC: a forced record is on stable storage before anything that depends on it is
+        // sent; the machine emits those sends only in reply to this `durable` event.
+        const written = this.#log.append(record, { sync: force });
+        written.then(
+          () => force && this.feed({ type: EventType.Durable, record } as E),
+          (error: unknown) => this.#fail(error),
+        );
+        return;
+      }
+      case ActionType.Send:
+        this.#counters.messagesOut++;
+        // Best effort: the machines' timers retry whatever is lost.
+        this.runtime.send(action.msg, action.to, { until: "queued" }).catch(() => this.#counters.sendFailures++);
+        return;
+      case ActionType.SetTimer: {
+        const key = timerKey(action.txId, action.timer);
+        clearTimeout(this.#timers.get(key));
+        const { txId, timer } = action;
+        this.#timers.set(
+          key,
+          setTimeout(() => {
+            this.#timers.delete(key);
+            this.feed({ type: EventType.Timeout, txId, timer } as E);
+          }, action.ms),
+        );
+        return;
+      }
+      case ActionType.ClearTimer: {
+        const key = timerKey(action.txId, action.timer);
+        clearTimeout(this.#timers.get(key));
+        this.#timers.delete(key);
+        return;
+      }
+      default:
+        this.performRole(action);
+    }
+  }
+
+  /** Resource-manager calls (participant) and outcomes (coordinator). */
+  protected abstract performRole(action: TwopcAction): void;
+
+  /** The node stopped (closed, or its log failed): settle what waits on it. */
+  protected abstract onStop(error: Error): void;
+
+  async #receive(): Promise<void> {
+    for (;;) {
+      let msg: unknown;
+      try {
+        msg = await this.#mailbox.receive();
+      } catch {
+        return; // the mailbox or the runtime closed
+      }
+      if (this.#stopped) return;
+      if (!isTwopcMessage(msg)) {
+        this.#counters.badMessages++;
+        continue;
+      }
+      this.#counters.messagesIn++;
+      this.feed({ type: EventType.Receive, msg } as E);
+    }
+  }
+
+  #fail(cause: unknown): void {
+    if (this.#stopped) return;
+    this.#stop(new NodeFailedError(`the 2PC node ${this.address} stopped: its stable log failed`, { cause }));
+  }
+
+  #stop(error: Error): void {
+    this.#stopped = error;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
+    this.#mailbox.close();
+    this.onStop(error);
+  }
+}
+
+function timerKey(txId: TxId, timer: TimerName): string {
+  return `${txId}\u0000${timer}`;
+}

@@ -1,0 +1,174 @@
+import { InvalidArgumentError } from "@zmbox/mailbox";
+import { ActionType, type TwopcAction } from "../twopc/actions.js";
+import { EventType, type WorkerEvent } from "../twopc/events.js";
+import { WorkerMachine } from "../twopc/worker.js";
+import { Decision, Vote, type NodeId, type TxId } from "../twopc/types.js";
+import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
+
+/**
+ * The application's side of a worker: where the work of a transaction is done. 2PC calls
+ * `prepare` once per VOTE-REQ, then `commit` or `abort`. Calls may repeat after a restart,
+ * so `commit` and `abort` must be idempotent (and `abort` must accept ids it never saw).
+ * Isolating concurrent transactions (locks) is the resource manager's job.
+ */
+export interface ResourceManager {
+  /**
+   * Can this worker promise to commit `txId`? Return `"commit"` (then the promise must be kept
+   * across crashes: make the work durable before returning), `"abort"`, or `"read-only"` (nothing
+   * to commit here). A throw is a vote to abort.
+   */
+  prepare(txId: TxId, payload: unknown): Promise<Vote> | Vote;
+  /** Make the transaction's effects permanent. Retried until it succeeds. */
+  commit(txId: TxId): Promise<void> | void;
+  /** Roll the transaction back. Retried until it succeeds. */
+  abort(txId: TxId): Promise<void> | void;
+}
+
+/** Options of {@link Participant.open}. */
+export interface ParticipantOptions extends NodeOptions {
+  readonly resourceManager: ResourceManager;
+  /**
+   * How long a worker in READY waits for the decision before asking the coordinator, in ms.
+   * @default 2000
+   */
+  readonly askAfterMs?: number;
+  /**
+   * Interval between later asks (from the second on, its peers are asked too), in ms.
+   * @default 1000
+   */
+  readonly askIntervalMs?: number;
+  /**
+   * How long a finished transaction is remembered to answer late duplicates, in ms.
+   * @default 600000
+   */
+  readonly rememberMs?: number;
+}
+
+/** A transaction this worker promised to commit and has no decision for: it is blocked. */
+export interface ParticipantInDoubt {
+  readonly txId: TxId;
+  readonly coordinator: NodeId;
+  readonly participants: readonly NodeId[];
+}
+
+export interface ParticipantStats extends NodeStats {
+  prepared: number;
+  committed: number;
+  aborted: number;
+  /** Resource-manager commit/abort calls that failed and were retried. */
+  rmRetries: number;
+}
+
+const MAX_RETRY_MS = 5000;
+
+/**
+ * A 2PC worker on the mailbox runtime: it votes through its resource manager, keeps its
+ * promise in its stable log, and obeys the decision (asking for it when the coordinator is
+ * silent).
+ *
+ * @example
+ * const worker = await Participant.open({
+ *   runtime: rt, logDir: "./bank-a-log", mailbox: "bank-a",
+ *   resourceManager: { prepare: (tx, p) => (lock(p) ? "commit" : "abort"), commit: apply, abort: release },
+ * });
+ */
+export class Participant extends TwopcNode<WorkerEvent, WorkerMachine> {
+  readonly #rm: ResourceManager;
+  readonly #counters = { prepared: 0, committed: 0, aborted: 0, rmRetries: 0 };
+
+  private constructor(parts: Awaited<ReturnType<typeof Participant.parts>>) {
+    super(parts.options.runtime, parts.mailbox, parts.log, parts.machine);
+    this.#rm = parts.options.resourceManager;
+    this.start(parts.records);
+  }
+
+  private static async parts(options: ParticipantOptions) {
+    const rm = options?.resourceManager;
+    if (typeof rm !== "object" || rm === null || ["prepare", "commit", "abort"].some((k) => typeof (rm as unknown as Record<string, unknown>)[k] !== "function")) {
+      throw new InvalidArgumentError("Expected `resourceManager` to have prepare, commit and abort functions");
+    }
+    const parts = await TwopcNode.openParts(options, (self) => {
+      const o: { self: string; askAfterMs?: number; askIntervalMs?: number; rememberMs?: number } = { self };
+      if (options.askAfterMs !== undefined) o.askAfterMs = options.askAfterMs;
+      if (options.askIntervalMs !== undefined) o.askIntervalMs = options.askIntervalMs;
+      if (options.rememberMs !== undefined) o.rememberMs = options.rememberMs;
+      return new WorkerMachine(o);
+    });
+    return { ...parts, options };
+  }
+
+  /** Opens the worker: its log is recovered (commit what was committed, abort what was not promised, ask about READY). */
+  static async open(options: ParticipantOptions): Promise<Participant> {
+    return new Participant(await Participant.parts(options));
+  }
+
+  /**
+   * Tells the worker that work for `txId` started here before 2PC: if no VOTE-REQ comes within
+   * `timeoutMs`, it aborts (the notes' "worker in INIT times out and aborts").
+   */
+  join(txId: TxId, coordinator: NodeId, timeoutMs?: number): void {
+    const event: WorkerEvent = { type: EventType.Join, txId, coordinator };
+    this.feed(timeoutMs === undefined ? event : { ...event, timeoutMs });
+  }
+
+  /** Transactions in READY: promised, no decision yet (blocked). */
+  inDoubt(): ParticipantInDoubt[] {
+    const out: ParticipantInDoubt[] = [];
+    for (const tx of this.machine.transactions()) {
+      if (tx.phase === "READY") out.push({ txId: tx.txId, coordinator: tx.coordinator, participants: tx.participants });
+    }
+    return out;
+  }
+
+  override stats(): ParticipantStats {
+    return { ...super.stats(), ...this.#counters };
+  }
+
+  protected performRole(action: TwopcAction): void {
+    switch (action.type) {
+      case ActionType.RmPrepare: {
+        const { txId, payload } = action;
+        void (async () => {
+          let vote: Vote;
+          try {
+            vote = await this.#rm.prepare(txId, payload);
+            if (vote !== Vote.Commit && vote !== Vote.Abort && vote !== Vote.ReadOnly) vote = Vote.Abort;
+          } catch {
+            vote = Vote.Abort;
+          }
+          if (vote === Vote.Commit) this.#counters.prepared++;
+          this.feed({ type: EventType.Prepared, txId, vote });
+        })();
+        return;
+      }
+      case ActionType.RmCommit:
+      case ActionType.RmAbort: {
+        const { txId } = action;
+        const decision = action.type === ActionType.RmCommit ? Decision.Commit : Decision.Abort;
+        void this.#apply(txId, decision, 0);
+        return;
+      }
+      default:
+        throw new Error(`a participant cannot perform ${action.type}`);
+    }
+  }
+
+  /** The decision is taken: apply it, retrying until the resource manager succeeds. */
+  async #apply(txId: TxId, decision: Decision, attempt: number): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (decision === Decision.Commit) await this.#rm.commit(txId);
+      else await this.#rm.abort(txId);
+    } catch {
+      this.#counters.rmRetries++;
+      const delay = Math.min(MAX_RETRY_MS, 50 * 2 ** attempt);
+      setTimeout(() => void this.#apply(txId, decision, attempt + 1), delay).unref();
+      return;
+    }
+    if (decision === Decision.Commit) this.#counters.committed++;
+    else this.#counters.aborted++;
+    this.feed({ type: EventType.Applied, txId, decision });
+  }
+
+  protected onStop(): void {}
+}
