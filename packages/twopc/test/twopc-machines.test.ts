@@ -124,11 +124,12 @@ t.test("coordinator - read-only voters leave phase 2: no GLOBAL-COMMIT to them, 
   t.same(show(recv(c, msg("ACK", "w2"))), ["clear-timer resend", "append COORD-END"], "w2's ACK is the last one needed");
 });
 
-t.test("coordinator - all read-only: committed with an unforced END and no phase 2", async (t) => {
+t.test("coordinator - all read-only: no phase 2; committed once END is durable", async (t) => {
   const { c } = coordinator();
   beginT1(c);
   recv(c, msg("VOTE-READONLY", "w1"));
-  t.same(show(recv(c, msg("VOTE-READONLY", "w2"))), ["clear-timer vote", "append COORD-END", "outcome committed all-read-only"]);
+  t.same(show(recv(c, msg("VOTE-READONLY", "w2"))), ["clear-timer vote", "append! COORD-END"]);
+  t.same(show(c.handle({ type: "durable", record: { type: "COORD-END", txId: "t1" } })), ["outcome committed all-read-only"]);
   t.equal(c.size, 0);
 });
 

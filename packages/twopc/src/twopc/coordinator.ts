@@ -19,7 +19,10 @@ export interface CoordinatorWaitTx {
   readonly readOnly: readonly NodeId[];
 }
 
-/** Coordinator in COMMIT: decided; sending GLOBAL-COMMIT until every commit voter ACKs. */
+/**
+ * Coordinator in COMMIT: decided; sending GLOBAL-COMMIT until every commit voter ACKs. With no
+ * commit voter (all read-only), only waiting for the forced END.
+ */
 export interface CoordinatorCommitTx {
   readonly phase: typeof CoordinatorPhase.Commit;
   readonly txId: TxId;
@@ -112,15 +115,12 @@ function allVoted(tx: CoordinatorWaitTx, o: Opts): Step<CoordinatorTx> {
   const { txId } = tx;
   const clear: TwopcAction = { type: ActionType.ClearTimer, txId, timer: TimerName.Vote };
   if (tx.committed.length === 0) {
-    // Read-only optimisation: read-only voters leave phase 2; with nobody left there is nothing
-    // to make durable and nobody to tell. END is logged (not forced) and the transaction is over.
+    // Read-only optimisation: read-only voters leave phase 2; with nobody left there is nobody
+    // to tell. END is still forced before "committed" is reported: COORD-START may survive a
+    // crash, and a restart finding START alone would report the transaction aborted.
     return {
-      tx: undefined,
-      actions: [
-        clear,
-        { type: ActionType.Append, record: { type: RecordType.CoordEnd, txId }, force: false },
-        { type: ActionType.Outcome, txId, committed: true, reason: OutcomeReason.AllReadOnly },
-      ],
+      tx: { phase: CoordinatorPhase.Commit, txId, participants: tx.participants, durable: false, awaitingAck: [] },
+      actions: [clear, { type: ActionType.Append, record: { type: RecordType.CoordEnd, txId }, force: true }],
     };
   }
   // 2PC (notes): "After all participants respond that they are prepared, then the coordinator
@@ -222,8 +222,10 @@ function timeout(tx: CoordinatorTx | undefined, timer: TimerName, o: Opts): Step
 }
 
 function durable(tx: CoordinatorTx | undefined, record: TwopcRecord, o: Opts): Step<CoordinatorTx> {
-  if (record.type === RecordType.CoordCommit && tx?.phase === CoordinatorPhase.Commit && !tx.durable) {
-    return commitDurable(tx, OutcomeReason.AllVotedCommit, o);
+  if (tx?.phase !== CoordinatorPhase.Commit || tx.durable) return stay(tx);
+  if (record.type === RecordType.CoordCommit) return commitDurable(tx, OutcomeReason.AllVotedCommit, o);
+  if (record.type === RecordType.CoordEnd && tx.awaitingAck.length === 0) {
+    return { tx: undefined, actions: [{ type: ActionType.Outcome, txId: tx.txId, committed: true, reason: OutcomeReason.AllReadOnly }] };
   }
   return stay(tx);
 }

@@ -6,8 +6,10 @@
  * mailbox runtime and under the deterministic simulator. A driver must:
  *
  * 1. **Recover first.** Open the stable log, then call `recover(records)` (a fresh node passes
- *    `[]`) before any other event, and execute the actions it returns. `handle` before
- *    `recover` throws `NotRecoveredError`.
+ *    `[]`) before any other event, and execute the actions it returns. A worker also passes the
+ *    ids its resource manager holds prepared (its `recover` hook, like XA's `xa_recover`): those
+ *    the log does not know are aborted (presumed abort). `handle` before `recover` throws
+ *    `NotRecoveredError`.
  * 2. **Feed events one at a time** and execute each returned action list in order before the
  *    next event. Events: `begin` (coordinator), `join` (worker, optional), `receive` for every
  *    decoded message (check it with `isTwopcMessage`), `timeout`, `durable`, `prepared` and
@@ -83,11 +85,15 @@ export abstract class TxMachine<Tx, E extends TwopcEvent> {
     const summary = summarizeRecords(records);
     this.#recovered = true;
     const actions: TwopcAction[] = [];
-    for (const [txId, step] of this.recoverFrom(summary)) {
-      if (step.tx !== undefined) this.#txs.set(txId, step.tx);
-      actions.push(...step.actions);
-    }
+    for (const [txId, step] of this.recoverFrom(summary)) actions.push(...this.adopt(txId, step));
     return actions;
+  }
+
+  /** Stores a transaction's next state and passes its actions on. */
+  protected adopt(txId: TxId, step: Step<Tx>): TwopcAction[] {
+    if (step.tx === undefined) this.#txs.delete(txId);
+    else this.#txs.set(txId, step.tx);
+    return step.actions;
   }
 
   /**
@@ -99,10 +105,7 @@ export abstract class TxMachine<Tx, E extends TwopcEvent> {
   handle(event: E): TwopcAction[] {
     if (!this.#recovered) throw new NotRecoveredError();
     const txId = eventTxId(event);
-    const { tx, actions } = this.step(this.#txs.get(txId), event);
-    if (tx === undefined) this.#txs.delete(txId);
-    else this.#txs.set(txId, tx);
-    return actions;
+    return this.adopt(txId, this.step(this.#txs.get(txId), event));
   }
 
   /** The current state of one transaction, if this node still holds it. */

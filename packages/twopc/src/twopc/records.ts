@@ -11,7 +11,10 @@ export const RecordType = {
   CoordCommit: "COORD-COMMIT",
   /** Coordinator decided abort. Not forced (presumed abort). Ends the transaction. */
   CoordAbort: "COORD-ABORT",
-  /** Coordinator got every ACK (the notes' "Got Commit"), or every vote was read-only. Not forced. */
+  /**
+   * Coordinator got every ACK (the notes' "Got Commit"): not forced. Or every vote was
+   * read-only: forced, as it is the commit decision.
+   */
   CoordEnd: "COORD-END",
   /** Worker promised to commit (voted VOTE-COMMIT). Forced before the vote is sent. */
   WorkerReady: "WORKER-READY",

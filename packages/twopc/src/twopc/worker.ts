@@ -460,6 +460,16 @@ export function recoverWorkerTx(state: WorkerLogState, o: Opts): Step<WorkerTx> 
 }
 
 /**
+ * What a restarted worker does with a transaction its resource manager holds prepared but its
+ * log does not know: it crashed before WORKER-READY was durable, so it never voted commit.
+ */
+export function recoverUnloggedPrepared(txId: TxId): Step<WorkerTx> {
+  // 2PC (notes), recovery: "Worker aborts in INIT" — presumed abort; the resource manager's
+  // prepared work is rolled back.
+  return enterAbort(txId, undefined, { settled: false, preparing: false, force: false, waiting: [] });
+}
+
+/**
  * The 2PC worker (participant): one state per transaction, many transactions in flight.
  * See `machine.ts` for how a driver executes its actions.
  *
@@ -475,6 +485,22 @@ export class WorkerMachine extends TxMachine<WorkerTx, WorkerEvent> {
   constructor(options: WorkerOptions) {
     super();
     this.options = parseWorkerOptions(options);
+  }
+
+  /**
+   * Rebuilds state from the log and returns what must be redone (see `TxMachine.recover`).
+   * `preparedByResourceManager` lists the transactions the resource manager holds prepared
+   * (its recover hook); those the log does not know are rolled back.
+   *
+   * @example
+   * run(worker.recover(records, await resourceManager.recover()))
+   */
+  override recover(records: readonly unknown[], preparedByResourceManager: readonly TxId[] = []): TwopcAction[] {
+    const actions = super.recover(records);
+    for (const txId of preparedByResourceManager) {
+      if (!this.retains(txId)) actions.push(...this.adopt(txId, recoverUnloggedPrepared(txId)));
+    }
+    return actions;
   }
 
   /** Transactions blocked in READY: promised to commit, outcome unknown here. */
