@@ -7,6 +7,7 @@ import type { Entry } from "../harness.js";
 import { fsFdatasync } from "./fs-fdatasync.js";
 import { mailboxMemorySlowConsumer, mailboxThroughputQueued, mailboxThroughputStored } from "./mailbox.js";
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
+import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
 
 export const entries: readonly Entry[] = [
@@ -17,4 +18,6 @@ export const entries: readonly Entry[] = [
   mailboxThroughputQueued,
   mailboxThroughputStored,
   mailboxMemorySlowConsumer,
+  twopcThroughput,
+  twopcLatency,
 ];

@@ -1,0 +1,50 @@
+/**
+ * The 2PC coordinator of the twopc benchmarks: runs `count` transactions over the given
+ * workers with `inFlight` of them at a time, and reports the time each took.
+ */
+import { Runtime } from "@zmbox/mailbox";
+import { Coordinator } from "@zmbox/twopc";
+import { percentiles, runRole } from "../harness.js";
+
+export interface TwopcCoordinatorRole {
+  args: { logDir: string; participants: string[]; count: number; inFlight: number; warmup: number };
+  ready: null;
+  start: null;
+  result: { committed: number; aborted: number; elapsedMs: number; p50Ms: number; p99Ms: number; syncs: number; appends: number };
+}
+
+runRole<TwopcCoordinatorRole>(async (ctx) => {
+  const { logDir, participants, count, inFlight, warmup } = ctx.args;
+  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
+  const coordinator = await Coordinator.open({ runtime: rt, logDir, mailbox: "coordinator" });
+  ctx.ready(null);
+  await ctx.started;
+  for (let i = 0; i < warmup; i++) await coordinator.transact({ participants });
+  const before = coordinator.stats();
+  const latencies: number[] = [];
+  let next = 0;
+  let committed = 0;
+  let aborted = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < count) {
+        next++;
+        const t0 = performance.now();
+        const outcome = await coordinator.transact({ participants });
+        latencies.push(performance.now() - t0);
+        if (outcome.committed) committed++;
+        else aborted++;
+      }
+    }),
+  );
+  const elapsedMs = performance.now() - started;
+  const after = coordinator.stats();
+  const [p50Ms = NaN, p99Ms = NaN] = percentiles(latencies, [50, 99]);
+  await coordinator.close();
+  await rt.close();
+  return {
+    committed, aborted, elapsedMs, p50Ms, p99Ms,
+    syncs: after.log.syncs - before.log.syncs, appends: after.log.appends - before.log.appends,
+  };
+});
