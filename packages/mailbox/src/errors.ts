@@ -82,6 +82,14 @@ export class BufferTooSmallError extends MailboxError {
   }
 }
 
+/**
+ * The destination refused this one message (larger than its `maxMessageSize`, or a payload it
+ * could not decode); the messages after it go on.
+ */
+export class MessageRefusedError extends MailboxError {
+  override readonly code = "ERR_MESSAGE_REFUSED";
+}
+
 /** A value could not be encoded as MessagePack. */
 export class EncodeError extends MailboxError {
   override readonly code = "ERR_ENCODE";

@@ -30,6 +30,11 @@ export class InChannel {
   lastHeard: number;
   /** When the sender last used credit (sent data), or the channel opened. */
   lastUsed: number;
+  /**
+   * The channel's credit was taken back for lack of use: it gets no standing window until it
+   * speaks again (hello or data), so that idle and dead senders neither churn nor hold capacity.
+   */
+  dormant = false;
   /** The next ack tells the sender to re-send everything after `stored`. */
   resend = false;
   /** An ack is due. */
@@ -90,7 +95,7 @@ export class CreditAllocator {
   }
 
   #tier(free: number, extra: number, changed: (ch: InChannel) => void): number {
-    let hungry = [...this.channels.values()].filter((ch) => ch.want + extra > ch.outstanding);
+    let hungry = [...this.channels.values()].filter((ch) => !(extra > 0 && ch.dormant) && ch.want + extra > ch.outstanding);
     while (free > 0 && hungry.length > 0) {
       const share = Math.max(1, Math.floor(free / hungry.length));
       const still: InChannel[] = [];
@@ -117,6 +122,7 @@ export class CreditAllocator {
     this.reserved -= ch.outstanding;
     ch.limit = ch.stored;
     ch.want = 0;
+    ch.dormant = true;
   }
 
   /** One message of `ch` was stored: a granted slot is now used. */

@@ -15,6 +15,7 @@ export {
   MailboxClosedError,
   ReceiverRestartedError,
   MessageTooLargeError,
+  MessageRefusedError,
   BufferTooSmallError,
   EncodeError,
 } from "./errors.js";

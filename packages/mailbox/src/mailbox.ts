@@ -256,25 +256,40 @@ export class Mailbox implements AsyncIterable<unknown> {
 
   // ---- used by the runtime ----
 
-  /** @internal A sender opens (or probes) its channel. */
-  hello(key: string, peer: Buffer, base: number, want: number, now: number): InChannel {
+  /**
+   * @internal A sender opens (or probes) its channel. Returns undefined for a `base` beyond
+   * what this owner stored on a channel it knows: a sender never holds less than the owner.
+   */
+  hello(key: string, peer: Buffer, base: number, want: number, probe: boolean, now: number): InChannel | undefined {
     let ch = this.#flow.channels.get(key);
     if (ch === undefined) {
       ch = new InChannel(key, peer, this.name, base, now);
       this.#flow.channels.set(key, ch);
     } else if (base - 1 > ch.stored) {
-      // The sender no longer holds anything below `base`: do not wait for it.
-      this.#flow.reserved -= Math.min(ch.outstanding, base - 1 - ch.stored);
-      ch.stored = base - 1;
-      ch.limit = Math.max(ch.limit, ch.stored);
-      while (ch.taken < ch.stored) ch.markTaken(ch.taken + 1);
+      return undefined;
     }
     ch.want = want;
     ch.lastHeard = now;
-    ch.resend = true;
+    // Asking again with no credit in hand starts a new lease; a hello cannot extend a lease
+    // on credit the channel holds and does not use.
+    if (ch.outstanding === 0) ch.lastUsed = now;
+    ch.dormant = false;
+    // A probe asks where things stand: the answer tells the sender to re-send what is missing.
+    if (probe) ch.resend = true;
     this.#host.channelChanged(ch);
     this.#host.needsGrant(this);
     return ch;
+  }
+
+  /**
+   * @internal Message `seq` of `ch` was refused on its own (too large, not decodable): its
+   * credit is used and it counts as taken, so that the messages after it flow on.
+   */
+  skip(ch: InChannel, seq: number): void {
+    ch.stored = seq;
+    this.#flow.used();
+    ch.markTaken(seq);
+    this.#host.needsGrant(this);
   }
 
   /** @internal */
@@ -285,6 +300,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   /** @internal Stores message `seq` of `ch` (the caller checked order and credit). */
   store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown): void {
     ch.stored = seq;
+    ch.dormant = false;
     this.#flow.used();
     this.#arrive({ payload, flags, value, channel: ch, seq }, false);
   }
@@ -337,11 +353,16 @@ export class Mailbox implements AsyncIterable<unknown> {
     this.#taken(message);
   }
 
-  /** @internal A message handed to a remote receiver comes back, to the front of the line. */
-  remoteReturned(message: StoredMessage): void {
-    this.#inFlightRemote--;
+  /**
+   * @internal Messages handed to a remote receiver come back, oldest first: to waiting
+   * receivers in that order, the rest to the front of the mailbox in that order.
+   */
+  remoteReturned(messages: readonly StoredMessage[]): void {
+    this.#inFlightRemote -= messages.length;
     if (this.#closed) return;
-    this.#arrive(message, true);
+    let i = 0;
+    while (i < messages.length && this.#waiters.length > 0) this.#arrive(messages[i++]!, true);
+    for (let j = messages.length - 1; j >= i; j--) this.#queue.unshift(messages[j]!);
   }
 
   /**

@@ -13,6 +13,7 @@ import { Deque } from "./deque.js";
 import {
   AbortedError,
   ClosedError,
+  MessageRefusedError,
   NoSuchMailboxError,
   ReceiverRestartedError,
   TimeoutError,
@@ -23,6 +24,8 @@ import { Kind, NakCode, PROTOCOL_VERSION, decodeFrame, encodeHeader, type Frame 
 /** One message on its way. `resolve` is absent for a "queued" send that returned at once. */
 interface OutMessage {
   payload: Buffer;
+  /** The owner refused this message alone (BAD_MESSAGE): it fails when its seq is acked. */
+  refused: Error | undefined;
   readonly flags: number;
   readonly until: Until;
   seq: number;
@@ -66,6 +69,8 @@ class OutChannel {
   limit = 0;
   lastHeard = 0;
   lastProbe = 0;
+  /** A hello went out for credit since the limit last rose. */
+  asking = false;
 
   constructor(
     readonly mailbox: string,
@@ -103,8 +108,9 @@ export class Peer {
       routingId: host.id,
       // Queue nothing in ZeroMQ for a peer that is not connected: the outbox holds it, bounded and cancellable.
       immediate: true,
-      // close() drains at the protocol level (stored acks) first; what ZeroMQ still holds then is not waited for.
-      linger: 0,
+      // close() drains at the protocol level (stored acks) first; the linger only lets the last
+      // control frames (taken, release) leave, and bounds how long closing can take.
+      linger: 200,
       heartbeatInterval: o.heartbeatMs,
       heartbeatTimeout: o.heartbeatMs * 3,
       heartbeatTimeToLive: o.heartbeatMs * 3,
@@ -141,7 +147,7 @@ export class Peer {
       this.#channels.set(mailbox, ch);
     }
     const m: OutMessage = {
-      payload, flags, until, seq: 0, settled: false, resolve: undefined, reject: undefined, deadline: undefined, unlisten: undefined,
+      payload, refused: undefined, flags, until, seq: 0, settled: false, resolve: undefined, reject: undefined, deadline: undefined, unlisten: undefined,
     };
     const room = ch.waiting.length === 0 && ch.outbox < this.#host.options.outboxCapacity;
     if (room) {
@@ -175,6 +181,14 @@ export class Peer {
     if (this.#closed) return;
     this.#controls.push(frames);
     void this.#write();
+  }
+
+  /** Waits (at most `ms`) until the control frames queued so far have been handed to ZeroMQ. */
+  async flushControls(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    while ((this.#controls.length > 0 || this.#writing) && performance.now() < until && !this.#closed) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
   }
 
   /** Rejects everything still pending with `error` and closes the socket. */
@@ -217,6 +231,8 @@ export class Peer {
     if (!ch.opened) {
       ch.opened = true;
       this.#hello(ch);
+    } else {
+      this.#askIfBlocked(ch);
     }
     if (this.#probeTimer === undefined && !this.#closed) {
       this.#probeTimer = setInterval(() => this.#probe(), this.#host.options.probeMs);
@@ -225,10 +241,22 @@ export class Peer {
     void this.#write();
   }
 
-  #hello(ch: OutChannel): void {
+  /** Asks for credit (once until the limit rises) when messages wait and none is left. */
+  #askIfBlocked(ch: OutChannel): void {
+    if (ch.rid === undefined || ch.asking || ch.sentSeq < ch.limit) return;
+    if (ch.waiting.length + ch.pending.length === 0 && ch.sentSeq >= ch.nextSeq - 1) return;
+    ch.asking = true;
+    this.#hello(ch, false);
+  }
+
+  /**
+   * Opens or probes the channel (`probe`: the answer says what the owner has, and what is
+   * missing is sent again), or only says how many messages wait for credit.
+   */
+  #hello(ch: OutChannel, probe = true): void {
     ch.lastProbe = performance.now();
     const want = ch.waiting.length + ch.pending.length;
-    this.#controls.push([encodeHeader([PROTOCOL_VERSION, Kind.hello, ch.mailbox, ch.stored + 1, want])]);
+    this.#controls.push([encodeHeader([PROTOCOL_VERSION, Kind.hello, ch.mailbox, ch.stored + 1, want, probe])]);
   }
 
   /** Asks the owner where things stand on channels that wait and have heard nothing lately. */
@@ -324,17 +352,26 @@ export class Peer {
       for await (const parts of this.#dealer) {
         const decoded = decodeFrame(parts, this.#host.options.maxMessageSize);
         if (!decoded.ok) {
-          this.#host.counters.refused[decoded.reason] = (this.#host.counters.refused[decoded.reason] ?? 0) + 1;
+          this.#refuse(decoded.reason);
           continue;
         }
         const f = decoded.frame;
-        if (f.kind === "ack") this.#onAck(f);
-        else if (f.kind === "nak") this.#onNak(f);
-        else this.#host.onReceiverFrame(this, f);
+        try {
+          if (f.kind === "ack") this.#onAck(f);
+          else if (f.kind === "nak") this.#onNak(f);
+          else this.#host.onReceiverFrame(this, f);
+        } catch {
+          // A frame must never take the runtime down.
+          this.#refuse("fields");
+        }
       }
     } catch (error) {
       if (!this.#closed) throw error;
     }
+  }
+
+  #refuse(reason: string): void {
+    this.#host.counters.refused[reason] = (this.#host.counters.refused[reason] ?? 0) + 1;
   }
 
   #onAck(f: Extract<Frame, { kind: "ack" }>): void {
@@ -342,13 +379,18 @@ export class Peer {
     if (ch === undefined) return;
     ch.lastHeard = performance.now();
     if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
+    // An ack for messages never sent, or credit below what the owner stored, is not believed.
+    if (f.stored >= ch.nextSeq || f.taken > f.stored || f.limit < f.stored) return this.#refuse("fields");
     ch.rid = f.rid;
     if (f.stored > ch.stored) {
       ch.stored = f.stored;
       for (let m = ch.unacked.peek(); m !== undefined && m.seq <= f.stored; m = ch.unacked.peek()) {
         ch.unacked.shift();
         m.payload = EMPTY;
-        if (m.until === "received" && !m.settled) ch.untaken.push(m);
+        if (m.refused) {
+          if (m.settled) this.#host.counters.undeliverable++;
+          this.#settle(m, m.refused);
+        } else if (m.until === "received" && !m.settled) ch.untaken.push(m);
         else this.#settle(m);
       }
       // Room in the outbox: waiting sends move in ("queued" ones return now).
@@ -367,11 +409,13 @@ export class Peer {
     }
     // A lower limit: the owner took back unused credit (its lease ran out). If messages wait,
     // say so, or the owner, which forgot what this channel wanted, grants it nothing.
-    const revoked = f.limit < ch.limit;
+    if (f.limit > ch.limit) ch.asking = false;
     ch.limit = f.limit;
-    if (revoked && ch.waiting.length + ch.pending.length > 0) this.#hello(ch);
     // The owner lost (or refused) what came after `stored`: send it again.
     if (f.resend && ch.sentSeq > ch.stored) ch.sentSeq = ch.stored;
+    // Messages to send and no credit (the owner took it back for lack of use, or refused what
+    // went past it): say so, or the owner, which forgot what this channel wanted, grants nothing.
+    this.#askIfBlocked(ch);
     void this.#write();
   }
 
@@ -386,6 +430,13 @@ export class Peer {
       this.#channels.delete(ch.mailbox);
       return;
     }
+    if (f.code === NakCode.badMessage) {
+      const first = ch.unacked.peek()?.seq ?? ch.nextSeq;
+      const m = ch.unacked.at(f.seq - first);
+      if (m !== undefined && m.seq === f.seq) m.refused = new MessageRefusedError(`${ch.address} refused the message: ${f.message}`);
+      return;
+    }
+    if (f.code !== NakCode.noChannel) return this.#refuse("fields");
     // NO_CHANNEL: the owner does not know this channel (it restarted, or forgot us): open it again.
     if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
     ch.rid = undefined;

@@ -4,10 +4,15 @@
  * someone is receiving, hands each to exactly one local receiver, and tells the owner which
  * were taken. Messages it holds when receivers stop asking go back to the owner.
  *
- * Delivery rule (PROTOCOL.md, "Remote receive"): a message is taken once it is returned by
- * `receive` here; the owner counts it as taken when the `taken` notice arrives. If this
- * process or its connection dies in between, the owner puts the message back and another
- * receiver gets it: that is the one case where a message is delivered twice.
+ * Delivery rule (PROTOCOL.md, "Remote receive"): a message is taken once `receive` here has
+ * returned it; the owner counts it as taken when the `taken` notice arrives. If this process
+ * or its connection dies in between, the owner puts the message back and another receiver
+ * gets it: that is the one case where a message is delivered twice.
+ *
+ * Epochs: if this process was too busy to keep in touch (a blocked event loop), the owner may
+ * have taken the held messages back and handed them to someone else. The inbox then starts a
+ * new epoch: it drops what it holds, and ignores deliveries of the old epoch still on the way;
+ * the owner, on the new epoch's pull, takes back whatever the old epoch still had.
  */
 import type { Deadline, Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
@@ -40,6 +45,8 @@ export interface InboxHost {
   readonly deadlines: Deadlines;
   readonly probeMs: number;
   readonly window: number;
+  /** A new epoch number, never used before by this runtime. */
+  nextEpoch(): number;
   /** Queues a control frame to the owner. */
   control(frames: Buffer[]): void;
   /** The inbox has nothing to do any more; the runtime may drop it. */
@@ -51,12 +58,16 @@ export class RemoteInbox {
   readonly #host: InboxHost;
   readonly #held = new Deque<Delivered>();
   readonly #waiters = new Deque<LocalWaiter>();
+  #epoch: number;
+  /** The owner incarnation the delivery ids are from, once one arrived. */
+  #rid = "";
   #seen = 0;
   #taken: number[] = [];
   #flushing = false;
-  /** The window last asked for (0: none). */
-  #asked = 0;
-  #lastContact = 0;
+  /** A window is asked for (receivers are active). */
+  #asking = false;
+  /** When the keep-alive last ran: a long gap means this process was blocked. */
+  #lastTick = 0;
   #lastUse = 0;
   #timer: NodeJS.Timeout | undefined;
   #failed: Error | undefined;
@@ -67,6 +78,7 @@ export class RemoteInbox {
     host: InboxHost,
   ) {
     this.#host = host;
+    this.#epoch = host.nextEpoch();
   }
 
   receive(options: ReceiveOptions | undefined, buffer: Uint8Array | undefined): Promise<unknown> {
@@ -83,7 +95,7 @@ export class RemoteInbox {
     if (this.#failed) return Promise.reject(this.#failed);
     if (signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
     this.#lastUse = performance.now();
-    this.#dropIfStale();
+    this.#checkStale();
     const head = this.#held.peek();
     if (head !== undefined && this.#waiters.length === 0) {
       if (buffer !== undefined && head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));
@@ -112,25 +124,31 @@ export class RemoteInbox {
 
   /** A frame from the owner about this mailbox. */
   onFrame(f: Frame): void {
-    this.#lastContact = performance.now();
     if (f.kind === "nak") {
       this.fail(new NoSuchMailboxError(`no mailbox "${this.mailbox}" at ${this.address.slice(this.mailbox.length + 1)}: ${f.message}`));
       return;
     }
     if (f.kind !== "deliver") return;
+    this.#checkStale();
+    // A delivery of an old epoch: the owner takes it back when it sees the new epoch.
+    if (f.epoch !== this.#epoch || this.#failed) return;
+    if (f.rid !== this.#rid) {
+      this.#rid = f.rid;
+      this.#seen = 0;
+    }
     if (f.id > this.#seen) this.#seen = f.id;
     let value: unknown;
     try {
       value = decodeValue(f.body, f.flags);
     } catch {
-      // The owner checked it when it was stored; a payload that fails here is counted as taken and dropped.
+      // The owner checked it when it was stored; one that fails here is counted taken and dropped.
       this.#taken.push(f.id);
       this.#flush();
       return;
     }
     const d: Delivered = { id: f.id, payload: f.body, value };
-    if (this.#asked === 0) {
-      // Nobody asked for it (any more): hand it straight back.
+    if (!this.#asking) {
+      // Nobody asks for it (any more): hand it straight back.
       this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.release, this.mailbox, [d.id]])]);
       return;
     }
@@ -138,7 +156,7 @@ export class RemoteInbox {
     this.#serve();
   }
 
-  /** Ends the inbox: waiters reject with `error`, held messages go back to the owner. */
+  /** Ends the inbox: waiters reject with `error`; taken notices and held messages go to the owner now. */
   fail(error: Error): void {
     if (this.#failed) return;
     this.#failed = error;
@@ -146,8 +164,8 @@ export class RemoteInbox {
       this.#done(w);
       w.reject(error);
     }
+    this.#sendTaken();
     this.#releaseHeld();
-    this.#flush();
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#host.idle(this);
@@ -181,60 +199,73 @@ export class RemoteInbox {
     w.unlisten?.();
   }
 
-  /** Sends what was taken and asks for the window again, once per tick. */
+  /**
+   * Tells the owner what was taken, as soon as the code that took it yields (a microtask, not a
+   * later turn of the event loop: a receive loop that never reaches the event loop, or blocks
+   * it next, must not hold the notices back). The owner tops the window up on each notice.
+   */
   #flush(): void {
     if (this.#flushing) return;
     this.#flushing = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.#flushing = false;
-      if (this.#taken.length > 0) {
-        this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.taken, this.mailbox, this.#taken])]);
-        this.#taken = [];
-      }
-      if (!this.#failed && this.#asked > 0) this.#pull(this.#host.window);
+      if (!this.#failed) this.#sendTaken();
     });
   }
 
+  #sendTaken(): void {
+    if (this.#taken.length === 0) return;
+    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.taken, this.mailbox, this.#taken])]);
+    this.#taken = [];
+  }
+
   #ask(): void {
-    if (this.#asked === 0) this.#pull(this.#host.window);
+    if (!this.#asking) {
+      this.#asking = true;
+      this.#pull(this.#host.window);
+    }
     if (this.#timer === undefined) {
+      this.#lastTick = performance.now();
       this.#timer = setInterval(() => this.#tick(), this.#host.probeMs);
       this.#timer.unref();
     }
   }
 
+  /** Asks for `window` messages; taken notices go first, so the owner never takes them for lost. */
   #pull(window: number): void {
-    this.#asked = window;
-    this.#lastContact = Math.max(this.#lastContact, performance.now());
+    this.#sendTaken();
     const held = [...this.#held].map((d) => d.id);
-    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.pull, this.mailbox, window, this.#seen, held])]);
+    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.pull, this.mailbox, window, this.#epoch, this.#rid, this.#seen, held])]);
   }
 
   /** Keep-alive while receiving; hand everything back once receivers stop asking. */
   #tick(): void {
-    const now = performance.now();
-    if (this.#waiters.length > 0 || now - this.#lastUse < this.#host.probeMs) {
+    this.#checkStale();
+    this.#lastTick = performance.now();
+    if (this.#waiters.length > 0 || this.#lastTick - this.#lastUse < this.#host.probeMs) {
       this.#pull(this.#host.window);
       return;
     }
     this.#releaseHeld();
-    if (this.#asked > 0) this.#pull(0);
-    this.#asked = 0;
+    if (this.#asking) this.#pull(0);
+    this.#asking = false;
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#host.idle(this);
   }
 
   /**
-   * If this process was too busy to keep in touch (a blocked event loop), the owner may have
-   * taken the held messages back and handed them to someone else: drop them rather than
-   * deliver them twice.
+   * The keep-alive has not run for two intervals: this process was blocked, and the owner may
+   * have given what this inbox holds to someone else. Start a new epoch rather than deliver it.
    */
-  #dropIfStale(): void {
-    if (this.#held.length === 0) return;
-    if (performance.now() - this.#lastContact < 2 * this.#host.probeMs) return;
-    this.#releaseHeld();
-    this.#pull(this.#host.window);
+  #checkStale(): void {
+    if (this.#timer === undefined) return;
+    if (performance.now() - this.#lastTick <= 2 * this.#host.probeMs) return;
+    this.#lastTick = performance.now();
+    this.#held.drain();
+    this.#epoch = this.#host.nextEpoch();
+    this.#seen = 0;
+    this.#pull(this.#asking ? this.#host.window : 0);
   }
 
   #releaseHeld(): void {

@@ -1,93 +1,123 @@
 /**
  * The owner's side of remote receive: a remote receiver's window on one mailbox. The owner
  * hands it messages under delivery ids (at most `window` not yet taken or handed back) and
- * takes them back if the receiver goes silent, so that no message is lost with a receiver.
+ * takes them back if the receiver goes silent, starts a new epoch, or lost them on the way,
+ * so that no message is lost with a receiver.
  *
- *   receiver                              owner
- *     | pull(window, seen, held) ------->   |  credit = window - in flight
- *     | <------------- deliver(id, bytes)   |  message counts in the mailbox until taken
- *     | taken(ids) -------------------->    |  slot free: credit to senders
- *     | release(ids) ------------------>    |  back to the front of the mailbox
- *     (silent for receiverTimeout)          |  every message in flight goes back
+ *   receiver                                      owner
+ *     | pull(window, epoch, rid, seen, held) -->   |  credit = window - in flight
+ *     | <------------ deliver(rid, epoch, id, bytes) |  the message counts in the mailbox until taken
+ *     | taken(ids) ---------------------------->   |  slot free: credit to senders; the window is topped up
+ *     | release(ids) -------------------------->   |  back to the front of the mailbox, in order
+ *     | pull(..., epoch + 1, ...) -------------->  |  every message of the old epoch goes back
+ *     (silent for receiverTimeout)                 |  every message in flight goes back
  */
 import type { Mailbox, StoredMessage, Waiter } from "./mailbox.js";
 
+interface InFlight {
+  readonly message: StoredMessage;
+  /** When it was handed out (performance.now()). */
+  readonly at: number;
+}
+
 export class RemoteWindow {
-  readonly inFlight = new Map<number, StoredMessage>();
+  readonly inFlight = new Map<number, InFlight>();
   readonly waiter: Extract<Waiter, { kind: "remote" }>;
   lastHeard: number;
-  #nextId = 1;
+  /** The receiver's epoch: deliveries carry it; a pull with another one voids what is in flight. */
+  epoch: number;
+  /** How many messages the receiver last asked to have in flight. */
+  #window = 0;
 
   constructor(
     readonly key: string,
     readonly peer: Buffer,
     readonly mailbox: Mailbox,
     now: number,
+    epoch: number,
+    nextId: () => number,
     deliver: (window: RemoteWindow, id: number, message: StoredMessage) => void,
   ) {
     this.lastHeard = now;
+    this.epoch = epoch;
     this.waiter = {
       kind: "remote",
       credit: 0,
       hand: (message) => {
-        const id = this.#nextId++;
-        this.inFlight.set(id, message);
+        const id = nextId();
+        this.inFlight.set(id, { message, at: performance.now() });
         deliver(this, id, message);
       },
     };
   }
 
   /**
-   * The receiver wants `window` messages in flight; it has seen delivery ids up to `seen` and
-   * still holds `held`. A delivery at or below `seen` that it neither holds nor reported taken
-   * or released was lost on the way: it goes back to the mailbox.
+   * The receiver wants `window` messages in flight. If it speaks of this owner incarnation
+   * (`sameOwner`), it has seen delivery ids up to `seen` and still holds `held`: a delivery it
+   * neither holds nor reported taken or released, at or below `seen` or handed out more than
+   * `lostAfterMs` ago, was lost on the way and goes back to the mailbox.
    */
-  pull(window: number, seen: number, held: readonly number[], now: number): void {
+  pull(window: number, epoch: number, sameOwner: boolean, seen: number, held: readonly number[], now: number, lostAfterMs: number): void {
     this.lastHeard = now;
-    if (this.inFlight.size > 0) {
+    if (epoch !== this.epoch) {
+      this.epoch = epoch;
+      this.#return([...this.inFlight.keys()]);
+    } else if (sameOwner && this.inFlight.size > 0) {
       const holds = new Set(held);
-      for (const [id, message] of this.inFlight) {
-        if (id <= seen && !holds.has(id)) this.#return(id, message);
+      const lost: number[] = [];
+      for (const [id, f] of this.inFlight) {
+        if (!holds.has(id) && (id <= seen || now - f.at > lostAfterMs)) lost.push(id);
       }
+      this.#return(lost);
     }
-    this.mailbox.removeRemote(this.waiter);
-    this.waiter.credit = Math.max(0, window - this.inFlight.size);
-    if (this.waiter.credit > 0) this.mailbox.addRemote(this.waiter);
+    this.#window = window;
+    this.#refill();
   }
 
   taken(ids: readonly number[], now: number): void {
     this.lastHeard = now;
     for (const id of ids) {
-      const message = this.inFlight.get(id);
-      if (message === undefined) continue;
+      const f = this.inFlight.get(id);
+      if (f === undefined) continue;
       this.inFlight.delete(id);
-      this.mailbox.remoteTaken(message);
+      this.mailbox.remoteTaken(f.message);
     }
+    this.#refill();
+  }
+
+  /** Tops the receiver up to its window. */
+  #refill(): void {
+    this.mailbox.removeRemote(this.waiter);
+    this.waiter.credit = Math.max(0, this.#window - this.inFlight.size);
+    if (this.waiter.credit > 0) this.mailbox.addRemote(this.waiter);
   }
 
   release(ids: readonly number[], now: number): void {
     this.lastHeard = now;
-    for (const id of ids) {
-      const message = this.inFlight.get(id);
-      if (message !== undefined) this.#return(id, message);
-    }
+    this.#return(ids);
   }
 
   /** The delivery `id` could not be sent: the message goes back at once. */
   undeliverable(id: number): void {
-    const message = this.inFlight.get(id);
-    if (message !== undefined) this.#return(id, message);
+    this.#return([id]);
   }
 
   /** The receiver is gone: stop handing it messages, and take back all it had not taken. */
   expire(): void {
     this.mailbox.removeRemote(this.waiter);
     this.waiter.credit = 0;
-    for (const [id, message] of this.inFlight) this.#return(id, message);
+    this.#return([...this.inFlight.keys()]);
   }
 
-  #return(id: number, message: StoredMessage): void {
-    this.inFlight.delete(id);
-    this.mailbox.remoteReturned(message);
+  /** Puts messages back at the front of the mailbox, oldest delivery first. */
+  #return(ids: readonly number[]): void {
+    const back: StoredMessage[] = [];
+    for (const id of [...ids].sort((a, b) => a - b)) {
+      const f = this.inFlight.get(id);
+      if (f === undefined) continue;
+      this.inFlight.delete(id);
+      back.push(f.message);
+    }
+    if (back.length > 0) this.mailbox.remoteReturned(back);
   }
 }

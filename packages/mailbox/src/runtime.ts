@@ -97,6 +97,9 @@ export class Runtime implements AsyncDisposable {
   readonly #mailboxHost: MailboxHost;
   readonly #sweepTimer: NodeJS.Timeout;
   #flushScheduled = false;
+  /** Delivery ids to remote receivers: unique in this incarnation. */
+  #deliveryId = 0;
+  #epochs = 0;
   #writing = false;
   #closing: Promise<void> | undefined;
   #closed: ClosedError | undefined;
@@ -262,10 +265,13 @@ export class Runtime implements AsyncDisposable {
     while (performance.now() < until && [...this.#peers.values()].some((p) => p.outstanding > 0)) {
       await new Promise((r) => setTimeout(r, 5));
     }
+    // Remote receivers tell their owners what was taken and hand back what they hold, before
+    // the connections close: otherwise the owner would deliver those again.
+    for (const inbox of [...this.#inboxes.values()]) inbox.fail(this.#closed);
+    await Promise.all([...this.#peers.values()].map((p) => p.flushControls(200)));
     for (const p of this.#peers.values()) p.close(this.#closed);
-    for (const inbox of this.#inboxes.values()) inbox.fail(this.#closed);
     for (const mb of this.#mailboxes.values()) mb.shutdown(this.#closed);
-    // Give the last control frames (releases, takens) and acks a moment to leave.
+    // Give the last acks a moment to leave.
     await new Promise((r) => setImmediate(r));
     clearInterval(this.#sweepTimer);
     this.#deadlines.clear();
@@ -299,6 +305,7 @@ export class Runtime implements AsyncDisposable {
         deadlines: this.#deadlines,
         probeMs: this.#options.probeMs,
         window: this.#options.receiveWindow,
+        nextEpoch: () => ++this.#epochs,
         control: (frames) => peer.control(frames),
         idle: (i) => {
           if (this.#inboxes.get(key) === i) this.#inboxes.delete(key);
@@ -313,8 +320,10 @@ export class Runtime implements AsyncDisposable {
   #peer(endpoint: string): Peer {
     let peer = this.#peers.get(endpoint);
     if (peer === undefined) {
+      // Each peer its own routing id: two spellings of one endpoint ("127.0.0.1" and
+      // "localhost") are two connections, and must be two channels at the owner.
       peer = new Peer(endpoint, {
-        id: this.id,
+        id: `${this.id}.${this.#peers.size}`,
         options: this.#options,
         deadlines: this.#deadlines,
         counters: this.#counters,
@@ -384,7 +393,7 @@ export class Runtime implements AsyncDisposable {
     switch (f.kind) {
       case "hello":
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
-        mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, now);
+        if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.fields);
         return;
       case "data":
         return this.#onData(peer, mb, f, now);
@@ -393,10 +402,10 @@ export class Runtime implements AsyncDisposable {
         const key = channelKey(peer, f.mailbox);
         let w = this.#windows.get(key);
         if (w === undefined) {
-          w = new RemoteWindow(key, peer, mb, now, (win, id, m) => this.#deliver(win, id, m));
+          w = new RemoteWindow(key, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
           this.#windows.set(key, w);
         }
-        w.pull(f.window, f.seen, f.held, now);
+        w.pull(f.window, f.epoch, f.rid === this.id, f.seen, f.held, now, this.#options.receiverTimeout / 2);
         return;
       }
       case "taken":
@@ -445,12 +454,25 @@ export class Runtime implements AsyncDisposable {
         ch.resend = true;
         break;
       }
+      // A message this owner cannot hold is refused on its own, and the sender told which:
+      // the channel goes on (re-sending it would only be refused again).
       let value: unknown;
-      try {
-        value = decodeValue(payload, f.flags);
-      } catch {
-        this.#refuse(Refusal.payload, n - i);
-        break;
+      let bad: string | undefined;
+      if (len > this.#options.maxMessageSize) {
+        bad = `the message has ${len} bytes; this runtime's maxMessageSize is ${this.#options.maxMessageSize}`;
+        this.#refuse(Refusal.size);
+      } else {
+        try {
+          value = decodeValue(payload, f.flags);
+        } catch (error) {
+          bad = `the payload is not one MessagePack value: ${(error as Error).message}`;
+          this.#refuse(Refusal.payload);
+        }
+      }
+      if (bad !== undefined) {
+        mb.skip(ch, seq);
+        this.#nak(peer, f.mailbox, NakCode.badMessage, bad, seq);
+        continue;
       }
       mb.store(ch, seq, f.flags, payload, value);
       this.#counters.stored++;
@@ -466,12 +488,12 @@ export class Runtime implements AsyncDisposable {
   }
 
   #deliver(w: RemoteWindow, id: number, m: StoredMessage): void {
-    const header = encodeHeader([PROTOCOL_VERSION, Kind.deliver, w.mailbox.name, id, m.flags]);
+    const header = encodeHeader([PROTOCOL_VERSION, Kind.deliver, w.mailbox.name, this.id, w.epoch, id, m.flags]);
     this.#enqueue([w.peer, header, m.payload], () => w.undeliverable(id));
   }
 
-  #nak(peer: Buffer, mailbox: string, code: string, message: string): void {
-    this.#enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.nak, mailbox, this.id, code, message])], undefined);
+  #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {
+    this.#enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.nak, mailbox, this.id, code, message, seq])], undefined);
   }
 
   #channelChanged(ch: InChannel): void {

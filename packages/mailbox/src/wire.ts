@@ -36,18 +36,22 @@ export const Flag = {
 
 /** `nak` codes. */
 export const NakCode = {
+  /** No mailbox of that name: every message of the channel fails. */
   noMailbox: "NO_MAILBOX",
+  /** The owner does not know the channel: open it again with hello. */
   noChannel: "NO_CHANNEL",
+  /** The message `seq` was refused (too large, or not MessagePack) and consumed: it fails alone. */
+  badMessage: "BAD_MESSAGE",
 } as const;
 export type NakCode = (typeof NakCode)[keyof typeof NakCode];
 
 export type Frame =
-  | { kind: "hello"; mailbox: string; base: number; want: number }
+  | { kind: "hello"; mailbox: string; base: number; want: number; probe: boolean }
   | { kind: "data"; mailbox: string; seq: number; flags: number; lens: number[]; want: number; body: Buffer }
   | { kind: "ack"; mailbox: string; rid: string; stored: number; taken: number; limit: number; resend: boolean }
-  | { kind: "nak"; mailbox: string; rid: string; code: string; message: string }
-  | { kind: "pull"; mailbox: string; window: number; seen: number; held: number[] }
-  | { kind: "deliver"; mailbox: string; id: number; flags: number; body: Buffer }
+  | { kind: "nak"; mailbox: string; rid: string; code: string; message: string; seq: number }
+  | { kind: "pull"; mailbox: string; window: number; epoch: number; rid: string; seen: number; held: number[] }
+  | { kind: "deliver"; mailbox: string; rid: string; epoch: number; id: number; flags: number; body: Buffer }
   | { kind: "taken"; mailbox: string; ids: number[] }
   | { kind: "release"; mailbox: string; ids: number[] };
 
@@ -105,6 +109,9 @@ export function decodeValue(payload: Buffer, flags: number): unknown {
 }
 
 const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+/** Integers a peer encoded as 64-bit (msgpackr reads those as BigInt) count when they fit. */
+const asUint = (v: unknown): unknown =>
+  typeof v === "bigint" && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 200;
 const isUintArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isUint);
 
@@ -126,6 +133,11 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
     return fail(Refusal.decode, `header is not MessagePack: ${(error as Error).message}`);
   }
   if (!Array.isArray(h)) return fail(Refusal.decode, "header is not an array");
+  for (let i = 0; i < h.length; i++) {
+    const v: unknown = h[i];
+    if (typeof v === "bigint") h[i] = asUint(v);
+    else if (Array.isArray(v)) for (let j = 0; j < v.length; j++) v[j] = asUint(v[j]);
+  }
   if (h[0] !== PROTOCOL_VERSION) return fail(Refusal.version, `version ${String(h[0])}, expected ${PROTOCOL_VERSION}`);
   const kind = h[1];
   const mailbox = h[2];
@@ -133,9 +145,11 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
   if (!isName(mailbox)) return fail(Refusal.fields, "mailbox is not a name");
   switch (kind) {
     case Kind.hello: {
-      const [, , , base, want] = h;
-      if (parts.length !== 1 || !isUint(base) || base < 1 || !isUint(want)) return fail(Refusal.fields, "hello needs base >= 1, want");
-      return { ok: true, frame: { kind, mailbox, base, want } };
+      const [, , , base, want, probe = true] = h;
+      if (parts.length !== 1 || !isUint(base) || base < 1 || !isUint(want) || typeof probe !== "boolean") {
+        return fail(Refusal.fields, "hello needs base >= 1, want (and probe, a boolean)");
+      }
+      return { ok: true, frame: { kind, mailbox, base, want, probe } };
     }
     case Kind.data: {
       const [, , , seq, flags, lens, want] = h;
@@ -146,11 +160,9 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
       ) {
         return fail(Refusal.fields, "data needs seq >= 1, flags, lens[], want and one body frame");
       }
+      // A message over maxMessageSize is refused on its own (with a nak), not the whole frame.
       let total = 0;
-      for (const len of lens) {
-        if (len > maxMessageSize) return fail(Refusal.size, `message of ${len} bytes exceeds ${maxMessageSize}`);
-        total += len;
-      }
+      for (const len of lens) total += len;
       if (total !== body.length) return fail(Refusal.size, `lens add up to ${total}, body has ${body.length} bytes`);
       return { ok: true, frame: { kind, mailbox, seq, flags, lens, want, body } };
     }
@@ -162,27 +174,27 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
       return { ok: true, frame: { kind, mailbox, rid, stored, taken, limit, resend } };
     }
     case Kind.nak: {
-      const [, , , rid, code, message] = h;
-      if (parts.length !== 1 || !isName(rid) || typeof code !== "string" || typeof message !== "string") {
-        return fail(Refusal.fields, "nak needs rid, code, message");
+      const [, , , rid, code, message, seq = 0] = h;
+      if (parts.length !== 1 || !isName(rid) || typeof code !== "string" || typeof message !== "string" || !isUint(seq)) {
+        return fail(Refusal.fields, "nak needs rid, code, message (and seq for BAD_MESSAGE)");
       }
-      return { ok: true, frame: { kind, mailbox, rid, code, message } };
+      return { ok: true, frame: { kind, mailbox, rid, code, message, seq } };
     }
     case Kind.pull: {
-      const [, , , window, seen, held] = h;
-      if (parts.length !== 1 || !isUint(window) || !isUint(seen) || !isUintArray(held)) {
-        return fail(Refusal.fields, "pull needs window, seen, held[]");
+      const [, , , window, epoch, rid, seen, held] = h;
+      if (parts.length !== 1 || !isUint(window) || !isUint(epoch) || typeof rid !== "string" || !isUint(seen) || !isUintArray(held)) {
+        return fail(Refusal.fields, "pull needs window, epoch, rid, seen, held[]");
       }
-      return { ok: true, frame: { kind, mailbox, window, seen, held } };
+      return { ok: true, frame: { kind, mailbox, window, epoch, rid, seen, held } };
     }
     case Kind.deliver: {
-      const [, , , id, flags] = h;
+      const [, , , rid, epoch, id, flags] = h;
       const body = parts[1];
-      if (parts.length !== 2 || body === undefined || !isUint(id) || !isUint(flags)) {
-        return fail(Refusal.fields, "deliver needs id, flags and one body frame");
+      if (parts.length !== 2 || body === undefined || !isName(rid) || !isUint(epoch) || !isUint(id) || !isUint(flags)) {
+        return fail(Refusal.fields, "deliver needs rid, epoch, id, flags and one body frame");
       }
       if (body.length > maxMessageSize) return fail(Refusal.size, `message of ${body.length} bytes exceeds ${maxMessageSize}`);
-      return { ok: true, frame: { kind, mailbox, id, flags, body } };
+      return { ok: true, frame: { kind, mailbox, rid, epoch, id, flags, body } };
     }
     case Kind.taken:
     case Kind.release: {

@@ -1,0 +1,131 @@
+import t from "tap";
+import { fileURLToPath } from "node:url";
+import { MessageRefusedError, Runtime } from "../src/index.js";
+import { RawClient, eventually, forkFixture, nextMessage, sleep, start } from "./helpers.js";
+
+const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
+
+t.test("two spellings of one owner's endpoint are two channels: nothing is lost", async (t) => {
+  const owner = await start(t, "tcp");
+  const mb = owner.mailbox("spelled");
+  const port = owner.endpoint.split(":").pop();
+  const sender = await start(t, "tcp");
+  for (let i = 0; i < 5; i++) await sender.send(i, `spelled@tcp://127.0.0.1:${port}`);
+  for (let i = 5; i < 10; i++) await sender.send(i, `spelled@tcp://localhost:${port}`);
+  const got: unknown[] = [];
+  for (let i = 0; i < 10; i++) got.push(await mb.receive({ timeout: 5000 }));
+  t.same(got, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  t.equal(owner.stats().duplicates, 0);
+});
+
+t.test("a remote receiver that pauses between receives gets every message once", async (t) => {
+  const owner = await start(t, "tcp");
+  const mb = owner.mailbox("paced", { capacity: 64 });
+  const receiver = await start(t, "tcp", { probeMs: 20, receiveWindow: 8 });
+  const N = 400;
+  const sending = (async () => {
+    for (let i = 0; i < N; i++) await owner.send(i, mb, { until: "queued" });
+  })();
+  const got: number[] = [];
+  while (got.length < N) {
+    got.push((await receiver.receive(mb.address, { timeout: 10_000 })) as number);
+    await sleep(1);
+  }
+  await sending;
+  t.same(got, Array.from({ length: N }, (_, i) => i), "each once, in order");
+  await sleep(100);
+  t.equal(mb.depth, 0, "nothing came back to the mailbox");
+});
+
+t.test("a remote receiver whose event loop blocks past receiverTimeout delivers nothing twice", async (t) => {
+  const owner = await start(t, "tcp", { receiverTimeout: 600 });
+  const mb = owner.mailbox("blocked", { capacity: 100 });
+  const N = 200;
+  for (let i = 0; i < N; i++) await owner.send({ i }, mb, { until: "queued" });
+  const child = forkFixture(fixture("blocked-receiver"), [mb.address, "5", "2000"]);
+  t.teardown(() => child.kill("SIGKILL"));
+  const byChild: number[] = [];
+  child.on("message", (m: { got?: number }) => typeof m.got === "number" && byChild.push(m.got));
+  await eventually(() => byChild.length >= 5, 10_000, "the child took some");
+  // While the child is blocked, the owner takes its window back; a local receiver drains.
+  const local: number[] = [];
+  const draining = (async () => {
+    for (;;) {
+      const m = (await mb.receive({ timeout: 4000 }).catch(() => undefined)) as { i: number } | undefined;
+      if (m === undefined) return;
+      local.push(m.i);
+    }
+  })();
+  await draining;
+  child.kill("SIGKILL");
+  await new Promise((r) => child.once("exit", r));
+  const twice = local.filter((i) => byChild.includes(i));
+  t.same(twice, [], "no message taken by both");
+  t.equal(new Set([...byChild, ...local]).size, N, "every message taken by someone");
+});
+
+t.test("a remote receiver that closes right after a receive does not get that message delivered again", async (t) => {
+  const owner = await start(t, "tcp", { receiverTimeout: 300 });
+  const mb = owner.mailbox("closing", { capacity: 20 });
+  for (let i = 0; i < 10; i++) await owner.send({ i }, mb, { until: "queued" });
+  const child = forkFixture(fixture("closing-receiver"), [mb.address]);
+  const { got } = await nextMessage<{ got: number }>(child);
+  await new Promise((r) => child.once("exit", r));
+  await sleep(600);
+  const rest: number[] = [];
+  while (mb.depth > 0) rest.push(((await mb.receive()) as { i: number }).i);
+  t.same(rest.sort((a, b) => a - b), Array.from({ length: 10 }, (_, i) => i).filter((i) => i !== got), "the rest came back, the taken one did not");
+  t.same(rest, [...rest].sort((a, b) => a - b), "messages handed back keep their order");
+});
+
+t.test("a message the owner cannot hold fails alone; the ones after it go on", async (t) => {
+  const owner = await start(t, "tcp", { maxMessageSize: 100 });
+  const mb = owner.mailbox("picky");
+  const sender = await start(t, "tcp", { maxMessageSize: 1000 });
+  const big = sender.send(Buffer.alloc(500), mb.address, { timeout: 5000 });
+  const after = sender.send("small", mb.address, { timeout: 5000 });
+  const err = await big.catch((e: unknown) => e);
+  t.type(err, MessageRefusedError);
+  t.equal((err as MessageRefusedError).code, "ERR_MESSAGE_REFUSED");
+  t.match((err as Error).message, /maxMessageSize is 100/);
+  await after;
+  t.equal(await mb.receive(), "small");
+  t.equal(owner.stats().refused.size, 1);
+  // A payload that is not MessagePack, from a hand-written client, is refused alone too.
+  const c = new RawClient(owner.endpoint, "raw-bad-payload");
+  t.teardown(() => c.close());
+  await c.send([1, "hello", "picky", 1, 2]);
+  await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 2, 5000, "credit");
+  await c.send([1, "data", "picky", 1, 0, [1, 1], 0], Buffer.from([0xc1, 0x07]));
+  await eventually(() => c.last("ack")?.[4] === 2, 5000, "both consumed");
+  t.equal(c.last("nak")?.[4], "BAD_MESSAGE");
+  t.equal(c.last("nak")?.[6], 1, "the nak names the refused seq");
+  t.equal(await mb.receive(), 7);
+});
+
+t.test("credit taken back from an idle channel is not granted again until it speaks", async (t) => {
+  const owner = await start(t, "tcp", { creditLeaseMs: 100 });
+  owner.mailbox("idle", { capacity: 16 });
+  const c = new RawClient(owner.endpoint, "raw-idle");
+  t.teardown(() => c.close());
+  await c.send([1, "hello", "idle", 1, 0]);
+  await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) > 0, 5000, "slack credit");
+  await eventually(() => c.last("ack")?.[6] === 0, 5000, "credit revoked");
+  const acks = c.received.filter((f) => f[1] === "ack").length;
+  await sleep(500);
+  t.equal(c.received.filter((f) => f[1] === "ack").length, acks, "no more acks to an idle channel");
+  t.equal(owner.stats().mailboxes.idle!.creditOutstanding, 0, "it holds no capacity");
+});
+
+t.test("a sporadic sender whose credit was taken back gets it again at once", async (t) => {
+  const owner = await start(t, "tcp", { creditLeaseMs: 100 });
+  const mb = owner.mailbox("sporadic");
+  const sender = await Runtime.start({ probeMs: 10_000 });
+  t.teardown(() => sender.close());
+  await sender.send(1, mb.address);
+  await sleep(400);
+  const started = performance.now();
+  await sender.send(2, mb.address, { timeout: 5000 });
+  t.ok(performance.now() - started < 1000, "did not wait for a probe");
+  t.same([await mb.receive(), await mb.receive()], [1, 2]);
+});
