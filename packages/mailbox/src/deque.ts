@@ -45,6 +45,16 @@ export class Deque<T> {
     return this.#items[(this.#head + index) & (this.#items.length - 1)];
   }
 
+  /** Inserts `item` before position `index` (0: the front); O(n), for rare re-insertions. */
+  insert(index: number, item: T): void {
+    this.push(item);
+    const mask = this.#items.length - 1;
+    for (let j = this.#length - 1; j > index; j--) {
+      this.#items[(this.#head + j) & mask] = this.#items[(this.#head + j - 1) & mask];
+    }
+    this.#items[(this.#head + index) & mask] = item;
+  }
+
   /** Removes the first item equal to `item`; O(n), for rare cancellations. */
   remove(item: T): boolean {
     const mask = this.#items.length - 1;

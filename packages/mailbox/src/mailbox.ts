@@ -12,6 +12,8 @@ export interface StoredMessage {
   /** The sender channel, for taken acks; undefined for messages handed back by a remote receiver whose channel is gone. */
   readonly channel: InChannel | undefined;
   readonly seq: number;
+  /** Position in the mailbox's arrival order: a message handed back goes back to its place. */
+  readonly order: number;
 }
 
 /** A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
@@ -65,6 +67,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   readonly #waiters = new Deque<Waiter>();
   readonly #flow: CreditAllocator;
   #inFlightRemote = 0;
+  #arrivals = 0;
   #closed: Error | undefined;
 
   /** @internal Use `runtime.mailbox(name)`. */
@@ -250,8 +253,15 @@ export class Mailbox implements AsyncIterable<unknown> {
           throw new Error(`unknown waiter ${JSON.stringify(w satisfies never)}`);
       }
     }
-    if (front) this.#queue.unshift(message);
+    if (front) this.#putBack(message);
     else this.#queue.push(message);
+  }
+
+  /** Puts a handed-back message in its place by arrival order (usually the front). */
+  #putBack(message: StoredMessage): void {
+    let i = 0;
+    while (i < this.#queue.length && this.#queue.at(i)!.order < message.order) i++;
+    this.#queue.insert(i, message);
   }
 
   // ---- used by the runtime ----
@@ -302,7 +312,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     ch.stored = seq;
     ch.dormant = false;
     this.#flow.used();
-    this.#arrive({ payload, flags, value, channel: ch, seq }, false);
+    this.#arrive({ payload, flags, value, channel: ch, seq, order: this.#arrivals++ }, false);
   }
 
   /** @internal Hands out free slots as credit. */
@@ -354,15 +364,13 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /**
-   * @internal Messages handed to a remote receiver come back, oldest first: to waiting
-   * receivers in that order, the rest to the front of the mailbox in that order.
+   * @internal Messages handed to a remote receiver come back: to waiting receivers, oldest
+   * first, and the rest to their places in the mailbox by arrival order.
    */
   remoteReturned(messages: readonly StoredMessage[]): void {
     this.#inFlightRemote -= messages.length;
     if (this.#closed) return;
-    let i = 0;
-    while (i < messages.length && this.#waiters.length > 0) this.#arrive(messages[i++]!, true);
-    for (let j = messages.length - 1; j >= i; j--) this.#queue.unshift(messages[j]!);
+    for (const m of [...messages].sort((a, b) => a.order - b.order)) this.#arrive(m, true);
   }
 
   /**
