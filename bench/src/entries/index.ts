@@ -9,6 +9,8 @@ import { mailboxMemorySlowConsumer, mailboxThroughputQueued, mailboxThroughputSt
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
 import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
+import { rrRtt, rrThroughputC64 } from "./rr.js";
+import { pipelineMemorySlowStage } from "./pipeline.js";
 
 export const entries: readonly Entry[] = [
   zeromqPushPull,
@@ -20,4 +22,7 @@ export const entries: readonly Entry[] = [
   mailboxMemorySlowConsumer,
   twopcThroughput,
   twopcLatency,
+  rrRtt,
+  rrThroughputC64,
+  pipelineMemorySlowStage,
 ];

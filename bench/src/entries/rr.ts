@@ -1,0 +1,53 @@
+import type { Entry, RunContext } from "../harness.js";
+import type { RrClientRole } from "../roles/rr-client.js";
+import type { RrEchoServerRole } from "../roles/rr-echo-server.js";
+
+const SIZE = 100;
+
+/** Forks a `serve()` echo and a client in separate processes; returns the client's result and the server's. */
+async function run(ctx: RunContext, count: number, warmup: number, inFlight: number) {
+  const server = await ctx.fork<RrEchoServerRole>("rr-echo-server", { concurrency: 64 });
+  const client = await ctx.fork<RrClientRole>("rr-client", { address: server.info.address, count, warmup, size: SIZE, inFlight });
+  client.start(null);
+  const c = await client.result();
+  const s = await server.stop();
+  if (c.retries !== 0 || s.handled !== count + warmup) {
+    throw new Error(`expected ${count + warmup} handler runs without retries, got ${s.handled} runs and ${c.retries} retries`);
+  }
+  return c;
+}
+
+const round = (us: number): number => Math.round(us * 10) / 10;
+
+/**
+ * `rr.rtt`: `Client.request()` to a `serve()` echo in another process, 100-byte bodies, one
+ * request at a time; value = p50 round trip in microseconds (p99 and mean in `extra`).
+ * Compared with `zeromq.dealer-router.rtt` (goal: ratio <= 1.3).
+ */
+export const rrRtt: Entry = {
+  name: "rr.rtt",
+  unit: "us",
+  better: "lower",
+  baseline: "zeromq.dealer-router.rtt",
+  async run(ctx) {
+    const count = ctx.quick ? 3_000 : 30_000;
+    const c = await run(ctx, count, count / 10, 1);
+    return { value: round(c.p50Us), extra: { p99Us: round(c.p99Us), meanUs: round(c.meanUs), requests: count } };
+  },
+};
+
+/**
+ * `rr.throughput.c64`: the same pair with 64 requests in flight; value = replies per second,
+ * first request to last reply. Compared with `zeromq.dealer-router.c64` (goal: ratio >= 1.0).
+ */
+export const rrThroughputC64: Entry = {
+  name: "rr.throughput.c64",
+  unit: "req/s",
+  better: "higher",
+  baseline: "zeromq.dealer-router.c64",
+  async run(ctx) {
+    const count = ctx.quick ? 30_000 : 300_000;
+    const c = await run(ctx, count, 1_000, 64);
+    return { value: Math.round(count / (c.elapsedMs / 1000)), extra: { requests: count, seconds: Math.round(c.elapsedMs) / 1000, late: c.late } };
+  },
+};

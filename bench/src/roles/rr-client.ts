@@ -1,0 +1,54 @@
+/**
+ * Client side of the `rr.*` benchmarks: `Client.request()` with 100-byte bodies. With
+ * `inFlight` 1 it times each round trip (after `warmup` untimed ones); otherwise it keeps
+ * `inFlight` requests outstanding and times the whole run, first request to last reply.
+ */
+import { Runtime } from "@zmbox/mailbox";
+import { Client } from "@zmbox/twopc";
+import { percentiles, runRole } from "../harness.js";
+
+export interface RrClientRole {
+  args: { address: string; count: number; warmup: number; size: number; inFlight: number };
+  ready: null;
+  start: null;
+  result: { count: number; elapsedMs: number; p50Us: number; p99Us: number; meanUs: number; retries: number; late: number };
+}
+
+runRole<RrClientRole>(async (ctx) => {
+  const { address, count, warmup, size, inFlight } = ctx.args;
+  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
+  const client = new Client(rt, { capacity: Math.max(1000, inFlight * 2) });
+  try {
+    const body = Buffer.alloc(size, 0x61);
+    const options = { timeout: 30_000, retries: 0 };
+    for (let i = 0; i < warmup; i++) await client.request(body, address, options);
+    ctx.ready(null);
+    await ctx.started;
+    const rtts = new Float64Array(inFlight === 1 ? count : 0);
+    const t0 = performance.now();
+    if (inFlight === 1) {
+      for (let i = 0; i < count; i++) {
+        const start = performance.now();
+        await client.request(body, address, options);
+        rtts[i] = (performance.now() - start) * 1000;
+      }
+    } else {
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < count) {
+          next++;
+          await client.request(body, address, options);
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, lane));
+    }
+    const elapsedMs = performance.now() - t0;
+    const [p50Us = NaN, p99Us = NaN] = inFlight === 1 ? percentiles(rtts, [50, 99]) : [NaN, NaN];
+    const meanUs = inFlight === 1 ? rtts.reduce((a, b) => a + b, 0) / count : NaN;
+    const { retries, late } = client.stats();
+    return { count, elapsedMs, p50Us, p99Us, meanUs, retries, late };
+  } finally {
+    client.close();
+    await rt.close();
+  }
+});
