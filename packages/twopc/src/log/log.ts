@@ -229,7 +229,9 @@ export class StableLog<R> {
   #kick(): void {
     if (this.#running) return;
     this.#running = true;
-    void this.#run();
+    // Start at the end of this turn of the event loop: every record appended meanwhile (say,
+    // for each message of a batch that just arrived) joins the same write and sync.
+    setImmediate(() => void this.#run());
   }
 
   async #run(): Promise<void> {
