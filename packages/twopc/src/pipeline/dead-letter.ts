@@ -24,7 +24,12 @@ export function deadLetter(stage: string, from: string, phase: DeadLetter["phase
   return { type: "dead-letter", stage, from, phase, message, error: { ...errorInfo(error), stage }, at: Date.now() };
 }
 
-/** True if `value` looks like a {@link DeadLetter} (e.g. one taken from a dead-letter mailbox). */
+/**
+ * True if `value` looks like a {@link DeadLetter} (e.g. one taken from a dead-letter mailbox).
+ * @example
+ * const letter = await receive(dead);
+ * if (isDeadLetter(letter)) console.error(`${letter.stage}: ${letter.error.code} ${letter.error.message}`, letter.message);
+ */
 export function isDeadLetter(value: unknown): value is DeadLetter {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;

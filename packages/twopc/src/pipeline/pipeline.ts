@@ -34,7 +34,11 @@ export class Pipeline implements AsyncDisposable {
     this.mailboxes = mailboxes;
   }
 
-  /** Per stage: its counters, and its mailbox's depth against its capacity. */
+  /**
+   * Per stage: its counters, and its mailbox's depth against its capacity.
+   * @example
+   * for (const s of p.stats().stages) console.log(s.name, `${s.depth}/${s.capacity}`, s.inFlight);
+   */
   stats(): PipelineStats {
     return {
       stages: this.stages.map((s, i) => ({ ...s.stats(), depth: this.mailboxes[i]!.depth, capacity: this.mailboxes[i]!.capacity })),
@@ -46,6 +50,8 @@ export class Pipeline implements AsyncDisposable {
    * input mailbox stays there) and finishes what it took; then each later stage drains its
    * mailbox (until it stays empty for `idleMs`) and stops. Every message past the input
    * mailbox is finished: forwarded, consumed or dead-lettered.
+   * @example
+   * process.once("SIGTERM", async () => { await p.stop({ idleMs: 200 }); await rt.close(); });
    */
   async stop(options?: { idleMs?: number }): Promise<PipelineStats> {
     const [first, ...rest] = this.stages;

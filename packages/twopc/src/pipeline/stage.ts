@@ -108,7 +108,11 @@ export class Stage implements AsyncDisposable {
     });
   }
 
-  /** Counters and the messages in the stage now. */
+  /**
+   * Counters and the messages in the stage now.
+   * @example
+   * const { received, forwarded, deadLettered, lost } = s.stats();
+   */
   stats(): StageStats {
     return { name: this.name, ...this.#counts };
   }

@@ -179,12 +179,21 @@ export class Client implements Disposable {
     });
   }
 
-  /** Counters and the requests in flight. */
+  /**
+   * Counters and the requests in flight.
+   * @example
+   * const { late, retries } = client.stats(); // late: replies discarded after their request ended
+   */
   stats(): ClientStats {
     return { ...this.#counts, inFlight: this.#pending.size };
   }
 
-  /** Closes the reply mailbox; requests in flight reject with `ClosedError`. */
+  /**
+   * Closes the reply mailbox; requests in flight reject with `ClosedError`. Servers that
+   * still answer get "no such mailbox" for their replies, which they count and drop.
+   * @example
+   * using client = new Client(rt); // closed at the end of the scope
+   */
   close(): void {
     if (this.#closed) return;
     this.#fail(new ClosedError(`the client ${this.address} is closed`));

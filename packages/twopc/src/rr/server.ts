@@ -104,7 +104,11 @@ export class Server implements AsyncDisposable {
     this.closed = this.#loop();
   }
 
-  /** Counters and the current load. */
+  /**
+   * Counters and the current load.
+   * @example
+   * const { active, duplicates, joined } = server.stats();
+   */
   stats(): ServerStats {
     return {
       ...this.#counts,
