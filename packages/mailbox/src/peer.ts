@@ -106,8 +106,9 @@ export class Peer {
     const o = host.options;
     this.#dealer = new zmq.Dealer({
       routingId: host.id,
-      // Queue nothing in ZeroMQ for a peer that is not connected: the outbox holds it, bounded and cancellable.
-      immediate: true,
+      // Not `immediate`: with it, ZeroMQ drops the frames a peer sent just before it closed
+      // (its last acks and naks) along with the broken pipe. What ZeroMQ queues for a peer that
+      // is not connected is bounded by the outbox and re-sent after a probe if lost.
       // close() drains at the protocol level (stored acks) first; the linger only lets the last
       // control frames (taken, release) leave, and bounds how long closing can take.
       linger: 200,

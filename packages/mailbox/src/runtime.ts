@@ -140,7 +140,9 @@ export class Runtime implements AsyncDisposable {
       // Never block the one writer on a slow peer: acks are cumulative, the next one replaces it.
       sendTimeout: 0,
       sendHighWaterMark: 10_000,
-      linger: 0,
+      // What is queued when close() ends (after it waited for its acks to be handed over) gets
+      // a moment to reach the wire, no more.
+      linger: 100,
       heartbeatInterval: o.heartbeatMs,
       heartbeatTimeout: o.heartbeatMs * 3,
       heartbeatTimeToLive: o.heartbeatMs * 3,
@@ -270,9 +272,13 @@ export class Runtime implements AsyncDisposable {
     for (const inbox of [...this.#inboxes.values()]) inbox.fail(this.#closed);
     await Promise.all([...this.#peers.values()].map((p) => p.flushControls(200)));
     for (const p of this.#peers.values()) p.close(this.#closed);
+    this.#flush();
     for (const mb of this.#mailboxes.values()) mb.shutdown(this.#closed);
-    // Give the last acks a moment to leave.
+    // The last acks (for messages stored just now) leave before the router closes: otherwise
+    // their senders would wait out their own drainTimeout for them.
     await new Promise((r) => setImmediate(r));
+    const flushed = performance.now() + 200;
+    while ((this.#out.length > 0 || this.#writing) && performance.now() < flushed) await new Promise((r) => setTimeout(r, 1));
     clearInterval(this.#sweepTimer);
     this.#deadlines.clear();
     this.#router.close();
@@ -348,6 +354,9 @@ export class Runtime implements AsyncDisposable {
 
   #closeMailbox(mb: Mailbox): void {
     if (this.#mailboxes.get(mb.name) !== mb) return;
+    // Acks that are due go out before the naks: a sender must learn what was stored (and
+    // taken) before it learns the mailbox is gone.
+    this.#flush();
     this.#mailboxes.delete(mb.name);
     const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
     for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.noMailbox, "the mailbox was closed");
@@ -507,18 +516,20 @@ export class Runtime implements AsyncDisposable {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      for (const mb of this.#grants) mb.grant();
-      this.#grants.clear();
-      for (const ch of this.#dirty) {
-        ch.dirty = false;
-        const header = encodeHeader([PROTOCOL_VERSION, Kind.ack, ch.mailbox, this.id, ch.stored, ch.taken, ch.limit, ch.resend]);
-        ch.resend = false;
-        this.#enqueue([ch.peer, header], undefined);
-      }
-      this.#dirty.clear();
-    });
+    setImmediate(() => this.#flush());
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    for (const mb of this.#grants) mb.grant();
+    this.#grants.clear();
+    for (const ch of this.#dirty) {
+      ch.dirty = false;
+      const header = encodeHeader([PROTOCOL_VERSION, Kind.ack, ch.mailbox, this.id, ch.stored, ch.taken, ch.limit, ch.resend]);
+      ch.resend = false;
+      this.#enqueue([ch.peer, header], undefined);
+    }
+    this.#dirty.clear();
   }
 
   #enqueue(frames: Buffer[], onFail: (() => void) | undefined): void {
