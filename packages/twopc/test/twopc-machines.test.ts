@@ -394,6 +394,14 @@ t.test("worker - recovery: READY asks, COMMIT re-applies and ACKs, ABORT re-abor
   t.same(show(recv(w, msg("DECISION-REQ", "w2", "e"))), ["send w2 DECISION commit"], "an ended transaction still answers its peers");
 });
 
+t.test("worker - recovery: work its resource manager holds prepared but the log does not know is rolled back", async (t) => {
+  const w = new WorkerMachine({ self: "w1", rememberMs: 1000 });
+  const actions = w.recover([{ type: "WORKER-READY", txId: "logged", coordinator: "c", participants: ["w1"] }], ["logged", "unlogged"]);
+  t.same(show(actions), ["send c DECISION-REQ", "set-timer ask 1000", "append WORKER-ABORT", "rm-abort"], "the logged one asks; the unlogged one never voted: presumed abort");
+  t.equal(w.get("unlogged")?.phase, "ABORT");
+  t.same(show(w.handle({ type: "applied", txId: "unlogged", decision: "abort" })), ["append WORKER-END", "set-timer forget 1000"]);
+});
+
 t.test("worker - remembers a finished transaction until the forget timer, then forgets it", async (t) => {
   const w = ready();
   recv(w, msg("GLOBAL-COMMIT", "c"));
@@ -412,9 +420,14 @@ t.test("mutations - each deliberately breaks its rule", async (t) => {
   const { w } = worker("w1", { mutation: "worker-votes-before-force" });
   recv(w, voteReq());
   t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "commit" })), ["append WORKER-READY", "send c VOTE-COMMIT", "set-timer ask 40"]);
+  const quiet = worker("w1", { mutation: "worker-never-asks" }).w;
+  recv(quiet, voteReq());
+  quiet.handle({ type: "prepared", txId: "t1", vote: "commit" });
+  t.same(show(quiet.handle({ type: "durable", record: { type: "WORKER-READY", txId: "t1", coordinator: "c", participants: ["w1", "w2"] } })), ["send c VOTE-COMMIT"], "no ask timer");
   const { c } = coordinator({ mutation: "coordinator-commits-before-force" });
   beginT1(c, ["w1"]);
   t.same(show(recv(c, msg("VOTE-COMMIT", "w1"))), ["clear-timer vote", "append COORD-COMMIT", "send w1 GLOBAL-COMMIT", "set-timer resend 50", "outcome committed all-voted-commit"]);
+  t.same(show(worker("w1", { mutation: "worker-never-asks" }, [{ type: "WORKER-READY", txId: "t1", coordinator: "c", participants: ["w1"] }]).recovered), [], "nor after recovery");
   const peer = worker("w2", { mutation: "peer-aborts-unforced" }).w;
   peer.handle({ type: "join", txId: "t1", coordinator: "c" });
   t.same(show(recv(peer, msg("DECISION-REQ", "w1"))), ["clear-timer join", "append WORKER-ABORT", "rm-abort", "send w1 DECISION abort", "send c VOTE-ABORT"]);

@@ -2,7 +2,7 @@ import type { NodeId } from "./types.js";
 
 /**
  * Deliberate protocol bugs, for showing that the simulator and the exhaustive checker can fail.
- * Never set one outside such a test: each breaks atomicity.
+ * Never set one outside such a test: each breaks atomicity or liveness.
  */
 export const Mutation = {
   /** Worker sends VOTE-COMMIT without waiting for WORKER-READY to be durable. */
@@ -11,6 +11,8 @@ export const Mutation = {
   CoordinatorCommitsBeforeForce: "coordinator-commits-before-force",
   /** A worker in INIT tells an asking peer "abort" without forcing WORKER-ABORT first. */
   PeerAbortsUnforced: "peer-aborts-unforced",
+  /** A worker in READY never asks for the decision (breaks liveness, not safety). */
+  WorkerNeverAsks: "worker-never-asks",
 } as const;
 export type Mutation = (typeof Mutation)[keyof typeof Mutation];
 

@@ -170,10 +170,9 @@ function onVoteReq(tx: WorkerTx | undefined, msg: VoteReqMessage, o: Opts): Step
 
 function readyDurable(tx: WorkerReadyTx, o: Opts): Step<WorkerTx> {
   const { txId } = tx;
-  return {
-    tx: { ...tx, durable: true },
-    actions: [send(tx.coordinator, MessageType.VoteCommit, txId, o), { type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askAfterMs }],
-  };
+  const actions: TwopcAction[] = [send(tx.coordinator, MessageType.VoteCommit, txId, o)];
+  if (o.mutation !== Mutation.WorkerNeverAsks) actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askAfterMs });
+  return { tx: { ...tx, durable: true }, actions };
 }
 
 function onPrepared(tx: WorkerTx | undefined, vote: Vote, o: Opts): Step<WorkerTx> {
@@ -429,6 +428,7 @@ function recoverInner(state: WorkerLogState, o: Opts): Step<WorkerTx> {
       if (coordinator === undefined) throw new InvalidLogError(txId, "READY without a coordinator");
       // 2PC (notes), recovery: worker "asks" Coordinator in READY.
       const tx: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true };
+      if (o.mutation === Mutation.WorkerNeverAsks) return stay(tx);
       return {
         tx,
         actions: [send(coordinator, MessageType.DecisionReq, txId, o), { type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askIntervalMs }],
