@@ -37,8 +37,28 @@ export class InChannel {
   dormant = false;
   /** The next ack tells the sender to re-send everything after `stored`. */
   resend = false;
-  /** An ack is due. */
-  dirty = false;
+  /** Highest seq of a message whose sender waits on it (Flag.ackNow). */
+  eagerUntil = 0;
+  /** The next ack must go out at once (a hello or a revocation is answered without delay). */
+  urgent = false;
+  /** What the last ack said. */
+  ackedStored: number;
+  ackedTaken: number;
+
+  /** Whether the pending ack must go out now, or may wait to be gathered with later ones. */
+  get ackIsUrgent(): boolean {
+    return (
+      this.urgent ||
+      this.resend ||
+      // A sender waits on a message that was stored or taken since the last ack.
+      (this.eagerUntil > this.ackedStored && this.stored > this.ackedStored) ||
+      (this.eagerUntil > this.ackedTaken && this.taken > this.ackedTaken) ||
+      // Many unacknowledged: the sender's outbox fills.
+      this.stored - this.ackedStored >= 32 ||
+      // Little credit left: the sender may be about to wait for more.
+      this.limit - this.stored < 8
+    );
+  }
 
   constructor(
     /** Unique per (sender, mailbox): the allocator's map key. */
@@ -49,7 +69,7 @@ export class InChannel {
     base: number,
     now: number,
   ) {
-    this.stored = this.taken = this.limit = base - 1;
+    this.stored = this.taken = this.limit = this.ackedStored = this.ackedTaken = base - 1;
     this.lastHeard = this.lastUsed = now;
   }
 

@@ -286,6 +286,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     ch.dormant = false;
     // A probe asks where things stand: the answer tells the sender to re-send what is missing.
     if (probe) ch.resend = true;
+    ch.urgent = true;
     this.#host.channelChanged(ch);
     this.#host.needsGrant(this);
     return ch;
@@ -331,6 +332,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     for (const ch of this.#flow.channels.values()) {
       if (ch.outstanding > 0 && now - ch.lastUsed > leaseMs) {
         this.#flow.revoke(ch);
+        ch.urgent = true;
         this.#host.channelChanged(ch);
         this.#host.needsGrant(this);
       } else if (ch.outstanding === 0 && now - ch.lastHeard > forgetMs) {

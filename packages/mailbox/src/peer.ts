@@ -19,7 +19,7 @@ import {
   TimeoutError,
 } from "./errors.js";
 import type { ParsedRuntimeOptions, Until } from "./options.js";
-import { Kind, NakCode, PROTOCOL_VERSION, decodeFrame, encodeHeader, type Frame } from "./wire.js";
+import { Flag, Kind, NakCode, PROTOCOL_VERSION, decodeFrame, encodeHeader, type Frame } from "./wire.js";
 
 /** One message on its way. `resolve` is absent for a "queued" send that returned at once. */
 interface OutMessage {
@@ -325,7 +325,8 @@ export class Peer {
       const resend = m !== undefined;
       if (!resend) m = ch.pending.peek();
       if (m === undefined) break;
-      if (flags !== -1 && (m.flags !== flags || bytes + m.payload.length > maxMessageSize)) break;
+      const mflags = m.until === "queued" ? m.flags : m.flags | Flag.ackNow;
+      if (flags !== -1 && (mflags !== flags || bytes + m.payload.length > maxMessageSize)) break;
       if (resend) {
         this.#host.counters.retransmitted++;
       } else {
@@ -334,7 +335,7 @@ export class Peer {
         ch.unacked.push(m);
         this.#host.counters.sent++;
       }
-      flags = m.flags;
+      flags = mflags;
       bytes += m.payload.length;
       payloads.push(m.payload);
       lens.push(m.payload.length);

@@ -30,7 +30,10 @@ import {
 import { Peer, type PeerCounters } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
 import { RemoteWindow } from "./remote-window.js";
-import { Kind, NakCode, PROTOCOL_VERSION, Refusal, decodeFrame, decodeValue, encodeHeader, encodeValue, type Frame } from "./wire.js";
+import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, decodeFrame, decodeValue, encodeHeader, encodeValue, type Frame } from "./wire.js";
+
+/** How long an ack that nobody waits on may be held back to be gathered with later ones. */
+const ACK_DELAY_MS = 5;
 
 /** Figures from {@link Runtime.stats}. */
 export interface RuntimeStats {
@@ -91,6 +94,9 @@ export class Runtime implements AsyncDisposable {
   readonly #addresses = new Map<string, MailboxAddress>();
   readonly #dirty = new Set<InChannel>();
   readonly #grants = new Set<Mailbox>();
+  /** Channels whose ack may wait a little (see #flush). */
+  readonly #lazy = new Set<InChannel>();
+  #lazyTimer: NodeJS.Timeout | undefined;
   readonly #counters: PeerCounters & { stored: number; received: number; duplicates: number; unsent: number } = {
     sent: 0, retransmitted: 0, undeliverable: 0, refused: {}, stored: 0, received: 0, duplicates: 0, unsent: 0,
   };
@@ -272,7 +278,7 @@ export class Runtime implements AsyncDisposable {
     for (const inbox of [...this.#inboxes.values()]) inbox.fail(this.#closed);
     await Promise.all([...this.#peers.values()].map((p) => p.flushControls(200)));
     for (const p of this.#peers.values()) p.close(this.#closed);
-    this.#flush();
+    this.#flush(true);
     for (const mb of this.#mailboxes.values()) mb.shutdown(this.#closed);
     // The last acks (for messages stored just now) leave before the router closes: otherwise
     // their senders would wait out their own drainTimeout for them.
@@ -280,6 +286,7 @@ export class Runtime implements AsyncDisposable {
     const flushed = performance.now() + 200;
     while ((this.#out.length > 0 || this.#writing) && performance.now() < flushed) await new Promise((r) => setTimeout(r, 1));
     clearInterval(this.#sweepTimer);
+    clearTimeout(this.#lazyTimer);
     this.#deadlines.clear();
     this.#router.close();
   }
@@ -356,7 +363,8 @@ export class Runtime implements AsyncDisposable {
     if (this.#mailboxes.get(mb.name) !== mb) return;
     // Acks that are due go out before the naks: a sender must learn what was stored (and
     // taken) before it learns the mailbox is gone.
-    this.#flush();
+    for (const ch of this.#lazy) this.#dirty.add(ch);
+    this.#flush(true);
     this.#mailboxes.delete(mb.name);
     const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
     for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.noMailbox, "the mailbox was closed");
@@ -483,7 +491,8 @@ export class Runtime implements AsyncDisposable {
         this.#nak(peer, f.mailbox, NakCode.badMessage, bad, seq);
         continue;
       }
-      mb.store(ch, seq, f.flags, payload, value);
+      mb.store(ch, seq, f.flags & Flag.raw, payload, value);
+      if (f.flags & Flag.ackNow) ch.eagerUntil = seq;
       this.#counters.stored++;
     }
     this.#channelChanged(ch);
@@ -506,8 +515,7 @@ export class Runtime implements AsyncDisposable {
   }
 
   #channelChanged(ch: InChannel): void {
-    if (ch.dirty) return;
-    ch.dirty = true;
+    if (this.#dirty.has(ch)) return;
     this.#dirty.add(ch);
     this.#scheduleFlush();
   }
@@ -519,17 +527,36 @@ export class Runtime implements AsyncDisposable {
     setImmediate(() => this.#flush());
   }
 
-  #flush(): void {
+  /**
+   * Sends the acks that are urgent now; the others wait (at most ACK_DELAY_MS) to be gathered
+   * with later changes: a sender of "queued" messages with credit in hand is not waiting on
+   * them, and one ack instead of one per message halves the frames of request-response traffic.
+   */
+  #flush(lazyToo = false): void {
     this.#flushScheduled = false;
     for (const mb of this.#grants) mb.grant();
     this.#grants.clear();
     for (const ch of this.#dirty) {
-      ch.dirty = false;
+      if (!lazyToo && !ch.ackIsUrgent) {
+        this.#lazy.add(ch);
+        continue;
+      }
+      this.#lazy.delete(ch);
       const header = encodeHeader([PROTOCOL_VERSION, Kind.ack, ch.mailbox, this.id, ch.stored, ch.taken, ch.limit, ch.resend]);
-      ch.resend = false;
+      ch.resend = ch.urgent = false;
+      ch.ackedStored = ch.stored;
+      ch.ackedTaken = ch.taken;
       this.#enqueue([ch.peer, header], undefined);
     }
     this.#dirty.clear();
+    if (this.#lazy.size > 0 && this.#lazyTimer === undefined) {
+      this.#lazyTimer = setTimeout(() => {
+        this.#lazyTimer = undefined;
+        for (const ch of this.#lazy) this.#dirty.add(ch);
+        this.#lazy.clear();
+        this.#flush(true);
+      }, ACK_DELAY_MS);
+    }
   }
 
   #enqueue(frames: Buffer[], onFail: (() => void) | undefined): void {

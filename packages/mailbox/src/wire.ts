@@ -32,6 +32,12 @@ export type Kind = (typeof Kind)[keyof typeof Kind];
 export const Flag = {
   /** The payload is the message's bytes as sent; otherwise it is one MessagePack value. */
   raw: 1,
+  /**
+   * The sender waits on these messages ("stored" or "received" sends): ack them as soon as
+   * they are stored, and again as soon as they are taken. Without it the owner may delay and
+   * gather acks (a few ms), as long as the sender has credit and the unacked stay few.
+   */
+  ackNow: 2,
 } as const;
 
 /** `nak` codes. */

@@ -132,7 +132,7 @@ t.test("a remote receiver killed mid-stream: no message is lost, and only what i
   const recorded = existsSync(record) ? readFileSync(record, "utf8").split("\n").filter((l) => l !== "").map(Number) : [];
   takenByChild.splice(0, takenByChild.length, ...recorded);
   const all = new Set([...takenByChild, ...local]);
-  t.equal(all.size, N, "every message was received by someone");
+  t.equal(all.size, N, "every message was received by someone", { missing: Array.from({ length: N }, (_, i) => i).filter((i) => !all.has(i)).join(","), child: takenByChild.join(","), local: local.slice(0, 20).join(",") });
   const twice = local.filter((i) => takenByChild.includes(i));
   t.ok(twice.length <= window, `at most a window of messages came twice (${twice.length})`);
   t.equal(new Set(local).size, local.length, "the local receiver got no message twice");

@@ -38,20 +38,20 @@ t.test("a remote receiver that pauses between receives gets every message once",
 });
 
 t.test("a remote receiver whose event loop blocks past receiverTimeout delivers nothing twice", async (t) => {
-  const owner = await start(t, "tcp", { receiverTimeout: 600 });
+  const owner = await start(t, "tcp", { receiverTimeout: 1500 });
   const mb = owner.mailbox("blocked", { capacity: 100 });
   const N = 200;
   for (let i = 0; i < N; i++) await owner.send({ i }, mb, { until: "queued" });
-  const child = forkFixture(fixture("blocked-receiver"), [mb.address, "5", "2000"]);
+  const child = forkFixture(fixture("blocked-receiver"), [mb.address, "5", "4000"]);
   t.teardown(() => child.kill("SIGKILL"));
   const byChild: number[] = [];
   child.on("message", (m: { got?: number }) => typeof m.got === "number" && byChild.push(m.got));
-  await eventually(() => byChild.length >= 5, 10_000, "the child took some");
+  await eventually(() => byChild.length >= 5, 20_000, "the child took some");
   // While the child is blocked, the owner takes its window back; a local receiver drains.
   const local: number[] = [];
   const draining = (async () => {
     for (;;) {
-      const m = (await mb.receive({ timeout: 4000 }).catch(() => undefined)) as { i: number } | undefined;
+      const m = (await mb.receive({ timeout: 6000 }).catch(() => undefined)) as { i: number } | undefined;
       if (m === undefined) return;
       local.push(m.i);
     }
