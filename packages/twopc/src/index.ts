@@ -27,7 +27,8 @@ export type { ResourceManager, ParticipantOptions, ParticipantInDoubt, Participa
 export type { NodeOptions, NodeStats } from "./node/node.js";
 // Two-phase commit: the sans-IO machines (issue 3)
 export { CoordinatorMachine, stepCoordinator, recoverCoordinatorTx } from "./twopc/coordinator.js";
-export { WorkerMachine, stepWorker, recoverWorkerTx, recoverUnloggedPrepared, isWorkerTxDone, AbortProgress } from "./twopc/worker.js";
+export { WorkerMachine, stepWorker, recoverWorkerTx, recoverUnloggedPrepared } from "./twopc/worker.js";
+export { isWorkerTxDone, AbortProgress } from "./twopc/worker-state.js";
 export { TxMachine, summarizeRecords } from "./twopc/machine.js";
 export { ActionType, OutcomeReason } from "./twopc/actions.js";
 export { EventType, TimerName, eventTxId } from "./twopc/events.js";
@@ -49,7 +50,7 @@ export {
 export { TxIdInUseError, InvalidParticipantsError, NotRecoveredError, AlreadyRecoveredError, InvalidLogError } from "./twopc/errors.js";
 export type { NodeId, TxId } from "./twopc/types.js";
 export type { CoordinatorTx, CoordinatorWaitTx, CoordinatorCommitTx } from "./twopc/coordinator.js";
-export type { WorkerTx, WorkerInitTx, WorkerReadyTx, WorkerCommitTx, WorkerAbortTx, WorkerReadOnlyTx } from "./twopc/worker.js";
+export type { WorkerTx, WorkerInitTx, WorkerReadyTx, WorkerCommitTx, WorkerAbortTx, WorkerReadOnlyTx } from "./twopc/worker-state.js";
 export type { Step } from "./twopc/machine.js";
 export type { TwopcAction, AppendAction, SendAction, SetTimerAction, ClearTimerAction, RmPrepareAction, RmCommitAction, RmAbortAction, OutcomeAction } from "./twopc/actions.js";
 export type { TwopcEvent, CoordinatorEvent, WorkerEvent, BeginEvent, JoinEvent, ReceiveEvent, TimeoutEvent, DurableEvent, PreparedEvent, AppliedEvent } from "./twopc/events.js";

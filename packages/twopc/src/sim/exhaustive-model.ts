@@ -26,13 +26,14 @@ import type { TwopcMessage } from "../twopc/messages.js";
 import { parseCoordinatorOptions, parseWorkerOptions, type Mutation, type ResolvedCoordinatorOptions, type ResolvedWorkerOptions } from "../twopc/options.js";
 import type { TwopcRecord } from "../twopc/records.js";
 import { Decision, type NodeId, type Vote } from "../twopc/types.js";
-import { isWorkerTxDone, recoverUnloggedPrepared, recoverWorkerTx, stepWorker, type WorkerTx } from "../twopc/worker.js";
+import { isWorkerTxDone, type WorkerTx } from "../twopc/worker-state.js";
+import { recoverUnloggedPrepared, recoverWorkerTx, stepWorker } from "../twopc/worker.js";
 import { RmState, atomicityViolation, rmAbort, rmCommit, rmPrepare, type RmStep } from "./model.js";
 import { describeAction, describeEvent, describeMessage } from "./trace.js";
 
-export const TX = "tx";
-export const COORDINATOR = "c";
-export const WORKERS = ["w1", "w2"] as const;
+const TX = "tx";
+const COORDINATOR = "c";
+const WORKERS = ["w1", "w2"] as const;
 const NODES = [COORDINATOR, ...WORKERS] as const;
 
 type RmCall = "rm-prepare" | "rm-commit" | "rm-abort";

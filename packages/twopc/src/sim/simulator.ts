@@ -225,7 +225,8 @@ class Simulation implements World {
     }
     this.schedule(s.healAt, () => this.#heal());
     for (;;) {
-      if (this.#io) {
+      while (this.#io) {
+        // Let the logs' promise chains run (a sync completing may append and sync again).
         this.#io = false;
         await drain();
       }
