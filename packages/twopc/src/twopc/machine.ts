@@ -3,7 +3,20 @@
  *
  * `CoordinatorMachine` and `WorkerMachine` are sans-IO: `handle(event)` is synchronous, touches
  * no clock, file or socket, and returns the actions to perform. The same code runs under the
- * mailbox runtime and under the deterministic simulator. A driver must:
+ * mailbox runtime and under the deterministic simulator. A commit, as actions and events:
+ *
+ * ```
+ *  coordinator                                  worker (each)
+ *  begin -> append COORD-START
+ *           send VOTE-REQ ----------------------> rm-prepare ... prepared(commit)
+ *                                                 append! WORKER-READY ... durable
+ *           VOTE-COMMIT <------------------------ send VOTE-COMMIT
+ *  (all in) append! COORD-COMMIT ... durable
+ *           send GLOBAL-COMMIT, outcome --------> append! WORKER-COMMIT ... durable
+ *           ACK <-------------------------------- send ACK, rm-commit ... applied
+ *  (all in) append COORD-END                      append WORKER-END
+ * ```
+ * (`append!` is forced; `...` is the driver reporting back.) A driver must:
  *
  * 1. **Recover first.** Open the stable log, then call `recover(records)` (a fresh node passes
  *    `[]`) before any other event, and execute the actions it returns. A worker also passes the
@@ -14,12 +27,14 @@
  *    next event. Events: `begin` (coordinator), `join` (worker, optional), `receive` for every
  *    decoded message (check it with `isTwopcMessage`), `timeout`, `durable`, `prepared` and
  *    `applied` (worker). Route a message by its destination node id: one machine per node id.
+ *    Feed `join` at most once per transaction, before its VOTE-REQ, never after a restart.
  * 3. **append {record, force}**: append to the log in action order. With `force: true`, feed
- *    `{type: "durable", record}` only after the log reports the record synced (`await
- *    log.append(record)`). Everything that depends on a forced record (VOTE-COMMIT, GLOBAL-COMMIT,
- *    ACK, a peer's ABORT answer) is emitted only in reply to that event, so it cannot be sent
- *    early. With `force: false`, append without waiting (`log.append(record, {sync: false})`).
- *    If the log fails, stop feeding events: the node must restart and recover from its log.
+ *    `{type: "durable", record}` only after the log reports the record, and so everything
+ *    appended before it, synced (`await log.append(record)`). Everything that depends on a
+ *    forced record (VOTE-COMMIT, GLOBAL-COMMIT, ACK, a peer's ABORT answer, a commit outcome)
+ *    is emitted only in reply to that event, so it cannot be sent early. With `force: false`,
+ *    append without waiting (`log.append(record, {sync: false})`). If the log fails, stop
+ *    feeding events: the node must restart and recover from its log.
  * 4. **send {to, msg}**: best effort; no need to wait, retry or de-duplicate. The machines
  *    tolerate loss, duplicates, reordering and delay (timers drive every retry).
  * 5. **set-timer {txId, timer, ms}** replaces the timer with the same `(txId, timer)`;
@@ -29,14 +44,17 @@
  *    (a thrown `prepare` is a `vote: "abort"`) or `applied` when done. A machine has at most one
  *    call outstanding per transaction, but calls for different transactions may overlap. Calls
  *    may repeat after a restart, so commit and abort must be idempotent (abort also for ids the
- *    resource manager never saw), and once aborted, a later `prepare` of the id must vote abort.
- *    If commit or abort fails, retry it: the decision is already taken.
+ *    resource manager never saw); `prepare` must repeat its first vote, and vote abort once the
+ *    id was aborted. If commit or abort fails, retry it: the decision is already taken. Do not
+ *    feed results of calls made before a restart.
  * 7. **outcome {txId, committed, reason}** (coordinator) settles the caller's `transact()`.
  *    After a restart, outcomes are emitted again for recovered decisions.
  * 8. **Compaction**: give the log `retain: (record) => machine.retains(record.txId)`; a machine
  *    retains exactly the transactions it still needs after a restart.
  *
- * Transaction ids must be unique forever (presumed abort answers "abort" for a forgotten id).
+ * Transaction ids must be unique forever (presumed abort answers "abort" for a forgotten id),
+ * and no message may outlive a worker's `rememberMs` / 2 in the network (a late duplicate of a
+ * forgotten transaction's VOTE-REQ would otherwise look new).
  */
 import { AlreadyRecoveredError, InvalidLogError, NotRecoveredError } from "./errors.js";
 import { eventTxId, type TwopcEvent } from "./events.js";
