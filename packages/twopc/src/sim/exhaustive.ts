@@ -85,11 +85,10 @@ export function checkExhaustively(options: ExhaustiveOptions = {}): ExhaustiveRe
   const initial = initialState(config, interner);
   const ids = new Map<string, number>();
   const parents: number[] = [-1];
-  const stateKeys: string[] = [initial.state.key];
   const terminal: boolean[] = [];
   const edgeFrom: number[] = [];
   const edgeTo: number[] = [];
-  ids.set(stateKeys[0]!, 0);
+  ids.set(initial.state.key, 0);
   let frontier: ModelState[] = [initial.state];
   let frontierIds: number[] = [0];
   let transitions = 0;
@@ -102,7 +101,7 @@ export function checkExhaustively(options: ExhaustiveOptions = {}): ExhaustiveRe
     const steps = [`begin:\n${initial.log.join("\n")}`];
     let state = initial.state;
     for (const next of path) {
-      const t = successors(state, config, interner, true).find((s) => s.next.key === stateKeys[next]);
+      const t = successors(state, config, interner, true).find((s) => ids.get(s.next.key) === next);
       if (t === undefined) throw new Error("trace replay diverged");
       steps.push(t.label);
       state = t.next;
@@ -138,7 +137,6 @@ export function checkExhaustively(options: ExhaustiveOptions = {}): ExhaustiveRe
           to = parents.length;
           ids.set(h, to);
           parents.push(id);
-          stateKeys.push(h);
           nextFrontier.push(t.next);
           nextIds.push(to);
           if (parents.length >= maxStates) complete = false;
