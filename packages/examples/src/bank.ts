@@ -62,6 +62,8 @@ function bank(name: string, file: string, opening: Record<string, number>): Reso
       delete state.prepared[txId];
       save();
     },
+    // After a crash: what is still promised; the worker settles each by its log and the protocol.
+    recover: () => Object.keys(state.prepared),
   };
 }
 

@@ -106,8 +106,13 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
 
   /** Recovers from the log's records, then starts taking messages. */
   protected start(records: readonly TwopcRecord[]): void {
-    this.execute(this.machine.recover(records));
+    this.execute(this.recoverFrom(records));
     this.#loop = this.#receive();
+  }
+
+  /** The machine's recovery; a participant adds what its resource manager still holds prepared. */
+  protected recoverFrom(records: readonly TwopcRecord[]): TwopcAction[] {
+    return this.machine.recover(records);
   }
 
   /** Counters, and the log's. */

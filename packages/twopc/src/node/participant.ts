@@ -1,5 +1,6 @@
 import { InvalidArgumentError } from "@zmbox/mailbox";
 import { ActionType, type TwopcAction } from "../twopc/actions.js";
+import type { TwopcRecord } from "../twopc/records.js";
 import { EventType, type WorkerEvent } from "../twopc/events.js";
 import { WorkerMachine } from "../twopc/worker.js";
 import { Decision, Vote, type NodeId, type TxId } from "../twopc/types.js";
@@ -22,6 +23,15 @@ export interface ResourceManager {
   commit(txId: TxId): Promise<void> | void;
   /** Roll the transaction back. Retried until it succeeds. */
   abort(txId: TxId): Promise<void> | void;
+  /**
+   * After a restart: the ids this resource manager holds prepared (voted, or was voting,
+   * commit) and not yet committed or aborted, like XA's `xa_recover`. The worker aborts those
+   * its log does not know (it crashed before its READY record was durable, so it never
+   * promised) and settles the others by the protocol. Without it, such a transaction would
+   * stay prepared (holding its locks) for ever.
+   * @default () => []
+   */
+  recover?(): Promise<readonly TxId[]> | readonly TxId[];
 }
 
 /** Options of {@link Participant.open}. */
@@ -76,16 +86,30 @@ export class Participant extends TwopcNode<WorkerEvent, WorkerMachine> {
   readonly #rm: ResourceManager;
   readonly #counters = { prepared: 0, committed: 0, aborted: 0, rmRetries: 0 };
 
+  readonly #prepared: readonly TxId[];
+
   private constructor(parts: Awaited<ReturnType<typeof Participant.parts>>) {
     super(parts.options.runtime, parts.mailbox, parts.log, parts.machine);
     this.#rm = parts.options.resourceManager;
+    this.#prepared = parts.prepared;
     this.start(parts.records);
+  }
+
+  protected override recoverFrom(records: readonly TwopcRecord[]): TwopcAction[] {
+    return this.machine.recover(records, this.#prepared);
   }
 
   private static async parts(options: ParticipantOptions) {
     const rm = options?.resourceManager;
     if (typeof rm !== "object" || rm === null || ["prepare", "commit", "abort"].some((k) => typeof (rm as unknown as Record<string, unknown>)[k] !== "function")) {
       throw new InvalidArgumentError("Expected `resourceManager` to have prepare, commit and abort functions");
+    }
+    if (rm.recover !== undefined && typeof rm.recover !== "function") {
+      throw new InvalidArgumentError("Expected `resourceManager.recover` to be a function");
+    }
+    const prepared = rm.recover === undefined ? [] : await rm.recover();
+    if (!Array.isArray(prepared) || prepared.some((id) => typeof id !== "string")) {
+      throw new InvalidArgumentError("Expected `resourceManager.recover()` to give an array of transaction ids");
     }
     const parts = await TwopcNode.openParts(options, (self) => {
       const o: { self: string; askAfterMs?: number; askIntervalMs?: number; rememberMs?: number } = { self };
@@ -94,10 +118,14 @@ export class Participant extends TwopcNode<WorkerEvent, WorkerMachine> {
       if (options.rememberMs !== undefined) o.rememberMs = options.rememberMs;
       return new WorkerMachine(o);
     });
-    return { ...parts, options };
+    return { ...parts, options, prepared };
   }
 
-  /** Opens the worker: its log is recovered (commit what was committed, abort what was not promised, ask about READY). */
+  /**
+   * Opens the worker: its log is recovered by the notes' table (commit what was committed,
+   * abort what was not promised, ask about READY), with what `resourceManager.recover()` says
+   * it still holds prepared.
+   */
   static async open(options: ParticipantOptions): Promise<Participant> {
     return new Participant(await Participant.parts(options));
   }

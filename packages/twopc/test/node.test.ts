@@ -1,0 +1,171 @@
+import t from "tap";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { InvalidAddressError, Runtime } from "@zmbox/mailbox";
+import { Coordinator, NodeClosedError, Participant, type ResourceManager } from "../src/index.js";
+
+const dir = (): string => mkdtempSync(join(tmpdir(), "twopc-node-"));
+
+interface Recorder extends ResourceManager {
+  log: string[];
+}
+
+function rm(vote: (txId: string, payload: unknown) => "commit" | "abort" | "read-only" | Promise<never>): Recorder {
+  const log: string[] = [];
+  return {
+    log,
+    prepare: (txId, payload) => {
+      log.push(`prepare ${txId}`);
+      return vote(txId, payload);
+    },
+    commit: (txId) => void log.push(`commit ${txId}`),
+    abort: (txId) => void log.push(`abort ${txId}`),
+  };
+}
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+t.test("2PC on the runtime: commit, a vote to abort, read-only votes", async (t) => {
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const a = rm(() => "commit");
+  const b = rm((_tx, p) => ((p as { refuse?: boolean } | undefined)?.refuse ? "abort" : "commit"));
+  const ro = rm(() => "read-only");
+  const wa = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "a", resourceManager: a });
+  const wb = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "b", resourceManager: b });
+  const wr = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "ro", resourceManager: ro });
+  const c = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "c" });
+  t.teardown(async () => {
+    for (const n of [c, wa, wb, wr]) await n.close();
+  });
+
+  const ok = await c.transact({ participants: [wa.address, wb.address, wr.address], txId: "t1" });
+  t.same(ok, { txId: "t1", committed: true, reason: "all-voted-commit" });
+  await until(() => a.log.includes("commit t1") && b.log.includes("commit t1"));
+  t.notOk(ro.log.includes("commit t1") || ro.log.includes("abort t1"), "a read-only voter leaves phase 2");
+
+  const no = await c.transact({ participants: [wa.address, wb.address], payload: { refuse: true }, txId: "t2" });
+  t.equal(no.committed, false);
+  t.equal(no.reason, "voted-abort");
+  t.equal(no.by, wb.address, "the outcome names who voted abort");
+  await until(() => a.log.includes("abort t2"));
+  t.notOk(a.log.includes("commit t2"), "nobody commits an aborted transaction");
+
+  const allRo = await c.transact({ participants: [wr.address] });
+  t.same([allRo.committed, allRo.reason], [true, "all-read-only"]);
+  t.equal(c.stats().committed, 2);
+  t.equal(c.stats().aborted, 1);
+  t.same(c.inDoubt(), [], "nothing left unfinished");
+});
+
+t.test("a participant that does not answer: the coordinator aborts when the votes time out", async (t) => {
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const a = rm(() => "commit");
+  const wa = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "a", resourceManager: a });
+  const silent = rt.mailbox("silent"); // a mailbox nobody serves
+  const c = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "c", voteTimeoutMs: 200 });
+  t.teardown(async () => {
+    await c.close();
+    await wa.close();
+  });
+  const outcome = await c.transact({ participants: [wa.address, silent.address] });
+  t.same([outcome.committed, outcome.reason], [false, "vote-timeout"]);
+  await until(() => a.log.some((l) => l.startsWith("abort")));
+});
+
+t.test("a worker in READY blocks while its coordinator is down, and learns the outcome when it comes back", async (t) => {
+  const coordLog = dir();
+  const port = await (async () => {
+    const probe = await Runtime.start();
+    const p = probe.endpoint.split(":").pop()!;
+    await probe.close();
+    return p;
+  })();
+  const coordEndpoint = `tcp://127.0.0.1:${port}`;
+  const wrt = await Runtime.start();
+  t.teardown(() => wrt.close());
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  // Worker b holds its vote until the coordinator is gone: a is READY by then, b is not.
+  const a = rm(() => "commit");
+  const b = rm(async () => {
+    await gate;
+    return "commit" as never;
+  });
+  const wa = await Participant.open({ runtime: wrt, logDir: dir(), mailbox: "a", resourceManager: a, askAfterMs: 100, askIntervalMs: 100 });
+  const wb = await Participant.open({ runtime: wrt, logDir: dir(), mailbox: "b", resourceManager: b, askAfterMs: 100, askIntervalMs: 100 });
+  t.teardown(async () => {
+    await wa.close();
+    await wb.close();
+  });
+  let crt = await Runtime.start({ endpoint: coordEndpoint });
+  let c = await Coordinator.open({ runtime: crt, logDir: coordLog, mailbox: "c", voteTimeoutMs: 60_000 });
+  const pending = t.rejects(c.transact({ participants: [wa.address, wb.address], txId: "blocked" }), NodeClosedError);
+  await until(() => wa.inDoubt().length === 1);
+  // The coordinator goes away in WAIT: its transact rejects; worker a is in doubt.
+  await c.close();
+  await pending;
+  await crt.close();
+  release();
+  await new Promise((r) => setTimeout(r, 300));
+  t.same(wa.inDoubt().map((d) => d.txId), ["blocked"], "a READY worker blocks: its peer b voted commit too, so it cannot decide");
+  t.notOk(a.log.includes("commit blocked") || a.log.includes("abort blocked"));
+  // Recovery by the notes' table: a coordinator restarted in WAIT aborts.
+  crt = await Runtime.start({ endpoint: coordEndpoint });
+  c = await Coordinator.open({ runtime: crt, logDir: coordLog, mailbox: "c" });
+  t.teardown(async () => {
+    await c.close();
+    await crt.close();
+  });
+  await until(() => a.log.includes("abort blocked") && b.log.includes("abort blocked"));
+  t.same(wa.inDoubt(), [], "no longer in doubt");
+});
+
+t.test("a transaction the resource manager holds prepared but the log never promised is aborted at open", async (t) => {
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const log: string[] = [];
+  const w = await Participant.open({
+    runtime: rt, logDir: dir(), mailbox: "w",
+    resourceManager: {
+      prepare: () => "commit",
+      commit: (txId) => void log.push(`commit ${txId}`),
+      abort: (txId) => void log.push(`abort ${txId}`),
+      // It crashed after prepare and before its READY record was durable.
+      recover: () => ["half-prepared"],
+    },
+  });
+  t.teardown(() => w.close());
+  await until(() => log.includes("abort half-prepared"));
+  t.same(log, ["abort half-prepared"]);
+  await t.rejects(
+    Participant.open({ runtime: rt, logDir: dir(), mailbox: "w2", resourceManager: { prepare: () => "commit", commit() {}, abort() {}, recover: () => [1] as never } }),
+    { message: /recover/ },
+  );
+});
+
+t.test("bad input is a clear error; close rejects what waits", async (t) => {
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const c = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "c" });
+  await t.rejects(c.transact({ participants: ["not an address"] }), InvalidAddressError);
+  await t.rejects(c.transact({ participants: [] }), { code: "ERR_INVALID_PARTICIPANTS" });
+  await t.rejects(c.transact({ participants: [c.address] }), { code: "ERR_INVALID_PARTICIPANTS" });
+  await t.rejects(c.transact(null as never), { code: "ERR_INVALID_ARGUMENT" });
+  await t.rejects(Participant.open({ runtime: rt, logDir: dir(), mailbox: "p", resourceManager: {} as never }), { message: /resourceManager/ });
+  await t.rejects(Coordinator.open({ runtime: {} as never, logDir: dir(), mailbox: "x" }), { message: /runtime/ });
+  await t.rejects(Coordinator.open({ runtime: rt, logDir: "", mailbox: "x" }), { message: /logDir/ });
+  const other = rt.mailbox("nobody");
+  const waiting = t.rejects(c.transact({ participants: [other.address], timeoutMs: 60_000 }), NodeClosedError);
+  await c.close();
+  await waiting;
+  await t.rejects(c.transact({ participants: [other.address] }), NodeClosedError);
+});
