@@ -67,3 +67,20 @@ t.test("inspect - a missing log is empty, an inconsistent one is an error", asyn
   await writeLog(dir, [{ type: "WORKER-COMMIT", txId: "x" }]);
   await t.rejects(inspectLog(dir), { code: "ERR_INVALID_LOG" });
 });
+
+t.test("twopc-inspect: a path that is not a log directory is a clear error", async (t) => {
+  const { execFileSync } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const cli = fileURLToPath(new URL("../dist/log/inspect-cli.js", import.meta.url));
+  const run = (args: string[]): { status: number; stderr: string } => {
+    try {
+      execFileSync(process.execPath, [cli, ...args], { stdio: "pipe" });
+      return { status: 0, stderr: "" };
+    } catch (e) {
+      const err = e as { status: number; stderr: Buffer };
+      return { status: err.status, stderr: err.stderr.toString() };
+    }
+  };
+  t.match(run(["/nonexistent-zmbox"]), { status: 1, stderr: /not a directory/ });
+  t.match(run([]), { status: 2, stderr: /usage/ });
+});
