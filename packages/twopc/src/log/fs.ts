@@ -1,4 +1,5 @@
-import { mkdir, open, rename, rm, truncate } from "node:fs/promises";
+import { constants } from "node:fs";
+import { mkdir, open, rename, rm, truncate, type FileHandle } from "node:fs/promises";
 
 /** An open log file. Every method rejects on failure; none retries. */
 export interface LogFileHandle {
@@ -6,6 +7,12 @@ export interface LogFileHandle {
   write(data: Uint8Array): Promise<void>;
   /** Makes everything written so far durable (`fdatasync`). */
   datasync(): Promise<void>;
+  /**
+   * Optional: writes all of `data` at the end of the file and returns once that data is durable,
+   * in one call (`O_DSYNC`: write and sync in a single thread-pool hop instead of two). Unlike
+   * `datasync` it covers only `data`: the log uses it only when nothing written earlier is unsynced.
+   */
+  writeDurable?(data: Uint8Array): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -31,17 +38,26 @@ export interface LogFs {
   syncDir(dir: string): Promise<void>;
 }
 
-function handleOf(file: Awaited<ReturnType<typeof open>>): LogFileHandle {
+async function writeAll(file: FileHandle, data: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await file.write(data, done, data.length - done);
+    done += bytesWritten;
+  }
+}
+
+function handleOf(file: FileHandle, dsync?: FileHandle): LogFileHandle {
   return {
-    async write(data) {
-      let done = 0;
-      while (done < data.length) {
-        const { bytesWritten } = await file.write(data, done, data.length - done);
-        done += bytesWritten;
+    write: (data) => writeAll(file, data),
+    datasync: () => file.datasync(),
+    ...(dsync === undefined ? {} : { writeDurable: (data: Uint8Array) => writeAll(dsync, data) }),
+    async close() {
+      try {
+        await dsync?.close();
+      } finally {
+        await file.close();
       }
     },
-    datasync: () => file.datasync(),
-    close: () => file.close(),
   };
 }
 
@@ -65,7 +81,16 @@ export const nodeFs: LogFs = {
     }
   },
   async openAppend(path) {
-    return handleOf(await open(path, "a"));
+    const file = await open(path, "a");
+    let dsync: FileHandle;
+    try {
+      // A second descriptor on the same file, for forced groups: each write returns durable.
+      dsync = await open(path, constants.O_WRONLY | constants.O_APPEND | constants.O_DSYNC);
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+    return handleOf(file, dsync);
   },
   async create(path) {
     return handleOf(await open(path, "w"));

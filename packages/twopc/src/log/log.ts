@@ -52,7 +52,7 @@ export interface LogStats {
   appends: number;
   /** Batched writes: one per group. */
   writes: number;
-  /** `fdatasync` calls: one per group that held a forced record. */
+  /** Syncs (`fdatasync`, or a write that returns durable): one per group that held a forced record. */
   syncs: number;
   compactions: number;
 }
@@ -254,15 +254,24 @@ export class StableLog<R> {
     const batch = (this.#inflight = this.#queue);
     this.#queue = [];
     const data = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
-    await this.#file.write(data);
-    this.#stats.writes++;
-    this.#stats.bytes += data.length;
-    if (batch.some((p) => p.sync)) {
-      await this.#file.datasync();
+    const forced = batch.some((p) => p.sync);
+    if (forced && !this.#unsynced && this.#file.writeDurable !== undefined) {
+      // Nothing earlier awaits a sync, so a write that returns durable is the whole job.
+      await this.#file.writeDurable(data);
+      this.#stats.writes++;
       this.#stats.syncs++;
-      this.#unsynced = false;
+      this.#stats.bytes += data.length;
     } else {
-      this.#unsynced = true;
+      await this.#file.write(data);
+      this.#stats.writes++;
+      this.#stats.bytes += data.length;
+      if (forced) {
+        await this.#file.datasync();
+        this.#stats.syncs++;
+        this.#unsynced = false;
+      } else {
+        this.#unsynced = true;
+      }
     }
     this.#inflight = [];
     for (const p of batch) p.resolve();
