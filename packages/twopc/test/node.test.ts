@@ -164,6 +164,18 @@ t.test("bad input is a clear error; close rejects what waits", async (t) => {
   await t.rejects(Coordinator.open({ runtime: {} as never, logDir: dir(), mailbox: "x" }), { message: /runtime/ });
   await t.rejects(Coordinator.open({ runtime: rt, logDir: "", mailbox: "x" }), { message: /logDir/ });
   const other = rt.mailbox("nobody");
+  // A transaction id already in flight is refused; the first call still settles.
+  const first = c.transact({ participants: [other.address], txId: "same", timeoutMs: 100 });
+  await t.rejects(c.transact({ participants: [other.address], txId: "same" }), { code: "ERR_TX_ID_IN_USE" });
+  t.same((await first).reason, "vote-timeout");
+  // A log that recovery refuses: a clear error, and the mailbox name is free again.
+  const bad = dir();
+  const { writeFileSync } = await import("node:fs");
+  const { encodeFrame } = await import("../src/log/frame.js");
+  writeFileSync(join(bad, "twopc.log"), encodeFrame({ type: "COORD-START", txId: 7 }));
+  await t.rejects(Coordinator.open({ runtime: rt, logDir: bad, mailbox: "recovering" }), { code: "ERR_INVALID_LOG" });
+  const again = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "recovering" });
+  await again.close();
   const waiting = t.rejects(c.transact({ participants: [other.address], timeoutMs: 60_000 }), NodeClosedError);
   await c.close();
   await waiting;

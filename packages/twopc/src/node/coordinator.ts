@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { InvalidArgumentError, parseAddress } from "@zmbox/mailbox";
 import { ActionType, type OutcomeReason, type TwopcAction } from "../twopc/actions.js";
 import { CoordinatorMachine, type CoordinatorTx } from "../twopc/coordinator.js";
+import { TxIdInUseError } from "../twopc/errors.js";
 import { EventType, type CoordinatorEvent } from "../twopc/events.js";
 import type { NodeId, TxId } from "../twopc/types.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
@@ -103,7 +104,15 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     if (options?.onOutcome !== undefined && typeof options.onOutcome !== "function") {
       throw new InvalidArgumentError("Expected `onOutcome` to be a function");
     }
-    return new Coordinator(await Coordinator.parts(options), options.onOutcome);
+    const parts = await Coordinator.parts(options);
+    try {
+      return new Coordinator(parts, options.onOutcome);
+    } catch (error) {
+      // Recovery refused the log (InvalidLogError): release the mailbox and the log file.
+      parts.mailbox.close();
+      await parts.log.close().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
@@ -121,6 +130,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
         throw new InvalidArgumentError(`Expected \`txId\` to be a non-empty string, got \`${String(options.txId)}\``);
       }
       const txId = options.txId ?? `${this.#idPrefix}-${(this.#nextId++).toString(36)}`;
+      if (this.#pending.has(txId)) throw new TxIdInUseError(txId);
       const result = new Promise<Outcome>((resolve, reject) => this.#pending.set(txId, { resolve, reject }));
       const event: CoordinatorEvent = { type: EventType.Begin, txId, participants: options.participants, payload: options.payload };
       try {

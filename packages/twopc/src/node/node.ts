@@ -45,7 +45,11 @@ export interface NodeStats {
   messagesOut: number;
   /** Messages received that were not protocol messages (dropped). */
   badMessages: number;
-  /** Sends that failed at once (e.g. the peer's mailbox does not exist); timers retry. */
+  /**
+   * Sends the runtime refused at once (e.g. a malformed address). Sends go out "queued", so a
+   * peer whose mailbox does not exist shows in the runtime's `stats().undeliverable`; the
+   * machines' timers retry either way.
+   */
   sendFailures: number;
   log: Readonly<LogStats>;
 }

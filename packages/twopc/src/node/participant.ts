@@ -127,7 +127,15 @@ export class Participant extends TwopcNode<WorkerEvent, WorkerMachine> {
    * it still holds prepared.
    */
   static async open(options: ParticipantOptions): Promise<Participant> {
-    return new Participant(await Participant.parts(options));
+    const parts = await Participant.parts(options);
+    try {
+      return new Participant(parts);
+    } catch (error) {
+      // Recovery refused the log (InvalidLogError): release the mailbox and the log file.
+      parts.mailbox.close();
+      await parts.log.close().catch(() => undefined);
+      throw error;
+    }
   }
 
   /**
