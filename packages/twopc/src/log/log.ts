@@ -34,6 +34,13 @@ export interface LogOptions<R> {
    * @default 2
    */
   readonly compactRatio?: number;
+  /**
+   * How long unforced records (nobody waits on them) may wait for a forced one to share its
+   * write, in ms. With 0 they start a write of their own at once. Waiting saves a write, and
+   * lets the forced group that takes them be written durable in one call.
+   * @default 0
+   */
+  readonly lazyWriteMs?: number;
 }
 
 export interface AppendOptions {
@@ -122,12 +129,19 @@ export class StableLog<R> {
   readonly #retain: ((record: R) => boolean) | undefined;
   readonly #compactMinBytes: number;
   readonly #compactRatio: number;
+  readonly #lazyWriteMs: number;
   #file: LogFileHandle;
   #queue: PendingAppend[] = [];
   #inflight: PendingAppend[] = [];
   #compactWaiters: Waiter[] = [];
   #closeWaiters: Waiter[] = [];
   #running = false;
+  /** A run is scheduled with setImmediate. */
+  #soon = false;
+  /** A run is scheduled for unforced records only. */
+  #lazyTimer: NodeJS.Timeout | undefined;
+  /** The queue holds a forced record. */
+  #forcedQueued = false;
   #closing = false;
   #closed: Promise<void> | undefined;
   #unsynced = false;
@@ -146,6 +160,7 @@ export class StableLog<R> {
     this.#retain = options.retain;
     this.#compactMinBytes = checkNumber("compactMinBytes", options.compactMinBytes, 0, DEFAULT_COMPACT_MIN_BYTES);
     this.#compactRatio = checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
+    this.#lazyWriteMs = checkNumber("lazyWriteMs", options.lazyWriteMs, 0, 0);
     this.#stats = { bytes, appends: 0, writes: 0, syncs: 0, compactions: 0 };
     this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
   }
@@ -159,6 +174,7 @@ export class StableLog<R> {
   static async open<R>(dir: string, options: LogOptions<R> = {}): Promise<OpenedLog<R>> {
     checkNumber("compactMinBytes", options.compactMinBytes, 0, DEFAULT_COMPACT_MIN_BYTES);
     checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
+    checkNumber("lazyWriteMs", options.lazyWriteMs, 0, 0);
     const fs = options.fs ?? nodeFs;
     const path = join(dir, LOG_FILE_NAME);
     await fs.mkdir(dir);
@@ -191,7 +207,9 @@ export class StableLog<R> {
     }
     this.#stats.appends++;
     return new Promise((resolve, reject) => {
-      this.#queue.push({ frame, sync: options.sync ?? true, resolve, reject });
+      const sync = options.sync ?? true;
+      this.#queue.push({ frame, sync, resolve, reject });
+      if (sync) this.#forcedQueued = true;
       this.#kick();
     });
   }
@@ -226,20 +244,44 @@ export class StableLog<R> {
     });
   }
 
-  #kick(): void {
-    if (this.#running) return;
-    this.#running = true;
-    // Start at the end of this turn of the event loop: every record appended meanwhile (say,
-    // for each message of a batch that just arrived) joins the same write and sync.
-    setImmediate(() => void this.#run());
+  /** The queue is to be written now: it holds a forced record, a compaction or close waits, or unforced records do not wait. */
+  #urgent(): boolean {
+    return this.#forcedQueued || this.#lazyWriteMs === 0 || this.#compactWaiters.length > 0 || this.#closeWaiters.length > 0;
   }
 
-  async #run(): Promise<void> {
+  #kick(): void {
+    if (this.#running || this.#failure !== undefined) return; // #run looks at the queue again before it stops
+    if (this.#queue.length === 0 && this.#compactWaiters.length === 0 && this.#closeWaiters.length === 0) return;
+    if (this.#urgent()) {
+      if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+      this.#lazyTimer = undefined;
+      if (this.#soon) return;
+      this.#soon = true;
+      // Start at the end of this turn of the event loop: every record appended meanwhile (say,
+      // for each message of a batch that just arrived) joins the same write and sync.
+      setImmediate(() => {
+        this.#soon = false;
+        void this.#run(false);
+      });
+    } else if (this.#lazyTimer === undefined && !this.#soon) {
+      // Only unforced records: nobody waits on them, so they wait (a little) to ride with the
+      // next forced group, which then needs no separate write for them.
+      this.#lazyTimer = setTimeout(() => {
+        this.#lazyTimer = undefined;
+        void this.#run(true);
+      }, this.#lazyWriteMs);
+    }
+  }
+
+  async #run(lazyDue: boolean): Promise<void> {
+    if (this.#running || this.#failure !== undefined) return;
+    this.#running = true;
     try {
       for (;;) {
-        if (this.#queue.length > 0) await this.#writeBatch();
+        if (this.#queue.length > 0 && (lazyDue || this.#urgent())) await this.#writeBatch();
+        lazyDue = false;
         if (this.#compactWaiters.length > 0 || this.#compactionDue()) await this.#compactNow();
-        if (this.#queue.length > 0) continue;
+        if (this.#queue.length > 0 && this.#urgent()) continue;
         if (this.#closeWaiters.length > 0) await this.#shutdown();
         break;
       }
@@ -248,11 +290,13 @@ export class StableLog<R> {
     } finally {
       this.#running = false;
     }
+    this.#kick(); // unforced records left: write them later
   }
 
   async #writeBatch(): Promise<void> {
     const batch = (this.#inflight = this.#queue);
     this.#queue = [];
+    this.#forcedQueued = false;
     const data = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
     const forced = batch.some((p) => p.sync);
     if (forced && !this.#unsynced && this.#file.writeDurable !== undefined) {
@@ -318,6 +362,8 @@ export class StableLog<R> {
 
   #fail(cause: unknown): void {
     const failure = (this.#failure = new LogFailedError(cause));
+    if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
     this.#closing = true;
     const pending = [...this.#inflight, ...this.#queue, ...this.#compactWaiters, ...this.#closeWaiters];
     this.#inflight = [];

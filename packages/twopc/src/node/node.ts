@@ -17,6 +17,12 @@ import type { TwopcRecord } from "../twopc/records.js";
 import type { TxId } from "../twopc/types.js";
 import { NodeClosedError, NodeFailedError } from "./errors.js";
 
+/**
+ * How long the node's unforced log records wait for a forced one to share its write (see
+ * `LogOptions.lazyWriteMs`), in ms.
+ */
+const LAZY_WRITE_MS = 2;
+
 /** Options every 2PC node takes. */
 export interface NodeOptions {
   /** The mailbox runtime the node sends and receives on. */
@@ -100,7 +106,11 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     const mailbox = options.runtime.mailbox(options.mailbox, { capacity: options.capacity ?? 1024 });
     try {
       const machine = makeMachine(mailbox.address);
-      const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, { retain: (r) => machine.retains(r.txId) });
+      const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, {
+        retain: (r) => machine.retains(r.txId),
+        // Unforced records (COORD-START, ENDs) ride with the next forced group.
+        lazyWriteMs: LAZY_WRITE_MS,
+      });
       return { mailbox, log, machine, records };
     } catch (error) {
       mailbox.close();
