@@ -59,6 +59,8 @@ export class Client implements Disposable {
   readonly #pending = new Map<number, Pending>();
   readonly #counts = { requests: 0, replies: 0, retries: 0, timeouts: 0, late: 0, badReplies: 0 };
   #nextId = 0;
+  /** Receives waiting on the reply mailbox (see #listen). */
+  #receiving = 0;
   #closed: Error | undefined;
 
   constructor(runtime: Runtime, options?: ClientOptions) {
@@ -67,7 +69,7 @@ export class Client implements Disposable {
     const { name, capacity } = parseClientOptions(options, this.id);
     this.#mailbox = runtime.mailbox(name, { capacity });
     this.address = this.#mailbox.address;
-    void this.#dispatch();
+    this.#listen();
   }
 
   /** True once `close()` was called or the runtime closed. */
@@ -100,6 +102,7 @@ export class Client implements Disposable {
       pending = { resolve, reject };
     });
     this.#pending.set(requestId, pending);
+    this.#listen();
     this.#counts.requests++;
     const started = performance.now();
     try {
@@ -210,14 +213,30 @@ export class Client implements Disposable {
     this.#pending.clear();
   }
 
-  /** The reply loop: `receive(response, client_mbox)`, matched to its request by id. */
-  async #dispatch(): Promise<void> {
-    try {
-      for (;;) this.#onReply(await this.#mailbox.receive());
-    } catch (error) {
-      this.#fail(error instanceof ClosedError ? error : new ClosedError(`the client ${this.address} stopped: ${(error as Error).message}`, { cause: error }));
+  /**
+   * `receive(response, client_mbox)`, once per request in flight (at least once, for late
+   * replies), each reply matched to its request by id. One loop taking replies one at a time
+   * would hand them on one microtask apart, and the next requests would then go out one frame
+   * each; with a receive waiting per request, the replies that arrive together are handed on
+   * together, and the requests they free go out together in one frame.
+   */
+  #listen(): void {
+    while (this.#receiving < Math.max(1, this.#pending.size) && !this.#closed) {
+      this.#receiving++;
+      this.#mailbox.receive().then(this.#onMessage, this.#onStop);
     }
   }
+
+  readonly #onMessage = (message: unknown): void => {
+    this.#receiving--;
+    this.#onReply(message);
+    this.#listen();
+  };
+
+  readonly #onStop = (error: Error): void => {
+    this.#receiving--;
+    this.#fail(error instanceof ClosedError ? error : new ClosedError(`the client ${this.address} stopped: ${error.message}`, { cause: error }));
+  };
 
   #onReply(message: unknown): void {
     const reply = parseReply(message);

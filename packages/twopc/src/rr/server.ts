@@ -9,6 +9,7 @@
  */
 import { AbortedError, ClosedError, EncodeError, MailboxClosedError, MessageTooLargeError } from "@zmbox/mailbox";
 import type { Mailbox, Runtime } from "@zmbox/mailbox";
+import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
 import { addressOf, checkFunction, checkMailbox, checkRuntime } from "./check.js";
 import { errorInfo } from "./errors.js";
@@ -80,6 +81,12 @@ export class Server implements AsyncDisposable {
   /** Aborts handlers (cancel only). */
   readonly #cancel = new AbortController();
   readonly #replies = new Set<Promise<void>>();
+  /** Receives waiting for a request (see #take). */
+  #receiving = 0;
+  /** Resolves once the server stopped taking requests and no receive is waiting any more. */
+  readonly #received: Promise<void>;
+  #receivedAll!: () => void;
+  #failure: Error | undefined;
   readonly #counts = { received: 0, handled: 0, failed: 0, duplicates: 0, joined: 0, badRequests: 0, replyErrors: 0, cancelled: 0 };
   #onAbort: (() => void) | undefined;
 
@@ -92,6 +99,10 @@ export class Server implements AsyncDisposable {
     this.#options = options;
     this.#queue = new PQueue({ concurrency: options.concurrency });
     this.#cache = new ReplyCache({ max: options.cacheMax, ttlMs: options.cacheTtlMs });
+    this.#received = new Promise((resolve) => (this.#receivedAll = resolve));
+    // One listener per waiting receive (one per free slot), and this one.
+    setMaxListeners(0, this.#stopping.signal);
+    this.#stopping.signal.addEventListener("abort", () => this.#checkReceived(), { once: true });
     const { signal } = options;
     if (signal) {
       this.#onAbort = () => {
@@ -101,7 +112,7 @@ export class Server implements AsyncDisposable {
       if (signal.aborted) this.#onAbort();
       else signal.addEventListener("abort", this.#onAbort, { once: true });
     }
-    this.closed = this.#loop();
+    this.closed = this.#serve();
   }
 
   /**
@@ -133,43 +144,57 @@ export class Server implements AsyncDisposable {
     await this.close();
   }
 
-  async #loop(): Promise<Error | undefined> {
-    const { receive } = this.#runtime;
-    const stop = this.#stopping.signal;
-    let failure: Error | undefined;
-    try {
-      for (;;) {
-        // Take a request only when a handler slot is free: the rest wait in the mailbox.
-        while (this.#queue.pending + this.#queue.size >= this.#options.concurrency && !stop.aborted) await this.#slotFree();
-        if (stop.aborted) break;
-        const message = await receive(this.#mbox, { signal: stop });
-        this.#counts.received++;
-        try {
-          this.#accept(message);
-        } catch {
-          // A message must never take the server down.
-          this.#counts.badRequests++;
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof AbortedError || error instanceof ClosedError || error instanceof MailboxClosedError)) failure = error as Error;
-    }
+  /** Ends when the receives are done (after close, cancel or a receive error) and every request taken is answered. */
+  async #serve(): Promise<Error | undefined> {
+    const next = (): void => this.#take();
+    this.#queue.on("next", next);
+    this.#take();
+    await this.#received;
+    this.#queue.off("next", next);
     await this.#queue.onIdle();
     while (this.#replies.size > 0) await Promise.all(this.#replies);
     if (this.#onAbort) this.#options.signal?.removeEventListener("abort", this.#onAbort);
-    return failure;
+    return this.#failure;
   }
 
-  #slotFree(): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        this.#queue.off("next", done);
-        this.#stopping.signal.removeEventListener("abort", done);
-        resolve();
-      };
-      this.#queue.on("next", done);
-      this.#stopping.signal.addEventListener("abort", done, { once: true });
-    });
+  /**
+   * Keeps one receive waiting per free handler slot: a request is taken only when it can run
+   * at once, the rest wait in the mailbox. One loop taking requests one at a time would start
+   * them one microtask apart, and their replies would go out one frame each; with a receive
+   * waiting per slot, the requests that arrive together run together, and their replies leave
+   * together.
+   */
+  #take(): void {
+    const stop = this.#stopping.signal;
+    while (!stop.aborted && this.#receiving + this.#queue.pending + this.#queue.size < this.#options.concurrency) {
+      this.#receiving++;
+      this.#runtime.receive(this.#mbox, { signal: stop }).then(this.#onMessage, this.#onReceiveError);
+    }
+  }
+
+  readonly #onMessage = (message: unknown): void => {
+    this.#receiving--;
+    this.#counts.received++;
+    try {
+      this.#accept(message);
+    } catch {
+      // A message must never take the server down.
+      this.#counts.badRequests++;
+    }
+    this.#take();
+    this.#checkReceived();
+  };
+
+  /** A receive failed: aborted (close or cancel), the runtime or mailbox closed, or an error that stops the server. */
+  readonly #onReceiveError = (error: Error): void => {
+    this.#receiving--;
+    if (!(error instanceof AbortedError || error instanceof ClosedError || error instanceof MailboxClosedError)) this.#failure ??= error;
+    this.#stopping.abort(error);
+    this.#checkReceived();
+  };
+
+  #checkReceived(): void {
+    if (this.#receiving === 0 && this.#stopping.signal.aborted) this.#receivedAll();
   }
 
   #accept(message: unknown): void {
