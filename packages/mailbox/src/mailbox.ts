@@ -335,7 +335,7 @@ export class Mailbox implements AsyncIterable<unknown> {
         ch.urgent = true;
         this.#host.channelChanged(ch);
         this.#host.needsGrant(this);
-      } else if (ch.outstanding === 0 && now - ch.lastHeard > forgetMs) {
+      } else if (ch.outstanding === 0 && ch.taken === ch.stored && now - ch.lastHeard > forgetMs) {
         this.#flow.channels.delete(ch.key);
       }
     }

@@ -87,6 +87,8 @@ class OutChannel {
 }
 
 const RESOLVED = Promise.resolve();
+/** Most payload bytes batched into one data frame (a single larger message goes alone). */
+const BATCH_BYTES = 64 * 1024;
 
 export class Peer {
   readonly #host: PeerHost;
@@ -326,7 +328,9 @@ export class Peer {
       if (!resend) m = ch.pending.peek();
       if (m === undefined) break;
       const mflags = m.until === "queued" ? m.flags : m.flags | Flag.ackNow;
-      if (flags !== -1 && (mflags !== flags || bytes + m.payload.length > maxMessageSize)) break;
+      // A batch stays small enough for any owner (its socket cuts at its maxMessageSize + 64 KiB):
+      // only a single message is ever larger, and an owner that cannot hold it refuses it alone.
+      if (flags !== -1 && (mflags !== flags || bytes + m.payload.length > Math.min(maxMessageSize, BATCH_BYTES))) break;
       if (resend) {
         this.#host.counters.retransmitted++;
       } else {
@@ -380,9 +384,9 @@ export class Peer {
     const ch = this.#channels.get(f.mailbox);
     if (ch === undefined) return;
     ch.lastHeard = performance.now();
-    if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
     // An ack for messages never sent, or credit below what the owner stored, is not believed.
     if (f.stored >= ch.nextSeq || f.taken > f.stored || f.limit < f.stored) return this.#refuse("fields");
+    if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
     ch.rid = f.rid;
     if (f.stored > ch.stored) {
       ch.stored = f.stored;

@@ -28,6 +28,8 @@ import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
 import { Kind, PROTOCOL_VERSION, decodeValue, encodeHeader, type Frame } from "./wire.js";
 
 interface Delivered {
+  /** The owner incarnation whose delivery id this is. */
+  readonly rid: string;
   readonly id: number;
   readonly payload: Buffer;
   readonly value: unknown;
@@ -40,6 +42,9 @@ type LocalWaiter = {
   deadline: Deadline | undefined;
   unlisten: (() => void) | undefined;
 };
+
+/** Waiting this many keep-alive intervals with nothing delivered starts a new epoch. */
+const STARVED_PROBES = 5;
 
 export interface InboxHost {
   readonly deadlines: Deadlines;
@@ -69,6 +74,8 @@ export class RemoteInbox {
   /** When the keep-alive last ran: a long gap means this process was blocked. */
   #lastTick = 0;
   #lastUse = 0;
+  /** When a delivery last arrived, or an epoch began. */
+  #lastDelivery = 0;
   #timer: NodeJS.Timeout | undefined;
   #failed: Error | undefined;
 
@@ -133,9 +140,12 @@ export class RemoteInbox {
     // A delivery of an old epoch: the owner takes it back when it sees the new epoch.
     if (f.epoch !== this.#epoch || this.#failed) return;
     if (f.rid !== this.#rid) {
+      // A new owner incarnation: ids start again; notices about the old one's mean nothing.
       this.#rid = f.rid;
       this.#seen = 0;
+      this.#taken = [];
     }
+    this.#lastDelivery = performance.now();
     if (f.id > this.#seen) this.#seen = f.id;
     let value: unknown;
     try {
@@ -146,10 +156,10 @@ export class RemoteInbox {
       this.#flush();
       return;
     }
-    const d: Delivered = { id: f.id, payload: f.body, value };
+    const d: Delivered = { rid: f.rid, id: f.id, payload: f.body, value };
     if (!this.#asking) {
       // Nobody asks for it (any more): hand it straight back.
-      this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.release, this.mailbox, [d.id]])]);
+      this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.release, this.mailbox, f.rid, [d.id]])]);
       return;
     }
     this.#held.push(d);
@@ -164,7 +174,10 @@ export class RemoteInbox {
       this.#done(w);
       w.reject(error);
     }
+    // Taken notices first; then no more window, so what is handed back is not handed here again.
     this.#sendTaken();
+    if (this.#asking) this.#pull(0);
+    this.#asking = false;
     this.#releaseHeld();
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -186,7 +199,7 @@ export class RemoteInbox {
   }
 
   #take(d: Delivered, buffer: Uint8Array | undefined): unknown {
-    this.#taken.push(d.id);
+    if (d.rid === this.#rid) this.#taken.push(d.id);
     this.#host.counted("received");
     this.#flush();
     if (buffer === undefined) return d.value;
@@ -215,13 +228,14 @@ export class RemoteInbox {
 
   #sendTaken(): void {
     if (this.#taken.length === 0) return;
-    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.taken, this.mailbox, this.#taken])]);
+    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.taken, this.mailbox, this.#rid, this.#taken])]);
     this.#taken = [];
   }
 
   #ask(): void {
     if (!this.#asking) {
       this.#asking = true;
+      this.#lastDelivery = performance.now();
       this.#pull(this.#host.window);
     }
     if (this.#timer === undefined) {
@@ -242,6 +256,13 @@ export class RemoteInbox {
   #tick(): void {
     this.#checkStale();
     this.#lastTick = performance.now();
+    if (this.#waiters.length > 0 && this.#lastTick - this.#lastDelivery > STARVED_PROBES * this.#host.probeMs) {
+      // Waiting long with nothing arriving: deliveries may have been lost with a connection
+      // (past what `seen` can tell). A new epoch makes the owner take back all in flight,
+      // and deliveries of the old epoch still on their way are ignored: nothing comes twice.
+      this.#newEpoch();
+      return;
+    }
     if (this.#waiters.length > 0 || this.#lastTick - this.#lastUse < this.#host.probeMs) {
       this.#pull(this.#host.window);
       return;
@@ -262,15 +283,21 @@ export class RemoteInbox {
     if (this.#timer === undefined) return;
     if (performance.now() - this.#lastTick <= 2 * this.#host.probeMs) return;
     this.#lastTick = performance.now();
+    this.#newEpoch();
+  }
+
+  /** Drops what is held (the owner takes it back on the new epoch's pull) and starts afresh. */
+  #newEpoch(): void {
     this.#held.drain();
     this.#epoch = this.#host.nextEpoch();
     this.#seen = 0;
+    this.#lastDelivery = performance.now();
     this.#pull(this.#asking ? this.#host.window : 0);
   }
 
   #releaseHeld(): void {
-    const ids = this.#held.drain().map((d) => d.id);
-    if (ids.length > 0) this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.release, this.mailbox, ids])]);
+    const ids = this.#held.drain().filter((d) => d.rid === this.#rid).map((d) => d.id);
+    if (ids.length > 0) this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.release, this.mailbox, this.#rid, ids])]);
   }
 }
 

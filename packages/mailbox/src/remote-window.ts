@@ -16,8 +16,6 @@ import type { Mailbox, StoredMessage, Waiter } from "./mailbox.js";
 
 interface InFlight {
   readonly message: StoredMessage;
-  /** When it was handed out (performance.now()). */
-  readonly at: number;
 }
 
 export class RemoteWindow {
@@ -45,7 +43,7 @@ export class RemoteWindow {
       credit: 0,
       hand: (message) => {
         const id = nextId();
-        this.inFlight.set(id, { message, at: performance.now() });
+        this.inFlight.set(id, { message });
         deliver(this, id, message);
       },
     };
@@ -54,10 +52,11 @@ export class RemoteWindow {
   /**
    * The receiver wants `window` messages in flight. If it speaks of this owner incarnation
    * (`sameOwner`), it has seen delivery ids up to `seen` and still holds `held`: a delivery it
-   * neither holds nor reported taken or released, at or below `seen` or handed out more than
-   * `lostAfterMs` ago, was lost on the way and goes back to the mailbox.
+   * neither holds nor reported taken or released, at or below `seen`, was lost on the way and
+   * goes back to the mailbox. (Deliveries lost after the last one it saw are recovered by the
+   * receiver: it starts a new epoch when it waits too long for anything.)
    */
-  pull(window: number, epoch: number, sameOwner: boolean, seen: number, held: readonly number[], now: number, lostAfterMs: number): void {
+  pull(window: number, epoch: number, sameOwner: boolean, seen: number, held: readonly number[], now: number): void {
     this.lastHeard = now;
     if (epoch !== this.epoch) {
       this.epoch = epoch;
@@ -66,7 +65,7 @@ export class RemoteWindow {
       const holds = new Set(held);
       const lost: number[] = [];
       for (const [id, f] of this.inFlight) {
-        if (!holds.has(id) && (id <= seen || now - f.at > lostAfterMs)) lost.push(id);
+        if (!holds.has(id) && id <= seen) lost.push(id);
       }
       this.#return(lost);
     }

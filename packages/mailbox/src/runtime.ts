@@ -278,6 +278,7 @@ export class Runtime implements AsyncDisposable {
     for (const inbox of [...this.#inboxes.values()]) inbox.fail(this.#closed);
     await Promise.all([...this.#peers.values()].map((p) => p.flushControls(200)));
     for (const p of this.#peers.values()) p.close(this.#closed);
+    for (const ch of this.#lazy) this.#dirty.add(ch);
     this.#flush(true);
     for (const mb of this.#mailboxes.values()) mb.shutdown(this.#closed);
     // The last acks (for messages stored just now) leave before the router closes: otherwise
@@ -356,7 +357,7 @@ export class Runtime implements AsyncDisposable {
     if (inbox) {
       if (f.kind === "deliver" || f.code === NakCode.noMailbox) inbox.onFrame(f);
     }
-    else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.release, f.mailbox, [f.id]])]);
+    else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.release, f.mailbox, f.rid, [f.id]])]);
   }
 
   #closeMailbox(mb: Mailbox): void {
@@ -422,13 +423,14 @@ export class Runtime implements AsyncDisposable {
           w = new RemoteWindow(key, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
           this.#windows.set(key, w);
         }
-        w.pull(f.window, f.epoch, f.rid === this.id, f.seen, f.held, now, this.#options.receiverTimeout / 2);
+        w.pull(f.window, f.epoch, f.rid === this.id, f.seen, f.held, now);
         return;
       }
       case "taken":
       case "release": {
         const w = this.#windows.get(channelKey(peer, f.mailbox));
-        if (w === undefined) return;
+        // Delivery ids of another incarnation of this owner mean nothing here.
+        if (w === undefined || f.rid !== this.id) return;
         if (f.kind === "taken") w.taken(f.ids, now);
         else w.release(f.ids, now);
         return;
@@ -452,8 +454,9 @@ export class Runtime implements AsyncDisposable {
       this.#nak(peer, f.mailbox, NakCode.noChannel, "open the channel with hello first");
       return;
     }
-    ch.lastHeard = ch.lastUsed = now;
+    ch.lastHeard = now;
     ch.want = f.want;
+    const storedBefore = ch.stored;
     let offset = 0;
     for (let i = 0; i < n; i++) {
       const seq = f.seq + i;
@@ -495,6 +498,8 @@ export class Runtime implements AsyncDisposable {
       if (f.flags & Flag.ackNow) ch.eagerUntil = seq;
       this.#counters.stored++;
     }
+    // Only credit actually used renews the lease (re-sent duplicates do not).
+    if (ch.stored > storedBefore) ch.lastUsed = now;
     this.#channelChanged(ch);
     // Credit was used: top the channel up from free slots.
     this.#grants.add(mb);

@@ -58,8 +58,8 @@ export type Frame =
   | { kind: "nak"; mailbox: string; rid: string; code: string; message: string; seq: number }
   | { kind: "pull"; mailbox: string; window: number; epoch: number; rid: string; seen: number; held: number[] }
   | { kind: "deliver"; mailbox: string; rid: string; epoch: number; id: number; flags: number; body: Buffer }
-  | { kind: "taken"; mailbox: string; ids: number[] }
-  | { kind: "release"; mailbox: string; ids: number[] };
+  | { kind: "taken"; mailbox: string; rid: string; ids: number[] }
+  | { kind: "release"; mailbox: string; rid: string; ids: number[] };
 
 /** Why an incoming frame was dropped; `stats().refused` counts each. */
 export const Refusal = {
@@ -204,9 +204,9 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
     }
     case Kind.taken:
     case Kind.release: {
-      const [, , , ids] = h;
-      if (parts.length !== 1 || !isUintArray(ids)) return fail(Refusal.fields, `${kind} needs ids[]`);
-      return { ok: true, frame: { kind, mailbox, ids } };
+      const [, , , rid, ids] = h;
+      if (parts.length !== 1 || typeof rid !== "string" || !isUintArray(ids)) return fail(Refusal.fields, `${kind} needs rid, ids[]`);
+      return { ok: true, frame: { kind, mailbox, rid, ids } };
     }
     default:
       return fail(Refusal.kind, `unknown kind ${JSON.stringify(kind).slice(0, 40)}`);
