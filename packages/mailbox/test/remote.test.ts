@@ -129,3 +129,35 @@ t.test("a sporadic sender whose credit was taken back gets it again at once", as
   t.ok(performance.now() - started < 1000, "did not wait for a probe");
   t.same([await mb.receive(), await mb.receive()], [1, 2]);
 });
+
+t.test("a remote receiver across an owner restart: the new owner's messages are each taken once, none lost", async (t) => {
+  const first = await Runtime.start();
+  const endpoint = first.endpoint;
+  const address = `m@${endpoint}`;
+  const a = first.mailbox("m", { capacity: 100 });
+  for (let i = 0; i < 20; i++) await first.send(`a${i}`, a, { until: "queued" });
+  const receiver = await start(t, "tcp", { receiveWindow: 8 });
+  const got: string[] = [(await receiver.receive(address, { timeout: 5000 })) as string];
+  await sleep(50);
+  await first.close(); // the owner dies with the receiver holding a1..a7
+  const second = await Runtime.start({ endpoint, receiverTimeout: 1000 });
+  t.teardown(() => second.close());
+  const b = second.mailbox("m", { capacity: 100 });
+  const sender = await start(t, "tcp");
+  const received = Array.from({ length: 20 }, (_, i) => sender.send(`b${i}`, b.address, { until: "received", timeout: 20_000 }).then(() => `b${i}`));
+  for (;;) {
+    const m = (await receiver.receive(address, { timeout: 5000 })) as string;
+    got.push(m);
+    if (m.startsWith("b")) break;
+  }
+  await receiver.close();
+  const drained: string[] = [];
+  for (;;) {
+    const m = (await b.receive({ timeout: 2500 }).catch(() => undefined)) as string | undefined;
+    if (m === undefined) break;
+    drained.push(m);
+  }
+  const bs = [...got.filter((m) => m.startsWith("b")), ...drained];
+  t.same([...bs].sort(), Array.from({ length: 20 }, (_, i) => `b${i}`).sort(), "every b taken exactly once");
+  t.equal((await Promise.all(received)).length, 20, "each \"received\" send resolved, after a real take");
+});
