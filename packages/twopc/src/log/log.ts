@@ -50,6 +50,13 @@ export interface AppendOptions {
    * @default true
    */
   readonly sync?: boolean;
+  /**
+   * No hurry: the record may wait (up to `lazyWriteMs`) for a record that is in a hurry, to
+   * share its write and sync, rather than start one of its own. A forced record still resolves
+   * only once durable. Unforced records are always lazy.
+   * @default false
+   */
+  readonly lazy?: boolean;
 }
 
 /** Counters since open. */
@@ -140,8 +147,8 @@ export class StableLog<R> {
   #soon = false;
   /** A run is scheduled for unforced records only. */
   #lazyTimer: NodeJS.Timeout | undefined;
-  /** The queue holds a forced record. */
-  #forcedQueued = false;
+  /** The queue holds a forced record that is not lazy. */
+  #urgentQueued = false;
   #closing = false;
   #closed: Promise<void> | undefined;
   #unsynced = false;
@@ -209,7 +216,7 @@ export class StableLog<R> {
     return new Promise((resolve, reject) => {
       const sync = options.sync ?? true;
       this.#queue.push({ frame, sync, resolve, reject });
-      if (sync) this.#forcedQueued = true;
+      if (sync && options.lazy !== true) this.#urgentQueued = true;
       this.#kick();
     });
   }
@@ -244,9 +251,9 @@ export class StableLog<R> {
     });
   }
 
-  /** The queue is to be written now: it holds a forced record, a compaction or close waits, or unforced records do not wait. */
+  /** The queue is to be written now: it holds a forced record in a hurry, a compaction or close waits, or nothing is lazy. */
   #urgent(): boolean {
-    return this.#forcedQueued || this.#lazyWriteMs === 0 || this.#compactWaiters.length > 0 || this.#closeWaiters.length > 0;
+    return this.#urgentQueued || this.#lazyWriteMs === 0 || this.#compactWaiters.length > 0 || this.#closeWaiters.length > 0;
   }
 
   #kick(): void {
@@ -264,8 +271,8 @@ export class StableLog<R> {
         void this.#run(false);
       });
     } else if (this.#lazyTimer === undefined && !this.#soon) {
-      // Only unforced records: nobody waits on them, so they wait (a little) to ride with the
-      // next forced group, which then needs no separate write for them.
+      // Only lazy records (unforced ones, say): they wait (a little) to ride with the next
+      // group in a hurry, which then needs no separate write for them.
       this.#lazyTimer = setTimeout(() => {
         this.#lazyTimer = undefined;
         void this.#run(true);
@@ -296,7 +303,7 @@ export class StableLog<R> {
   async #writeBatch(): Promise<void> {
     const batch = (this.#inflight = this.#queue);
     this.#queue = [];
-    this.#forcedQueued = false;
+    this.#urgentQueued = false;
     const data = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
     const forced = batch.some((p) => p.sync);
     if (forced && !this.#unsynced && this.#file.writeDurable !== undefined) {

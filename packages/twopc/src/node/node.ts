@@ -13,7 +13,7 @@ import { ActionType, type TwopcAction } from "../twopc/actions.js";
 import { EventType, type TimerName, type TwopcEvent } from "../twopc/events.js";
 import type { TxMachine } from "../twopc/machine.js";
 import { isTwopcMessage } from "../twopc/messages.js";
-import type { TwopcRecord } from "../twopc/records.js";
+import { RecordType, type TwopcRecord } from "../twopc/records.js";
 import type { TxId } from "../twopc/types.js";
 import { NodeClosedError, NodeFailedError } from "./errors.js";
 
@@ -167,7 +167,10 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
         const { record, force } = action;
         // 2PC: a forced record is on stable storage before anything that depends on it is
         // sent; the machine emits those sends only in reply to this `durable` event.
-        const written = this.#log.append(record, { sync: force });
+        // WORKER-COMMIT gates only the ACK (the outcome was final at the coordinator's durable
+        // COMMIT): it need not start a sync of its own, but may join the next one a record in
+        // a hurry (the next WORKER-READY, whose vote someone waits on) starts.
+        const written = this.#log.append(record, { sync: force, lazy: record.type === RecordType.WorkerCommit });
         written.then(
           () => force && this.feed({ type: EventType.Durable, record } as E),
           (error: unknown) => this.#fail(error),
