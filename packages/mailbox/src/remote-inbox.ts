@@ -76,6 +76,8 @@ export class RemoteInbox {
   #lastUse = 0;
   /** When a delivery last arrived, or an epoch began. */
   #lastDelivery = 0;
+  /** Epochs started in a row for want of deliveries. */
+  #starved = 0;
   #timer: NodeJS.Timeout | undefined;
   #failed: Error | undefined;
 
@@ -137,15 +139,17 @@ export class RemoteInbox {
     }
     if (f.kind !== "deliver") return;
     this.#checkStale();
+    // Any delivery, even a stale one, shows the link is moving: no new epoch for starvation.
+    this.#lastDelivery = performance.now();
     // A delivery of an old epoch: the owner takes it back when it sees the new epoch.
     if (f.epoch !== this.#epoch || this.#failed) return;
+    this.#starved = 0;
     if (f.rid !== this.#rid) {
       // A new owner incarnation: ids start again; notices about the old one's mean nothing.
       this.#rid = f.rid;
       this.#seen = 0;
       this.#taken = [];
     }
-    this.#lastDelivery = performance.now();
     if (f.id > this.#seen) this.#seen = f.id;
     let value: unknown;
     try {
@@ -248,7 +252,7 @@ export class RemoteInbox {
   /** Asks for `window` messages; taken notices go first, so the owner never takes them for lost. */
   #pull(window: number): void {
     this.#sendTaken();
-    const held = [...this.#held].map((d) => d.id);
+    const held = [...this.#held].filter((d) => d.rid === this.#rid).map((d) => d.id);
     this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.pull, this.mailbox, window, this.#epoch, this.#rid, this.#seen, held])]);
   }
 
@@ -256,10 +260,14 @@ export class RemoteInbox {
   #tick(): void {
     this.#checkStale();
     this.#lastTick = performance.now();
-    if (this.#waiters.length > 0 && this.#lastTick - this.#lastDelivery > STARVED_PROBES * this.#host.probeMs) {
+    const starvedAfter = STARVED_PROBES * 2 ** Math.min(this.#starved, 6) * this.#host.probeMs;
+    if (this.#waiters.length > 0 && this.#lastTick - this.#lastDelivery > starvedAfter) {
       // Waiting long with nothing arriving: deliveries may have been lost with a connection
       // (past what `seen` can tell). A new epoch makes the owner take back all in flight,
       // and deliveries of the old epoch still on their way are ignored: nothing comes twice.
+      // Each starved epoch in a row waits twice as long, so a link slower than the threshold
+      // still gets its deliveries through.
+      this.#starved++;
       this.#newEpoch();
       return;
     }

@@ -140,7 +140,14 @@ t.test("a remote receiver across an owner restart: the new owner's messages are 
   const got: string[] = [(await receiver.receive(address, { timeout: 5000 })) as string];
   await sleep(50);
   await first.close(); // the owner dies with the receiver holding a1..a7
-  const second = await Runtime.start({ endpoint, receiverTimeout: 1000 });
+  // The old socket lets go of the port a moment after close (its linger).
+  let second: Runtime | undefined;
+  for (let i = 0; second === undefined; i++) {
+    second = await Runtime.start({ endpoint, receiverTimeout: 1000 }).catch((e: unknown) => {
+      if (i > 100) throw e;
+      return sleep(20).then(() => undefined);
+    });
+  }
   t.teardown(() => second.close());
   const b = second.mailbox("m", { capacity: 100 });
   const sender = await start(t, "tcp");
