@@ -131,6 +131,30 @@ t.test("log - unforced appends are written without a sync and made durable by th
   t.same((await StableLog.open<Rec>("/n1", { fs })).records, [{ txId: "b", n: 1 }, { txId: "c", n: 2 }], "the forced append synced the earlier one");
 });
 
+t.test("log - with lazyWriteMs, unforced and lazy records wait for the next forced group, and a lazy one still resolves only when durable", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/lazy", { fs, lazyWriteMs: 50 });
+  let lazyDone = false;
+  void log.append({ txId: "start", n: 0 }, { sync: false });
+  const lazy = log.append({ txId: "commit", n: 1 }, { lazy: true }).then(() => (lazyDone = true));
+  await new Promise((r) => setTimeout(r, 10));
+  t.equal(fs.stats.writes, 0, "nothing written yet: both wait for company");
+  t.equal(lazyDone, false, "a lazy forced record does not resolve before it is durable");
+  await log.append({ txId: "ready", n: 2 });
+  t.equal(fs.stats.writes, 1, "the forced record took both waiting ones in the same write");
+  t.equal(fs.stats.syncs, 1, "...and the same sync");
+  await lazy;
+  fs.crash();
+  t.same((await StableLog.open<Rec>("/lazy", { fs })).records.map((r) => r.txId), ["start", "commit", "ready"], "all three durable, in order");
+
+  const alone = (await StableLog.open<Rec>("/lazy2", { fs, lazyWriteMs: 20 })).log;
+  const started = performance.now();
+  await alone.append({ txId: "solo", n: 0 }, { lazy: true });
+  t.ok(performance.now() - started >= 15, "a lazy record with no company goes out after lazyWriteMs");
+  fs.crash();
+  t.same((await StableLog.open<Rec>("/lazy2", { fs })).records.map((r) => r.txId), ["solo"], "and it was synced");
+});
+
 t.test("log - a crash tears the unsynced tail at any byte, and open recovers the synced prefix", async (t) => {
   for (let keep = 0; keep < 40; keep++) {
     const fs = new MemoryFs();
