@@ -76,7 +76,7 @@ if (role === "bank") {
   const rt = await Runtime.start();
   const participant = await Participant.open({ runtime: rt, logDir: join(dir, `${name}-log`), mailbox: name, resourceManager: rm });
   process.on("message", async (m) => {
-    if (m === "balances") process.send!({ balances: rm.state.balances });
+    if (m === "balances") process.send!({ balances: rm.state.balances, prepared: Object.keys(rm.state.prepared).length });
     if (m === "stop") {
       await participant.close();
       await rt.close();
@@ -134,8 +134,15 @@ if (role === "bank") {
   }
   for (const line of await Promise.all(jobs)) console.log(`  ${line}`);
 
-  const finals: { balances: Record<string, number> }[] = [];
-  for (const b of banks) finals.push(await ask<{ balances: Record<string, number> }>(b.child, "balances"));
+  // transact() resolves once the decision is durable at the coordinator; each bank applies it
+  // when GLOBAL-COMMIT reaches it. Read the balances once no bank holds a transfer prepared.
+  let finals: { balances: Record<string, number>; prepared: number }[] = [];
+  for (;;) {
+    finals = [];
+    for (const b of banks) finals.push(await ask<{ balances: Record<string, number>; prepared: number }>(b.child, "balances"));
+    if (finals.every((f) => f.prepared === 0)) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const all = Object.assign({}, ...finals.map((f) => f.balances)) as Record<string, number>;
   const total = Object.values(all).reduce((a, b) => a + b, 0);
   console.log(`balances: ${JSON.stringify(all)}; total ${total} (was 400)`);
