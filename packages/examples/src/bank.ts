@@ -10,7 +10,7 @@
  *   node packages/examples/dist/bank.js
  */
 import { fork, type ChildProcess } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,8 +32,12 @@ interface BankState {
 /** A bank's resource manager: balances and promises in one JSON file, replaced atomically. */
 function bank(name: string, file: string, opening: Record<string, number>): ResourceManager & { state: BankState } {
   const state: BankState = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as BankState) : { balances: opening, prepared: {} };
+  // Written to a new file, synced, then renamed over the old one: a crash leaves one or the other.
   const save = (): void => {
-    writeFileSync(`${file}.tmp`, JSON.stringify(state));
+    const fd = openSync(`${file}.tmp`, "w");
+    writeSync(fd, JSON.stringify(state));
+    fsyncSync(fd);
+    closeSync(fd);
     renameSync(`${file}.tmp`, file);
   };
   const locked = (account: string): boolean => Object.values(state.prepared).some((ms) => ms.some((m) => m.account === account));
