@@ -9,11 +9,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "@zmbox/mailbox";
-import type { Mailbox, Runtime } from "@zmbox/mailbox";
+import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { addressOf, checkMailbox, checkRuntime } from "./check.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
-import { parseClientOptions, parseRequestOptions, type ClientOptions, type RequestOptions } from "./options.js";
-import { parseReply, requestEnvelope, type ReplyEnvelope, type RequestEnvelope } from "./wire.js";
+import { parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
+import { parseReply, requestEnvelope, type RequestEnvelope } from "./wire.js";
 
 /** Figures from {@link Client.stats}. */
 export interface ClientStats {
@@ -33,8 +33,22 @@ export interface ClientStats {
   inFlight: number;
 }
 
+/** A request waiting for its reply. */
 interface Pending {
-  resolve: (reply: ReplyEnvelope) => void;
+  readonly requestId: number;
+  readonly envelope: RequestEnvelope;
+  readonly to: string | Mailbox;
+  /** Every attempt's send options. */
+  readonly sendOptions: SendOptions;
+  readonly timeout: number;
+  readonly retries: number;
+  readonly signal: AbortSignal | undefined;
+  readonly started: number;
+  attempts: number;
+  /** The current attempt's timeout. */
+  timer: NodeJS.Timeout | undefined;
+  onAbort: (() => void) | undefined;
+  resolve: (body: unknown) => void;
   reject: (error: Error) => void;
 }
 
@@ -89,97 +103,77 @@ export class Client implements Disposable {
    * @example
    * const answer = await client.request({ op: "read", file: "rutabaga" }, server, { timeout: 1000, retries: 3 });
    */
-  async request<Res = unknown>(body: unknown, server: string | Mailbox, options?: RequestOptions): Promise<Res> {
-    const to = checkMailbox("server", server);
-    const { timeout, retries, signal } = parseRequestOptions(options);
+  request<Res = unknown>(body: unknown, server: string | Mailbox, options?: RequestOptions): Promise<Res> {
+    try {
+      return this.#start(body, checkMailbox("server", server), parseRequestOptions(options)) as Promise<Res>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #start(body: unknown, to: string | Mailbox, { timeout, retries, signal }: ParsedRequestOptions): Promise<unknown> {
     if (body === undefined) throw new InvalidArgumentError("Expected a request body (any MessagePack-encodable value), got `undefined`");
     if (this.#closed) throw this.#closed;
     if (signal?.aborted) throw new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal.reason });
-    const requestId = ++this.#nextId;
-    const envelope = requestEnvelope(this.id, requestId, this.address, body);
-    let pending!: Pending;
-    const replied = new Promise<ReplyEnvelope>((resolve, reject) => {
-      pending = { resolve, reject };
+    return new Promise((resolve, reject) => {
+      const requestId = ++this.#nextId;
+      const p: Pending = {
+        requestId,
+        envelope: requestEnvelope(this.id, requestId, this.address, body),
+        to,
+        sendOptions: signal ? { until: "stored", timeout, signal } : { until: "stored", timeout },
+        timeout,
+        retries,
+        signal,
+        started: performance.now(),
+        attempts: 0,
+        timer: undefined,
+        onAbort: undefined,
+        resolve,
+        reject,
+      };
+      this.#pending.set(requestId, p);
+      this.#counts.requests++;
+      this.#listen();
+      if (signal) {
+        p.onAbort = () => this.#settle(p, new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal.reason }));
+        signal.addEventListener("abort", p.onAbort, { once: true });
+      }
+      this.#attempt(p);
     });
-    this.#pending.set(requestId, pending);
-    this.#listen();
-    this.#counts.requests++;
-    const started = performance.now();
-    try {
-      const reply = await this.#attempts(envelope, to, replied, timeout, retries, signal, started);
-      this.#counts.replies++;
-      if (reply.ok) return reply.body as Res;
-      throw new RemoteError(reply.error, addressOf(to), requestId);
-    } finally {
-      this.#pending.delete(requestId);
-    }
   }
 
-  async #attempts(
-    envelope: RequestEnvelope,
-    to: string | Mailbox,
-    replied: Promise<ReplyEnvelope>,
-    timeout: number,
-    retries: number,
-    signal: AbortSignal | undefined,
-    started: number,
-  ): Promise<ReplyEnvelope> {
-    const address = addressOf(to);
-    for (let attempt = 1; ; attempt++) {
-      if (attempt > 1) this.#counts.retries++;
-      const reply = await this.#attempt(envelope, to, replied, timeout, signal);
-      if (reply !== undefined) return reply;
-      if (attempt > retries) {
-        this.#counts.timeouts++;
-        throw new RequestTimeoutError(address, envelope.requestId, attempt, performance.now() - started, timeout);
-      }
-    }
+  /** Sends the request (again, with the same id) and waits `timeout` for the reply. */
+  #attempt(p: Pending): void {
+    p.attempts++;
+    if (p.timeout !== Infinity) p.timer = setTimeout(this.#onTimeout, p.timeout, p);
+    // "stored": a missing mailbox is refused at once (NoSuchMailboxError). A send that is not
+    // stored in time may still arrive later: the retry carries the same id, so the server
+    // runs the handler once.
+    this.#runtime.send(p.envelope, p.to, p.sendOptions).catch((error: Error) => {
+      if (!(error instanceof TimeoutError || error instanceof AbortedError)) this.#settle(p, error);
+    });
   }
 
-  /** One attempt: send (until stored) and wait for the reply, all within `timeout`. `undefined`: timed out. */
-  #attempt(
-    envelope: RequestEnvelope,
-    to: string | Mailbox,
-    replied: Promise<ReplyEnvelope>,
-    timeout: number,
-    signal: AbortSignal | undefined,
-  ): Promise<ReplyEnvelope | undefined> {
-    return new Promise<ReplyEnvelope | undefined>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      const finish = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const onAbort = (): void => {
-        finish();
-        reject(new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal?.reason }));
-      };
-      if (timeout !== Infinity) {
-        timer = setTimeout(() => {
-          finish();
-          resolve(undefined);
-        }, timeout);
-      }
-      signal?.addEventListener("abort", onAbort, { once: true });
-      replied.then(
-        (reply) => {
-          finish();
-          resolve(reply);
-        },
-        (error: Error) => {
-          finish();
-          reject(error);
-        },
-      );
-      // "stored": a missing mailbox is refused at once (NoSuchMailboxError). A send that is not
-      // stored in time may still arrive later: the retry carries the same id, so the server
-      // runs the handler once.
-      this.#runtime.send(envelope, to, { until: "stored", timeout, ...(signal ? { signal } : {}) }).catch((error: Error) => {
-        if (error instanceof TimeoutError || error instanceof AbortedError) return;
-        finish();
-        reject(error);
-      });
-    });
+  /** No reply within the attempt's time: try again, or give up. */
+  readonly #onTimeout = (p: Pending): void => {
+    p.timer = undefined;
+    if (p.attempts <= p.retries) {
+      this.#counts.retries++;
+      this.#attempt(p);
+      return;
+    }
+    this.#counts.timeouts++;
+    this.#settle(p, new RequestTimeoutError(addressOf(p.to), p.requestId, p.attempts, performance.now() - p.started, p.timeout));
+  };
+
+  /** Ends a request with its reply's body or with `error`; a reply that comes later is late. */
+  #settle(p: Pending, error: Error | undefined, body?: unknown): void {
+    if (!this.#pending.delete(p.requestId)) return;
+    clearTimeout(p.timer);
+    if (p.onAbort) p.signal?.removeEventListener("abort", p.onAbort);
+    if (error) p.reject(error);
+    else p.resolve(body);
   }
 
   /**
@@ -209,8 +203,7 @@ export class Client implements Disposable {
 
   #fail(error: Error): void {
     this.#closed ??= error;
-    for (const p of this.#pending.values()) p.reject(error);
-    this.#pending.clear();
+    for (const p of this.#pending.values()) this.#settle(p, error);
   }
 
   /**
@@ -250,8 +243,9 @@ export class Client implements Disposable {
       this.#counts.late++;
       return;
     }
-    this.#pending.delete(reply.requestId);
-    p.resolve(reply);
+    this.#counts.replies++;
+    if (reply.ok) this.#settle(p, undefined, reply.body);
+    else this.#settle(p, new RemoteError(reply.error, addressOf(p.to), p.requestId));
   }
 }
 
