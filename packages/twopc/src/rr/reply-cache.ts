@@ -22,17 +22,30 @@ export interface ReplyCacheOptions {
 
 export type CacheHit<V> = { state: "running" } | { state: "done"; value: V } | undefined;
 
+/** A run in progress (`at` undefined) or finished, with the reply to send again. */
+interface Entry<V> {
+  readonly key: string;
+  value: V | undefined;
+  /** When the run finished; undefined while it runs. */
+  at: number | undefined;
+  /** Replaced by a new run of the same key: no longer in the Map. */
+  stale: boolean;
+}
+
+const RUNNING = Object.freeze({ state: "running" } as const);
+
 export class ReplyCache<V> {
-  readonly #running = new Set<string>();
-  readonly #done = new Map<string, { value: V; at: number }>();
+  /** Runs in progress and finished ones: one lookup answers `get`. */
+  readonly #entries = new Map<string, Entry<V>>();
   /**
    * Finished entries in completion order, oldest first, read from `#head`. Kept beside the Map
    * because taking the oldest out of a Map by iterating it from the start costs time in the
    * number of entries deleted before it (V8 keeps them as holes until it rehashes): 14 us a
    * request at 10000 entries, where this queue costs well under 1.
    */
-  #order: { key: string; at: number }[] = [];
+  #order: Entry<V>[] = [];
   #head = 0;
+  #running = 0;
   readonly #max: number;
   readonly #ttlMs: number;
   readonly #now: () => number;
@@ -51,54 +64,77 @@ export class ReplyCache<V> {
 
   /** Finished entries held. */
   get size(): number {
-    return this.#done.size;
+    return this.#entries.size - this.#running;
   }
 
   /** Runs in progress. */
   get running(): number {
-    return this.#running.size;
+    return this.#running;
   }
 
   get(key: string): CacheHit<V> {
-    if (this.#running.has(key)) return { state: "running" };
-    const entry = this.#done.get(key);
+    const entry = this.#entries.get(key);
     if (entry === undefined) return undefined;
-    if (this.#now() - entry.at > this.#ttlMs) {
-      this.#expire();
+    if (entry.at === undefined) return RUNNING;
+    const now = this.#now();
+    if (now - entry.at > this.#ttlMs) {
+      this.#expire(now);
       return undefined;
     }
-    return { state: "done", value: entry.value };
+    return { state: "done", value: entry.value as V };
   }
 
   /** The handler starts for `key`. */
   start(key: string): void {
-    this.#running.add(key);
+    const old = this.#entries.get(key);
+    if (old !== undefined) {
+      if (old.at === undefined) return;
+      // Finished before and run again: the old entry leaves the order where it stands.
+      old.stale = true;
+    }
+    this.#entries.set(key, { key, value: undefined, at: undefined, stale: false });
+    this.#running++;
   }
 
-  /** The handler for `key` finished with `value` (the reply to send again on a retry). */
+  /**
+   * The handler for `key` finished with `value` (the reply to send again on a retry). A
+   * finished entry gets the new value and keeps its age.
+   */
   finish(key: string, value: V): void {
-    this.#running.delete(key);
-    const at = this.#now();
-    this.#done.set(key, { value, at });
-    this.#order.push({ key, at });
-    this.#expire();
+    let entry = this.#entries.get(key);
+    if (entry?.at !== undefined) {
+      entry.value = value;
+      return;
+    }
+    if (entry === undefined) {
+      entry = { key, value, at: undefined, stale: false };
+      this.#entries.set(key, entry);
+    } else {
+      this.#running--;
+    }
+    const now = this.#now();
+    entry.value = value;
+    entry.at = now;
+    this.#order.push(entry);
+    this.#expire(now);
   }
 
   /** The run for `key` ended without a reply to keep (cancelled): a retry runs it again. */
   abandon(key: string): void {
-    this.#running.delete(key);
+    const entry = this.#entries.get(key);
+    if (entry === undefined || entry.at !== undefined) return;
+    this.#entries.delete(key);
+    this.#running--;
   }
 
-  #expire(): void {
-    const oldest = this.#now() - this.#ttlMs;
+  #expire(now: number): void {
+    const oldest = now - this.#ttlMs;
     const order = this.#order;
     while (this.#head < order.length) {
-      const item = order[this.#head]!;
-      const entry = this.#done.get(item.key);
-      // An entry finished again later (a replaced reply) has a newer place in the queue.
-      if (entry !== undefined && entry.at === item.at) {
-        if (this.#done.size <= this.#max && item.at >= oldest) break;
-        this.#done.delete(item.key);
+      const entry = order[this.#head]!;
+      if (!entry.stale) {
+        if (this.size <= this.#max && entry.at! >= oldest) break;
+        this.#entries.delete(entry.key);
         this.evicted++;
       }
       this.#head++;
