@@ -12,7 +12,7 @@ import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "@
 import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { addressOf, checkMailbox, checkRuntime } from "./check.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
-import { parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
+import { MAX_WAITING_RECEIVES, parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
 import { parseReply, requestEnvelope, type RequestEnvelope } from "./wire.js";
 
 /** Figures from {@link Client.stats}. */
@@ -208,13 +208,13 @@ export class Client implements Disposable {
 
   /**
    * `receive(response, client_mbox)`, once per request in flight (at least once, for late
-   * replies), each reply matched to its request by id. One loop taking replies one at a time
+   * replies; at most MAX_WAITING_RECEIVES), each reply matched to its request by id. One loop taking replies one at a time
    * would hand them on one microtask apart, and the next requests would then go out one frame
    * each; with a receive waiting per request, the replies that arrive together are handed on
    * together, and the requests they free go out together in one frame.
    */
   #listen(): void {
-    while (this.#receiving < Math.max(1, this.#pending.size) && !this.#closed) {
+    while (this.#receiving < Math.max(1, Math.min(this.#pending.size, MAX_WAITING_RECEIVES)) && !this.#closed) {
       this.#receiving++;
       this.#mailbox.receive().then(this.#onMessage, this.#onStop);
     }

@@ -39,6 +39,13 @@ export interface ServeOptions {
 }
 
 export const DEFAULT_CONCURRENCY = 16;
+
+/**
+ * Most receives a server or client keeps waiting at once: enough to take every message of a
+ * frame together (the runtime carries up to 64 messages a frame by default); more would only
+ * cost memory.
+ */
+export const MAX_WAITING_RECEIVES = 64;
 export const DEFAULT_CACHE_MAX = 10_000;
 export const DEFAULT_CACHE_TTL_MS = 60_000;
 export const DEFAULT_REPLY_TIMEOUT = 5000;
