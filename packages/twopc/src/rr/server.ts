@@ -81,11 +81,8 @@ export class Server implements AsyncDisposable {
   /** Aborts handlers (cancel only). */
   readonly #cancel = new AbortController();
   readonly #replies = new Set<Promise<void>>();
-  /** Receives waiting for a request (see #take). */
-  #receiving = 0;
-  /** Resolves once the server stopped taking requests and no receive is waiting any more. */
-  readonly #received: Promise<void>;
-  #receivedAll!: () => void;
+  /** Workers not running a handler: waiting for a request, or about to (see #work). */
+  #free = 0;
   #failure: Error | undefined;
   readonly #counts = { received: 0, handled: 0, failed: 0, duplicates: 0, joined: 0, badRequests: 0, replyErrors: 0, cancelled: 0 };
   #onAbort: (() => void) | undefined;
@@ -99,10 +96,8 @@ export class Server implements AsyncDisposable {
     this.#options = options;
     this.#queue = new PQueue({ concurrency: options.concurrency });
     this.#cache = new ReplyCache({ max: options.cacheMax, ttlMs: options.cacheTtlMs });
-    this.#received = new Promise((resolve) => (this.#receivedAll = resolve));
-    // One listener per waiting receive (up to MAX_WAITING_RECEIVES), and this one.
+    // One listener per worker waiting in receive (up to MAX_WAITING_RECEIVES).
     setMaxListeners(0, this.#stopping.signal);
-    this.#stopping.signal.addEventListener("abort", () => this.#checkReceived(), { once: true });
     const { signal } = options;
     if (signal) {
       this.#onAbort = () => {
@@ -123,7 +118,7 @@ export class Server implements AsyncDisposable {
   stats(): ServerStats {
     return {
       ...this.#counts,
-      active: this.#queue.pending + this.#queue.size,
+      active: this.#queue.pending + this.#queue.size - this.#free,
       cached: this.#cache.size,
       evicted: this.#cache.evicted,
     };
@@ -144,65 +139,74 @@ export class Server implements AsyncDisposable {
     await this.close();
   }
 
-  /** Ends when the receives are done (after close, cancel or a receive error) and every request taken is answered. */
+  /** Ends when every worker has (after close, cancel or a receive error) and every reply is handed over. */
   async #serve(): Promise<Error | undefined> {
-    const next = (): void => this.#take();
-    this.#queue.on("next", next);
-    this.#take();
-    await this.#received;
-    this.#queue.off("next", next);
+    this.#spawn();
     await this.#queue.onIdle();
     while (this.#replies.size > 0) await Promise.all(this.#replies);
     if (this.#onAbort) this.#options.signal?.removeEventListener("abort", this.#onAbort);
     return this.#failure;
   }
 
-  /**
-   * Keeps one receive waiting per free handler slot (at most MAX_WAITING_RECEIVES): a request
-   * is taken only when it can run at once, the rest wait in the mailbox. One loop taking
-   * requests one at a time would start them one microtask apart, and their replies would go
-   * out one frame each; with a receive waiting per slot, the requests that arrive together
-   * run together, and their replies leave together.
-   *
-   * The waiting receives share the stop signal. Node walks a signal's listeners on each add,
-   * but a controller per receive costs more still (an empty signal's listener list is made
-   * and dropped on every add and remove): server CPU +1 us a request at 64 in flight.
-   */
-  #take(): void {
-    const stop = this.#stopping.signal;
-    const free = this.#options.concurrency - this.#queue.pending - this.#queue.size;
-    while (!stop.aborted && this.#receiving < Math.min(free, MAX_WAITING_RECEIVES)) {
-      this.#receiving++;
-      this.#runtime.receive(this.#mbox, { signal: stop }).then(this.#onMessage, this.#onReceiveError);
+  /** Starts workers until MAX_WAITING_RECEIVES of them are free, within `concurrency` workers in all. */
+  #spawn(): void {
+    const queue = this.#queue;
+    while (!this.#stopping.signal.aborted && this.#free < MAX_WAITING_RECEIVES && queue.pending + queue.size < this.#options.concurrency) {
+      this.#free++;
+      void queue.add(() => this.#work());
     }
   }
 
-  readonly #onMessage = (message: unknown): void => {
-    this.#receiving--;
+  /**
+   * A worker: the notes' loop, `receive(command, server_mbox); ...; send(answer,
+   * client_mbox)`, run by p-queue, which runs at most `concurrency` of them: so at most that
+   * many handlers run at once, and a request is taken only when a worker is free to run it
+   * (the rest wait in the mailbox). A p-queue task per worker, not per request.
+   *
+   * Free workers wait in receive together: the requests that arrive in one frame are taken at
+   * once and run together, and their replies leave together. One loop taking one request at
+   * a time would start them one microtask apart, and each reply would go out in a frame of
+   * its own. (The waiting receives share the stop signal: Node walks a signal's listeners on
+   * each add, but an AbortController per receive costs more still, +1 us a request.)
+   */
+  async #work(): Promise<void> {
+    const stop = this.#stopping.signal;
+    while (!stop.aborted) {
+      let message: unknown;
+      try {
+        message = await this.#runtime.receive(this.#mbox, { signal: stop });
+      } catch (error) {
+        // Aborted (close or cancel), the runtime or mailbox closed, or an error that stops the server.
+        if (!(error instanceof AbortedError || error instanceof ClosedError || error instanceof MailboxClosedError)) {
+          this.#failure ??= error as Error;
+        }
+        this.#stopping.abort(error);
+        break;
+      }
+      this.#free--;
+      this.#spawn();
+      const running = this.#accept(message);
+      if (running) await running;
+      // Enough workers are free already: this one ends.
+      if (this.#free >= MAX_WAITING_RECEIVES) return;
+      this.#free++;
+    }
+    this.#free--;
+  }
+
+  /** Takes one message: runs the handler (the promise), joins its run, answers from the cache, or counts a bad request. */
+  #accept(message: unknown): Promise<void> | undefined {
     this.#counts.received++;
     try {
-      this.#accept(message);
+      return this.#answer(message);
     } catch {
       // A message must never take the server down.
       this.#counts.badRequests++;
+      return undefined;
     }
-    this.#take();
-    this.#checkReceived();
-  };
-
-  /** A receive failed: aborted (close or cancel), the runtime or mailbox closed, or an error that stops the server. */
-  readonly #onReceiveError = (error: Error): void => {
-    this.#receiving--;
-    if (!(error instanceof AbortedError || error instanceof ClosedError || error instanceof MailboxClosedError)) this.#failure ??= error;
-    this.#stopping.abort(error);
-    this.#checkReceived();
-  };
-
-  #checkReceived(): void {
-    if (this.#receiving === 0 && this.#stopping.signal.aborted) this.#receivedAll();
   }
 
-  #accept(message: unknown): void {
+  #answer(message: unknown): Promise<void> | undefined {
     const parsed = parseRequest(message);
     if (!parsed.ok) {
       // A bad message never takes the server down: tell the sender if it can be told, count it either way.
@@ -230,7 +234,7 @@ export class Server implements AsyncDisposable {
       return;
     }
     this.#cache.start(key);
-    void this.#queue.add(() => this.#run(req, key));
+    return this.#run(req, key);
   }
 
   async #run(req: RequestEnvelope, key: string): Promise<void> {
