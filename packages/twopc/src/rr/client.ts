@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "@zmbox/mailbox";
 import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { addressOf, checkMailbox, checkRuntime } from "./check.js";
+import { Deadlines, type Timed } from "./deadlines.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
 import { parseReply, requestEnvelope, type RequestEnvelope } from "./wire.js";
@@ -34,7 +35,7 @@ export interface ClientStats {
 }
 
 /** A request waiting for its reply. */
-interface Pending {
+interface Pending extends Timed {
   readonly requestId: number;
   readonly envelope: RequestEnvelope;
   readonly to: string | Mailbox;
@@ -45,8 +46,6 @@ interface Pending {
   readonly signal: AbortSignal | undefined;
   readonly started: number;
   attempts: number;
-  /** The current attempt's timeout. */
-  timer: NodeJS.Timeout | undefined;
   onAbort: (() => void) | undefined;
   resolve: (body: unknown) => void;
   reject: (error: Error) => void;
@@ -71,6 +70,8 @@ export class Client implements Disposable {
   readonly #runtime: Runtime;
   readonly #mailbox: Mailbox;
   readonly #pending = new Map<number, Pending>();
+  /** The attempts' timeouts, on one timer. */
+  readonly #deadlines = new Deadlines<Pending>((p) => this.#onTimeout(p));
   readonly #counts = { requests: 0, replies: 0, retries: 0, timeouts: 0, late: 0, badReplies: 0 };
   #nextId = 0;
   /** Receives waiting on the reply mailbox (see #listen). */
@@ -127,7 +128,8 @@ export class Client implements Disposable {
         signal,
         started: performance.now(),
         attempts: 0,
-        timer: undefined,
+        due: Infinity,
+        heapIndex: -1,
         onAbort: undefined,
         resolve,
         reject,
@@ -146,7 +148,7 @@ export class Client implements Disposable {
   /** Sends the request (again, with the same id) and waits `timeout` for the reply. */
   #attempt(p: Pending): void {
     p.attempts++;
-    if (p.timeout !== Infinity) p.timer = setTimeout(this.#onTimeout, p.timeout, p);
+    if (p.timeout !== Infinity) this.#deadlines.add(p, p.timeout);
     // "stored": a missing mailbox is refused at once (NoSuchMailboxError). A send that is not
     // stored in time may still arrive later: the retry carries the same id, so the server
     // runs the handler once.
@@ -156,8 +158,7 @@ export class Client implements Disposable {
   }
 
   /** No reply within the attempt's time: try again, or give up. */
-  readonly #onTimeout = (p: Pending): void => {
-    p.timer = undefined;
+  #onTimeout(p: Pending): void {
     if (p.attempts <= p.retries) {
       this.#counts.retries++;
       this.#attempt(p);
@@ -165,12 +166,12 @@ export class Client implements Disposable {
     }
     this.#counts.timeouts++;
     this.#settle(p, new RequestTimeoutError(addressOf(p.to), p.requestId, p.attempts, performance.now() - p.started, p.timeout));
-  };
+  }
 
   /** Ends a request with its reply's body or with `error`; a reply that comes later is late. */
   #settle(p: Pending, error: Error | undefined, body?: unknown): void {
     if (!this.#pending.delete(p.requestId)) return;
-    clearTimeout(p.timer);
+    this.#deadlines.remove(p);
     if (p.onAbort) p.signal?.removeEventListener("abort", p.onAbort);
     if (error) p.reject(error);
     else p.resolve(body);

@@ -1,0 +1,107 @@
+/**
+ * Deadlines on one timer: a binary min-heap of items by due time, with a single setTimeout
+ * armed for the earliest. A client's requests in flight each have one (the current attempt's
+ * timeout); a setTimeout and clearTimeout per attempt cost more, and the requests that end
+ * before their deadline, nearly all of them, never touch the timer.
+ *
+ * The timer is re-armed only when an earlier deadline comes in or it fires, and is unref'd
+ * while no deadline is pending, so that it never keeps the process alive on its own.
+ */
+export interface Timed {
+  /** When it is due, in `performance.now()` ms. */
+  due: number;
+  /** Its place in the heap; -1 when it is not in it. */
+  heapIndex: number;
+}
+
+/** Node's setTimeout fires at once for more than this (and warns). */
+const MAX_DELAY = 2 ** 31 - 1;
+
+export class Deadlines<T extends Timed> {
+  readonly #heap: T[] = [];
+  readonly #onDue: (item: T) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #armedAt = Infinity;
+
+  /** `onDue` is called with each item whose deadline has passed (it is out of the heap by then). */
+  constructor(onDue: (item: T) => void) {
+    this.#onDue = onDue;
+  }
+
+  /** Makes `item` due in `ms` ms. */
+  add(item: T, ms: number): void {
+    item.due = performance.now() + ms;
+    item.heapIndex = this.#heap.length;
+    this.#heap.push(item);
+    this.#up(item.heapIndex);
+    if (item.due < this.#armedAt) this.#arm(item.due);
+    else this.#timer!.ref();
+  }
+
+  /** Takes `item` out; a no-op when it is not in. */
+  remove(item: T): void {
+    const i = item.heapIndex;
+    if (i < 0) return;
+    item.heapIndex = -1;
+    const last = this.#heap.pop()!;
+    if (last !== item) {
+      this.#heap[i] = last;
+      last.heapIndex = i;
+      this.#down(i);
+      this.#up(last.heapIndex);
+    }
+    // The timer stays armed (it may fire for nothing), but no longer holds the process.
+    if (this.#heap.length === 0) this.#timer?.unref();
+  }
+
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#armedAt = at;
+    this.#timer = setTimeout(this.#fire, Math.min(MAX_DELAY, Math.max(1, Math.ceil(at - performance.now()))));
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    const now = performance.now();
+    for (let first = this.#heap[0]; first !== undefined && first.due <= now; first = this.#heap[0]) {
+      this.remove(first);
+      this.#onDue(first);
+    }
+    const first = this.#heap[0];
+    if (first !== undefined) this.#arm(first.due);
+  };
+
+  #up(i: number): void {
+    const h = this.#heap;
+    const item = h[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent]!;
+      if (p.due <= item.due) break;
+      h[i] = p;
+      p.heapIndex = i;
+      i = parent;
+    }
+    h[i] = item;
+    item.heapIndex = i;
+  }
+
+  #down(i: number): void {
+    const h = this.#heap;
+    const item = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && h[r]!.due < h[l]!.due ? r : l;
+      const child = h[c]!;
+      if (child.due >= item.due) break;
+      h[i] = child;
+      child.heapIndex = i;
+      i = c;
+    }
+    h[i] = item;
+    item.heapIndex = i;
+  }
+}
