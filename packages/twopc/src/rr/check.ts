@@ -73,12 +73,39 @@ export function checkMailbox(name: string, value: unknown): string | Mailbox {
   if (typeof value !== "string") {
     throw new InvalidArgumentError(`Expected \`${name}\` to be a Mailbox or a "name@endpoint" address, got ${describe(value)}`);
   }
-  try {
-    parseAddress(value);
-  } catch (error) {
-    throw new InvalidAddressError(`Invalid \`${name}\`: ${(error as Error).message}`, { cause: error });
+  if (!goodAddresses.has(value)) {
+    try {
+      parseAddress(value);
+    } catch (error) {
+      throw new InvalidAddressError(`Invalid \`${name}\`: ${(error as Error).message}`, { cause: error });
+    }
+    remember(value);
   }
   return value;
+}
+
+/** True when `value` is a `name@endpoint` address. */
+export function isAddress(value: unknown): value is string {
+  if (typeof value !== "string") return false;
+  if (goodAddresses.has(value)) return true;
+  try {
+    parseAddress(value);
+  } catch {
+    return false;
+  }
+  remember(value);
+  return true;
+}
+
+/**
+ * Addresses found good lately: a client sends to a few servers and a server answers a few
+ * clients, many times each, and a lookup costs less than parsing (two regular expressions).
+ */
+const goodAddresses = new Set<string>();
+
+function remember(address: string): void {
+  if (goodAddresses.size >= 1024) goodAddresses.clear();
+  goodAddresses.add(address);
 }
 
 /** The address of a mailbox reference. */

@@ -13,8 +13,7 @@
  * new one), `requestId` counts up from 1 per client and is the same on every retry of a
  * request: together they key the server's reply cache. A `body` of `undefined` is left out.
  */
-import { parseAddress } from "@zmbox/mailbox";
-import { isPlainObject } from "./check.js";
+import { isAddress, isPlainObject } from "./check.js";
 import type { ErrorInfo } from "./errors.js";
 
 export interface RequestEnvelope {
@@ -47,15 +46,6 @@ export function errorReply(clientId: string, requestId: number, error: ErrorInfo
 
 const isId = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 1;
 const isClientId = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 200;
-
-function isAddress(v: unknown): v is string {
-  try {
-    parseAddress(v);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export type ParsedRequest =
   | { ok: true; request: RequestEnvelope }
