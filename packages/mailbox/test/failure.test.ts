@@ -9,6 +9,9 @@ import { eventually, forkFixture, nextMessage, sleep, start } from "./helpers.js
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
 
+/** Messages taken by both the local receiver and the child (delivered twice). */
+const twiceCount = (local: number[], child: number[]): number => local.filter((i) => child.includes(i)).length;
+
 /** A TCP proxy in front of `target` whose connections can be cut at will. */
 async function proxy(target: string): Promise<{ endpoint: string; cut(): void; close(): void }> {
   const [host, port] = target.replace("tcp://", "").split(":") as [string, string];
@@ -132,7 +135,11 @@ t.test("a remote receiver killed mid-stream: no message is lost, and only what i
   const recorded = existsSync(record) ? readFileSync(record, "utf8").split("\n").filter((l) => l !== "").map(Number) : [];
   takenByChild.splice(0, takenByChild.length, ...recorded);
   const all = new Set([...takenByChild, ...local]);
-  t.equal(all.size, N, "every message was received by someone", { missing: Array.from({ length: N }, (_, i) => i).filter((i) => !all.has(i)).join(","), child: takenByChild.join(","), local: local.slice(0, 20).join(",") });
+  // A message is taken when receive returns it; the child records it on the next line. A kill
+  // between the two (the taken notice leaves first) is the one message the record can miss.
+  const missing = Array.from({ length: N }, (_, i) => i).filter((i) => !all.has(i));
+  t.ok(missing.length <= 1, `at most the message being taken at the kill is unrecorded (${missing.join(",") || "none"})`);
+  t.equal(owner.stats().received, N + twiceCount(local, takenByChild), "the owner counted every message taken (none lost)");
   const twice = local.filter((i) => takenByChild.includes(i));
   t.ok(twice.length <= window, `at most a window of messages came twice (${twice.length})`);
   t.equal(new Set(local).size, local.length, "the local receiver got no message twice");
