@@ -277,24 +277,23 @@ export class Server implements AsyncDisposable {
   }
 
   /**
-   * Keeps the reply for retries, and sends it. The cache holds replies encoded: as objects
-   * they kept whatever the handler's value held alive for as long as the entry stays (seconds
-   * at the default bounds), often views into the ZeroMQ buffers of received frames, which
-   * every scavenge then copied and promoted (at one request at a time: +15 us of server CPU
-   * and of round trip a request). An encoding costs well under 1 us for a small reply.
+   * Sends the reply, then keeps it for retries (no retry can come in between: this is one
+   * turn). The cache holds replies encoded: as objects they kept whatever the handler's value
+   * held alive for as long as the entry stays (seconds at the default bounds), often views
+   * into the ZeroMQ buffers of received frames, which every scavenge then copied and promoted
+   * (at one request at a time: +15 us of server CPU and of round trip a request). Encoding
+   * after the send keeps it out of the reply's way.
    */
   #finish(req: RequestEnvelope, key: string, reply: ReplyEnvelope): void {
+    this.#reply(req.replyTo, reply, key);
     let encoded: Buffer;
     try {
       encoded = encodeReply(reply);
-    } catch (error) {
-      // The handler's value cannot travel: the caller gets that as the error.
-      const why = new EncodeError(`could not encode the message as MessagePack: ${(error as Error).message}`, { cause: error });
-      reply = errorReply(req.clientId, req.requestId, errorInfo(why));
-      encoded = encodeReply(reply);
+    } catch {
+      // The send fails the same way, and caches the error reply that replaces this one.
+      return;
     }
     this.#cache.finish(key, encoded);
-    this.#reply(req.replyTo, reply, key);
   }
 
   /** Sends a reply (`until: "queued"`); a reply that cannot be encoded becomes an error reply. */
