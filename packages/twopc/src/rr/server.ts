@@ -8,7 +8,7 @@
  * waits in the mailbox (bounded by its capacity), never in this process.
  */
 import { AbortedError, ClosedError, EncodeError, MailboxClosedError, MessageTooLargeError } from "@zmbox/mailbox";
-import type { Mailbox, Runtime } from "@zmbox/mailbox";
+import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
 import { addressOf, checkFunction, checkMailbox, checkRuntime } from "./check.js";
@@ -80,7 +80,10 @@ export class Server implements AsyncDisposable {
   readonly #stopping = new AbortController();
   /** Aborts handlers (cancel only). */
   readonly #cancel = new AbortController();
-  readonly #replies = new Set<Promise<void>>();
+  /** Replies handed to the runtime and not yet in its outbox: `closed` waits for them. */
+  #sending = 0;
+  #allSent: (() => void) | undefined;
+  readonly #replyOptions: SendOptions;
   /** Workers not running a handler: waiting for a request, or about to (see #work). */
   #free = 0;
   #failure: Error | undefined;
@@ -96,6 +99,7 @@ export class Server implements AsyncDisposable {
     this.#options = options;
     this.#queue = new PQueue({ concurrency: options.concurrency });
     this.#cache = new ReplyCache({ max: options.cacheMax, ttlMs: options.cacheTtlMs });
+    this.#replyOptions = { until: "queued", timeout: options.replyTimeout };
     // One listener per worker (see #work).
     setMaxListeners(0, this.#stopping.signal);
     const { signal } = options;
@@ -143,7 +147,7 @@ export class Server implements AsyncDisposable {
   async #serve(): Promise<Error | undefined> {
     this.#spawn();
     await this.#queue.onIdle();
-    while (this.#replies.size > 0) await Promise.all(this.#replies);
+    if (this.#sending > 0) await new Promise<void>((resolve) => (this.#allSent = resolve));
     if (this.#onAbort) this.#options.signal?.removeEventListener("abort", this.#onAbort);
     return this.#failure;
   }
@@ -296,32 +300,33 @@ export class Server implements AsyncDisposable {
     this.#cache.finish(key, encoded);
   }
 
-  /** Sends a reply (`until: "queued"`); a reply that cannot be encoded becomes an error reply. */
+  /** Sends a reply (`until: "queued"`); one that cannot be encoded or is too large becomes an error reply. */
   #reply(replyTo: string, reply: ReplyEnvelope, key?: string): void {
-    const sending = this.#send(replyTo, reply, key).finally(() => this.#replies.delete(sending));
-    this.#replies.add(sending);
+    this.#sending++;
+    this.#runtime.send(reply, replyTo, this.#replyOptions).then(this.#sent, (error: Error) => {
+      this.#replyFailed(error, replyTo, reply, key);
+      this.#sent();
+    });
   }
 
-  async #send(replyTo: string, reply: ReplyEnvelope, key: string | undefined): Promise<void> {
-    const options = { until: "queued", timeout: this.#options.replyTimeout } as const;
-    try {
-      await this.#runtime.send(reply, replyTo, options);
+  #replyFailed(error: Error, replyTo: string, reply: ReplyEnvelope, key: string | undefined): void {
+    if (!(error instanceof EncodeError || error instanceof MessageTooLargeError)) {
+      this.#counts.replyErrors++;
       return;
-    } catch (error) {
-      if (!(error instanceof EncodeError || error instanceof MessageTooLargeError)) {
-        this.#counts.replyErrors++;
-        return;
-      }
-      // The handler's value cannot travel: the caller gets that as the error.
-      const replacement = errorReply(reply.clientId, reply.requestId, errorInfo(error));
-      if (key !== undefined) this.#cache.finish(key, encodeReply(replacement));
-      try {
-        await this.#runtime.send(replacement, replyTo, options);
-      } catch {
-        this.#counts.replyErrors++;
-      }
     }
+    // The handler's value cannot travel: the caller gets that as the error.
+    const replacement = errorReply(reply.clientId, reply.requestId, errorInfo(error));
+    if (key !== undefined) this.#cache.finish(key, encodeReply(replacement));
+    this.#sending++;
+    this.#runtime.send(replacement, replyTo, this.#replyOptions).then(this.#sent, () => {
+      this.#counts.replyErrors++;
+      this.#sent();
+    });
   }
+
+  readonly #sent = (): void => {
+    if (--this.#sending === 0) this.#allSent?.();
+  };
 }
 
 /**
