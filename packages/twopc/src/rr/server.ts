@@ -65,9 +65,9 @@ export class Server implements AsyncDisposable {
   /** The mailbox served. */
   readonly address: string;
   /**
-   * Resolves when the receive loop has ended and every taken request is answered: with
-   * `undefined` after `close()`, a cancel or the runtime closing, or with the error that
-   * stopped it (e.g. `NoSuchMailboxError` for a remote mailbox that does not exist).
+   * Resolves when the workers have stopped taking requests and every taken one is answered:
+   * with `undefined` after `close()`, a cancel or the runtime closing, or with the error that
+   * stopped them (e.g. `NoSuchMailboxError` for a remote mailbox that does not exist).
    */
   readonly closed: Promise<Error | undefined>;
   readonly #runtime: Runtime;
@@ -188,6 +188,8 @@ export class Server implements AsyncDisposable {
     own.signal.addEventListener("abort", () => {});
     const options = { signal: own.signal };
     try {
+      // Checked before each receive: a receive whose signal is aborted already still takes a
+      // message that is waiting in a local mailbox.
       while (!stop.aborted) {
         let message: unknown;
         try {
