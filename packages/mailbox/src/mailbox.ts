@@ -108,6 +108,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       return Promise.reject(error);
     }
     if (this.#closed) return Promise.reject(this.#closed);
+    if (opts.signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: opts.signal.reason }));
     const head = this.#queue.shift();
     if (head !== undefined) {
       this.#taken(head);
@@ -136,6 +137,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       return Promise.reject(error);
     }
     if (this.#closed) return Promise.reject(this.#closed);
+    if (opts.signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: opts.signal.reason }));
     const head = this.#queue.peek();
     if (head !== undefined) {
       if (head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));

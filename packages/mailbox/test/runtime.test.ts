@@ -258,6 +258,11 @@ t.test("timeouts and aborts", async (t) => {
     t.type(err, AbortedError);
     t.equal((err as AbortedError).cause instanceof Error && ((err as AbortedError).cause as Error).message, "stop");
     t.equal(rt.stats().mailboxes.quiet!.waiting, 0, "the aborted receiver left the line");
+    // An already aborted signal takes nothing, even when a message is waiting.
+    await rt.send("kept", mb);
+    await t.rejects(mb.receive({ signal: ac.signal }), AbortedError);
+    t.equal(mb.depth, 1, "the message stayed");
+    t.equal(await mb.receive(), "kept");
     // A message sent now goes to the next receiver, not to the one that gave up.
     await rt.send("after", mb);
     t.equal(await mb.receive(), "after");
