@@ -101,14 +101,8 @@ export class Mailbox implements AsyncIterable<unknown> {
    * const order = await orders.receive({ timeout: 5000 });
    */
   receive(options?: ReceiveOptions): Promise<unknown> {
-    let opts: ReturnType<typeof parseReceiveOptions>;
-    try {
-      opts = parseReceiveOptions(options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#closed) return Promise.reject(this.#closed);
-    if (opts.signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: opts.signal.reason }));
+    const opts = this.#begin(options);
+    if (opts instanceof Error) return Promise.reject(opts);
     const head = this.#queue.shift();
     if (head !== undefined) {
       this.#taken(head);
@@ -130,14 +124,8 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (!(buffer instanceof Uint8Array)) {
       return Promise.reject(new InvalidArgumentError(`Expected \`buffer\` to be a Uint8Array or Buffer, got ${describe(buffer)}`));
     }
-    let opts: ReturnType<typeof parseReceiveOptions>;
-    try {
-      opts = parseReceiveOptions(options);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#closed) return Promise.reject(this.#closed);
-    if (opts.signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: opts.signal.reason }));
+    const opts = this.#begin(options);
+    if (opts instanceof Error) return Promise.reject(opts);
     const head = this.#queue.peek();
     if (head !== undefined) {
       if (head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));
@@ -147,6 +135,19 @@ export class Mailbox implements AsyncIterable<unknown> {
       return Promise.resolve(head.payload.length);
     }
     return this.#wait<number>(opts.timeout, opts.signal, (resolve, reject) => ({ kind: "into", buffer, resolve, reject, cleanup: undefined }));
+  }
+
+  /** Checks a receive's options and whether it may take anything: the options, or why not. */
+  #begin(options: ReceiveOptions | undefined): ReturnType<typeof parseReceiveOptions> | Error {
+    let opts: ReturnType<typeof parseReceiveOptions>;
+    try {
+      opts = parseReceiveOptions(options);
+    } catch (error) {
+      return error as Error;
+    }
+    if (this.#closed) return this.#closed;
+    if (opts.signal?.aborted) return new AbortedError(`receive on ${this.address} aborted`, { cause: opts.signal.reason });
+    return opts;
   }
 
   /** Receives messages until the mailbox or its runtime closes. */
