@@ -1,3 +1,4 @@
+import { listen } from "./abort.js";
 import type { Deadline, Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
 import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError, describe } from "./errors.js";
@@ -184,7 +185,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
     return new Promise<T>((resolve, reject) => {
       let deadline: Deadline | undefined;
-      let onAbort: (() => void) | undefined;
+      let unlisten: (() => void) | undefined;
       const waiter = make(
         (v) => {
           cleanup();
@@ -197,7 +198,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       );
       const cleanup = (): void => {
         this.#host.deadlines.cancel(deadline);
-        if (onAbort) signal?.removeEventListener("abort", onAbort);
+        unlisten?.();
       };
       waiter.cleanup = cleanup;
       const giveUp = (error: Error): void => {
@@ -211,8 +212,7 @@ export class Mailbox implements AsyncIterable<unknown> {
         );
       }
       if (signal) {
-        onAbort = () => giveUp(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
-        signal.addEventListener("abort", onAbort, { once: true });
+        unlisten = listen(signal, () => giveUp(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })));
       }
       this.#waiters.push(waiter);
     });

@@ -8,6 +8,7 @@
  *   forwarded) -> stored (acked; dropped here) -> untaken (until "received" only) -> taken
  */
 import * as zmq from "zeromq";
+import { listen } from "./abort.js";
 import type { Deadline, Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
 import {
@@ -172,9 +173,7 @@ export class Peer {
         m.deadline = this.#host.deadlines.add(timeout, () => this.#giveUp(channel, m, new TimeoutError(this.#timeoutMessage(channel, m, timeout))));
       }
       if (signal) {
-        const onAbort = (): void => this.#giveUp(channel, m, new AbortedError(`send to ${address} aborted`, { cause: signal.reason }));
-        signal.addEventListener("abort", onAbort, { once: true });
-        m.unlisten = () => signal.removeEventListener("abort", onAbort);
+        m.unlisten = listen(signal, () => this.#giveUp(channel, m, new AbortedError(`send to ${address} aborted`, { cause: signal.reason })));
       }
     });
   }

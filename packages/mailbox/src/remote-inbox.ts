@@ -14,6 +14,7 @@
  * new epoch: it drops what it holds, and ignores deliveries of the old epoch still on the way;
  * the owner, on the new epoch's pull, takes back whatever the old epoch still had.
  */
+import { listen } from "./abort.js";
 import type { Deadline, Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
 import {
@@ -122,9 +123,7 @@ export class RemoteInbox {
         w.deadline = this.#host.deadlines.add(timeout, () => giveUp(new TimeoutError(`no message from ${this.address} within ${timeout} ms`)));
       }
       if (signal) {
-        const onAbort = (): void => giveUp(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
-        signal.addEventListener("abort", onAbort, { once: true });
-        w.unlisten = () => signal.removeEventListener("abort", onAbort);
+        w.unlisten = listen(signal, () => giveUp(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })));
       }
       this.#waiters.push(w);
       this.#ask();
