@@ -98,6 +98,7 @@ export class Peer {
   /** Control frames (hello, and remote-receive frames) go out before data. */
   readonly #controls = new Deque<Buffer[]>();
   #writing = false;
+  #scheduled = false;
   #closed: Error | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
 
@@ -182,6 +183,8 @@ export class Peer {
   control(frames: Buffer[]): void {
     if (this.#closed) return;
     this.#controls.push(frames);
+    // At once, not at the end of the turn: a remote receiver's "taken" must leave before the
+    // code that received the message runs on (it may block the event loop, or exit).
     void this.#write();
   }
 
@@ -240,7 +243,7 @@ export class Peer {
       this.#probeTimer = setInterval(() => this.#probe(), this.#host.options.probeMs);
       this.#probeTimer.unref();
     }
-    void this.#write();
+    this.#schedule();
   }
 
   /** Asks for credit (once until the limit rises) when messages wait and none is left. */
@@ -275,7 +278,21 @@ export class Peer {
       clearInterval(this.#probeTimer);
       this.#probeTimer = undefined;
     }
-    void this.#write();
+    this.#schedule();
+  }
+
+  /**
+   * Starts the writer at the end of this turn of the event loop, not at once: the messages
+   * sent in one turn then share data frames. Sending each message as it comes cost 3x the CPU a
+   * request and halved the throughput of 64 requests in flight (batches of 1 instead of ~35).
+   */
+  #schedule(): void {
+    if (this.#scheduled || this.#writing || this.#closed) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      void this.#write();
+    });
   }
 
   async #write(): Promise<void> {
@@ -421,7 +438,7 @@ export class Peer {
     // Messages to send and no credit (the owner took it back for lack of use, or refused what
     // went past it): say so, or the owner, which forgot what this channel wanted, grants nothing.
     this.#askIfBlocked(ch);
-    void this.#write();
+    this.#schedule();
   }
 
   #onNak(f: Extract<Frame, { kind: "nak" }>): void {
@@ -447,7 +464,7 @@ export class Peer {
     ch.rid = undefined;
     ch.sentSeq = ch.stored;
     this.#hello(ch);
-    void this.#write();
+    this.#schedule();
   }
 
   /** The owner restarted: what it stored is gone with the old incarnation. */
