@@ -118,6 +118,14 @@ export interface SendOptions {
   timeout?: number;
   /** Aborts the wait; the send rejects with `AbortedError`. */
   signal?: AbortSignal;
+  /**
+   * For `until: "queued"` only: called (on a later microtask) if the message turns out to be
+   * undeliverable after `send` returned: the mailbox does not exist or was closed
+   * (`NoSuchMailboxError`), or the owner refused the message (`MessageRefusedError`). Such a
+   * message is counted in `stats().undeliverable` either way. With it, a sender learns of a
+   * missing mailbox without waiting for every send to be acknowledged.
+   */
+  onUndeliverable?: (error: Error) => void;
 }
 
 /** Options of `receive` and `receiveInto`. */
@@ -203,18 +211,33 @@ export interface ParsedSendOptions {
   until: Until;
   timeout: number;
   signal: AbortSignal | undefined;
+  onUndeliverable: ((error: Error) => void) | undefined;
 }
 
 /** Validates send options, filling defaults. */
 export function parseSendOptions(options: unknown, defaultTimeout: number): ParsedSendOptions {
-  if (options === undefined) return { until: "stored", timeout: defaultTimeout, signal: undefined };
+  if (options === undefined) return { until: "stored", timeout: defaultTimeout, signal: undefined, onUndeliverable: undefined };
   const o = checkOptionsObject(options, "send");
-  checkKeys(o, ["until", "timeout", "signal"], "send");
+  checkKeys(o, ["until", "timeout", "signal", "onUndeliverable"], "send");
   const until = o.until ?? "stored";
   if (until !== "queued" && until !== "stored" && until !== "received") {
     throw new InvalidArgumentError(`Expected \`until\` to be "queued", "stored" or "received", got ${describe(until)}`);
   }
-  return { until, timeout: checkInteger("timeout", o.timeout, defaultTimeout, 0, true), signal: checkSignal(o.signal) };
+  const { onUndeliverable } = o;
+  if (onUndeliverable !== undefined) {
+    if (typeof onUndeliverable !== "function") {
+      throw new InvalidArgumentError(`Expected \`onUndeliverable\` to be a function, got ${describe(onUndeliverable)}`);
+    }
+    if (until !== "queued") {
+      throw new InvalidArgumentError(`\`onUndeliverable\` is for until: "queued" sends; a "${until}" send rejects instead`);
+    }
+  }
+  return {
+    until,
+    timeout: checkInteger("timeout", o.timeout, defaultTimeout, 0, true),
+    signal: checkSignal(o.signal),
+    onUndeliverable: onUndeliverable as ((error: Error) => void) | undefined,
+  };
 }
 
 export interface ParsedReceiveOptions {

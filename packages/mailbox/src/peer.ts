@@ -35,6 +35,8 @@ interface OutMessage {
   reject: ((error: Error) => void) | undefined;
   deadline: Deadline | undefined;
   unlisten: (() => void) | undefined;
+  /** A "queued" send's `onUndeliverable`. */
+  onUndeliverable: ((error: Error) => void) | undefined;
 }
 
 /** Counters a peer reports to its runtime. */
@@ -143,6 +145,7 @@ export class Peer {
     until: Until,
     timeout: number,
     signal: AbortSignal | undefined,
+    onUndeliverable?: (error: Error) => void,
   ): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(new AbortedError(`send to ${address} aborted`, { cause: signal.reason }));
@@ -153,6 +156,7 @@ export class Peer {
     }
     const m: OutMessage = {
       payload, refused: undefined, flags, until, seq: 0, settled: false, resolve: undefined, reject: undefined, deadline: undefined, unlisten: undefined,
+      onUndeliverable,
     };
     const room = ch.waiting.length === 0 && ch.outbox < this.#host.options.outboxCapacity;
     if (room) {
@@ -410,7 +414,7 @@ export class Peer {
         ch.unacked.shift();
         m.payload = EMPTY;
         if (m.refused) {
-          if (m.settled) this.#host.counters.undeliverable++;
+          if (m.settled) this.#undeliverable(m, m.refused);
           this.#settle(m, m.refused);
         } else if (m.until === "received" && !m.settled) ch.untaken.push(m);
         else this.#settle(m);
@@ -467,6 +471,14 @@ export class Peer {
     this.#schedule();
   }
 
+  /** A "queued" send failed after it returned. */
+  #undeliverable(m: OutMessage, error: Error): void {
+    this.#host.counters.undeliverable++;
+    const callback = m.onUndeliverable;
+    // On a microtask: the callback runs outside this frame's handling, whatever it does.
+    if (callback) queueMicrotask(() => callback(error));
+  }
+
   /** The owner restarted: what it stored is gone with the old incarnation. */
   #restarted(ch: OutChannel): void {
     const error = new ReceiverRestartedError(
@@ -480,8 +492,8 @@ export class Peer {
   #failChannel(ch: OutChannel, error: Error, countUndeliverable: boolean): void {
     for (const q of [ch.waiting, ch.pending, ch.unacked, ch.untaken]) {
       for (const m of q.drain()) {
-        // A "queued" send already returned: its failure can only show in the counters.
-        if (countUndeliverable && m.settled) this.#host.counters.undeliverable++;
+        // A "queued" send already returned: its failure shows in the counters (and its callback).
+        if (countUndeliverable && m.settled) this.#undeliverable(m, error);
         this.#settle(m, error);
       }
     }

@@ -7,6 +7,7 @@ import {
   InvalidArgumentError,
   MailboxClosedError,
   MailboxExistsError,
+  MessageRefusedError,
   MessageTooLargeError,
   NoSuchMailboxError,
   Runtime,
@@ -229,6 +230,29 @@ t.test("malformed addresses and options are clear errors", async (t) => {
   await t.rejects(Runtime.start({ batchSize: 0 }), { message: /`batchSize`/ });
   t.rejects(mb.receiveInto("nope" as never), InvalidArgumentError);
   t.rejects(mb.receive({ timeout: "1" as never }), InvalidArgumentError);
+});
+
+t.test("a queued send that fails after it returned calls onUndeliverable, and is counted", async (t) => {
+  const owner = await start(t, "tcp", { maxMessageSize: 1000 });
+  owner.mailbox("small");
+  const sender = await start(t, "tcp");
+  const missing = await new Promise<Error>((resolve) => {
+    void sender.send("m", `nobody@${owner.endpoint}`, { until: "queued", onUndeliverable: resolve });
+  });
+  t.type(missing, NoSuchMailboxError, "no such mailbox: told after the send returned");
+  t.match(missing.message, /nobody/);
+  const refused = await new Promise<Error>((resolve) => {
+    void sender.send(Buffer.alloc(2000), `small@${owner.endpoint}`, { until: "queued", onUndeliverable: resolve });
+  });
+  t.type(refused, MessageRefusedError, "too large for the owner: refused, and told");
+  t.equal(sender.stats().undeliverable, 2, "both counted as undeliverable");
+  await t.rejects(sender.send("m", `small@${owner.endpoint}`, { until: "stored", onUndeliverable: () => {} }), {
+    code: "ERR_INVALID_ARGUMENT",
+    message: /onUndeliverable.*"queued"/,
+  }, "only for queued sends: the others reject instead");
+  await t.rejects(sender.send("m", `small@${owner.endpoint}`, { until: "queued", onUndeliverable: "log" as never }), {
+    message: /`onUndeliverable` to be a function, got/,
+  });
 });
 
 t.test("a message larger than maxMessageSize is refused before it is sent", async (t) => {
