@@ -1,8 +1,8 @@
 import t from "tap";
-import { appendFile } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { formatInspection, inspectLog } from "../src/log/inspect.js";
-import { LOG_FILE_NAME, StableLog } from "../src/log/log.js";
+import { LOG_FILE_NAME, StableLog, readLog } from "../src/log/log.js";
 import type { TwopcRecord } from "../src/twopc/records.js";
 
 async function writeLog(dir: string, records: TwopcRecord[]): Promise<void> {
@@ -20,7 +20,11 @@ t.test("inspect - worker log: in-doubt READY transactions are listed first", asy
     { type: "WORKER-READY", txId: "stuck", coordinator: "c", participants: ["w1", "w2"] },
     { type: "WORKER-ABORT", txId: "rolling-back" },
   ]);
-  await appendFile(join(dir, LOG_FILE_NAME), Buffer.from([1, 2, 3]));
+  // A torn write: bytes where the next frame would have gone (the file holds preallocated zeros after them).
+  const { validBytes } = await readLog(dir);
+  const file = await open(join(dir, LOG_FILE_NAME), "r+");
+  await file.write(Buffer.from([1, 2, 3]), 0, 3, validBytes);
+  await file.close();
   const report = await inspectLog(dir);
   t.same(
     report.inDoubt.map((w) => w.txId),

@@ -1,12 +1,13 @@
 import t from "tap";
 import { crc32 } from "node:zlib";
-import { readFile, writeFile, stat } from "node:fs/promises";
+import { open, readFile, writeFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { unpack } from "msgpackr";
 import { LogClosedError, LogFailedError, RecordTooLargeError } from "../src/log/errors.js";
-import { decodeFrames, encodeFrame, FRAME_HEADER_BYTES } from "../src/log/frame.js";
+import { decodeFrames, encodeFrame, endOfData, FRAME_HEADER_BYTES } from "../src/log/frame.js";
 import { LOG_FILE_NAME, StableLog, readLog } from "../src/log/log.js";
 import { MemoryFs } from "../src/log/memory-fs.js";
+import { PREALLOCATE_BYTES } from "../src/log/fs.js";
 
 interface Rec {
   txId: string;
@@ -57,16 +58,63 @@ t.test("log - a torn tail at every cut point is cut off on open, byte at a time 
     const complete = ends.filter((end) => end <= cut).length;
     const valid = complete === 0 ? 0 : ends[complete - 1]!;
     const { log, records, truncatedBytes } = await StableLog.open<Rec>(dir);
-    if (JSON.stringify(records) !== JSON.stringify(recs(3).slice(0, complete)) || truncatedBytes !== cut - valid) {
-      t.fail(`cut at ${cut}: got ${records.length} records, truncated ${truncatedBytes}`);
+    // Zeros at the very end of a cut are indistinguishable from preallocated space: not counted.
+    const torn = endOfData(whole.subarray(0, cut), valid) - valid;
+    if (JSON.stringify(records) !== JSON.stringify(recs(3).slice(0, complete)) || truncatedBytes !== torn) {
+      t.fail(`cut at ${cut}: got ${records.length} records, truncated ${truncatedBytes}, expected ${torn}`);
     }
-    if ((await stat(path)).size !== valid) t.fail(`cut at ${cut}: file not truncated to ${valid}`);
+    const onDisk = await readFile(path);
+    if (endOfData(onDisk, valid) !== valid) t.fail(`cut at ${cut}: torn bytes left after ${valid}`);
     await log.append({ txId: "after", n: cut });
     await log.close();
     const again = await readLog<Rec>(dir);
     if (again.records.length !== complete + 1 || again.validBytes !== again.fileBytes) t.fail(`cut at ${cut}: append after recovery lost`);
   }
   t.pass(`all ${whole.length + 1} cut points recovered the complete prefix`);
+});
+
+t.test("log - the file is preallocated with zeros: no torn tail on reopen, appends go after the data, torn writes there are cut (real files)", async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, LOG_FILE_NAME);
+  const first = await StableLog.open<Rec>(dir);
+  for (const r of recs(3)) await first.log.append(r);
+  await first.log.close();
+  t.equal((await stat(path)).size, PREALLOCATE_BYTES, "the first durable write preallocated a chunk of zeros");
+
+  const second = await StableLog.open<Rec>(dir);
+  t.equal(second.truncatedBytes, 0, "the zeros after the data are not a torn tail");
+  t.same(second.records, recs(3));
+  await second.log.append({ txId: "after-reopen", n: 3 });
+  await second.log.close();
+  const { records, validBytes, fileBytes } = await readLog<Rec>(dir);
+  t.same(records.map((r) => r.txId), ["tx-0", "tx-1", "tx-2", "after-reopen"], "the append went right after the data");
+  t.equal(fileBytes, validBytes, "nothing but zeros after it");
+  t.equal((await stat(path)).size, PREALLOCATE_BYTES, "and the file did not grow");
+
+  // A write torn in the preallocated space: garbage where the next frame goes, zeros after it.
+  const file = await open(path, "r+");
+  await file.write(Buffer.from([7, 7, 7]), 0, 3, validBytes);
+  await file.close();
+  const third = await StableLog.open<Rec>(dir);
+  t.equal(third.truncatedBytes, 3, "the torn bytes are found among the zeros");
+  t.equal(third.records.length, 4);
+  await third.log.append({ txId: "after-tear", n: 4 });
+  await third.log.close();
+  t.same((await readLog<Rec>(dir)).records.map((r) => r.txId).slice(-2), ["after-reopen", "after-tear"], "appends go on after the cut");
+});
+
+t.test("log - appends past the preallocated space grow the file by another chunk (real files)", async (t) => {
+  const dir = t.testdir();
+  const big = (n: number): Rec => ({ txId: `big-${n}`, n, pad: "x".repeat(400_000) }) as Rec;
+  const { log } = await StableLog.open<Rec>(dir);
+  for (let n = 0; n < 4; n++) await log.append(big(n));
+  await log.close();
+  const size = (await stat(join(dir, LOG_FILE_NAME))).size;
+  t.ok(size >= 1_600_000 && size % PREALLOCATE_BYTES === 0, `grown in whole chunks (${size} bytes)`);
+  const reopened = await StableLog.open<Rec>(dir);
+  t.equal(reopened.truncatedBytes, 0);
+  t.same(reopened.records.map((r) => r.n), [0, 1, 2, 3], "every record, across the chunk boundary");
+  await reopened.log.close();
 });
 
 t.test("log - a corrupt CRC in the middle truncates there", async (t) => {
@@ -204,7 +252,7 @@ t.test("log - compaction keeps live transactions and drops the rest (real files)
   const live = new Set(["tx-1"]);
   const { log } = await StableLog.open<Rec>(dir, { retain: (r) => live.has(r.txId) });
   for (const r of recs(9)) await log.append(r);
-  const before = (await stat(join(dir, LOG_FILE_NAME))).size;
+  const before = log.stats.bytes;
   await log.compact();
   t.equal(log.stats.compactions, 1);
   t.ok(log.stats.bytes < before);

@@ -70,3 +70,13 @@ export function decodeFrames(data: Uint8Array): DecodedFrames {
   }
   return { frames, validBytes: offset };
 }
+
+/**
+ * Where the data in a log file ends: after its last byte that is not zero. The file system log
+ * preallocates space filled with zeros; those are not a torn tail.
+ */
+export function endOfData(data: Uint8Array, from: number): number {
+  let end = data.length;
+  while (end > from && data[end - 1] === 0) end--;
+  return end;
+}

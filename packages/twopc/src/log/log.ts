@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { LogClosedError, LogFailedError } from "./errors.js";
-import { decodeFrames, encodeFrame } from "./frame.js";
+import { decodeFrames, encodeFrame, endOfData } from "./frame.js";
 import { nodeFs, type LogFileHandle, type LogFs } from "./fs.js";
 
 /** The log file inside a node's log directory. */
@@ -85,6 +85,7 @@ export interface LogContents<R> {
   readonly path: string;
   readonly records: R[];
   readonly validBytes: number;
+  /** Bytes up to the last one that is not zero: the zeros after are preallocated space. */
   readonly fileBytes: number;
 }
 
@@ -116,7 +117,7 @@ export async function readLog<R>(dir: string, fs: LogFs = nodeFs): Promise<LogCo
   const data = await fs.readFile(path);
   if (data === undefined) return { path, records: [], validBytes: 0, fileBytes: 0 };
   const { frames, validBytes } = decodeFrames(data);
-  return { path, records: frames.map((f) => f.value as R), validBytes, fileBytes: data.length };
+  return { path, records: frames.map((f) => f.value as R), validBytes, fileBytes: endOfData(data, validBytes) };
 }
 
 /**
@@ -188,9 +189,10 @@ export class StableLog<R> {
     await fs.remove(path + COMPACT_SUFFIX); // an interrupted compaction; the log itself is intact
     const data = await fs.readFile(path);
     const { frames, validBytes } = data === undefined ? { frames: [], validBytes: 0 } : decodeFrames(data);
-    const truncatedBytes = (data?.length ?? 0) - validBytes;
+    // Zeros after the data are space preallocated for appends, not a torn tail.
+    const truncatedBytes = data === undefined ? 0 : endOfData(data, validBytes) - validBytes;
     if (truncatedBytes > 0) await fs.truncate(path, validBytes);
-    const file = await fs.openAppend(path);
+    const file = await fs.openAppend(path, validBytes);
     if (data === undefined) await fs.syncDir(dir);
     const log = new StableLog<R>(fs, dir, file, validBytes, options);
     return { log, records: frames.map((f) => f.value as R), truncatedBytes };
@@ -338,7 +340,7 @@ export class StableLog<R> {
     this.#compactWaiters = [];
     const current = (await this.#fs.readFile(this.#path)) ?? new Uint8Array();
     const { frames, validBytes } = decodeFrames(current);
-    if (validBytes !== current.length) throw new Error(`log file ${this.#path} is corrupt at byte ${validBytes} while open`);
+    if (validBytes !== endOfData(current, validBytes)) throw new Error(`log file ${this.#path} is corrupt at byte ${validBytes} while open`);
     const retain = this.#retain;
     const kept = retain === undefined ? frames : frames.filter((f) => retain(f.value as R));
     const data = Buffer.concat(kept.map((f) => current.subarray(f.offset, f.offset + f.bytes)));
@@ -350,7 +352,7 @@ export class StableLog<R> {
     await this.#fs.rename(tmp, this.#path);
     await this.#fs.syncDir(this.#dir);
     const old = this.#file;
-    this.#file = await this.#fs.openAppend(this.#path);
+    this.#file = await this.#fs.openAppend(this.#path, data.length);
     await old.close();
     this.#unsynced = false;
     this.#stats.bytes = this.#baseline = data.length;

@@ -113,6 +113,7 @@ export class MemoryFs implements LogFs {
     return this.bytes(path);
   }
 
+  /** Writes go at the end of the file: this disk never preallocates, so `end` is where the file ends. */
   async openAppend(path: string): Promise<LogFileHandle> {
     let file = this.#files.get(path);
     if (file === undefined) this.#files.set(path, (file = new MemoryFile()));
