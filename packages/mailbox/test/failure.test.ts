@@ -9,9 +9,6 @@ import { eventually, forkFixture, nextMessage, sleep, start } from "./helpers.js
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
 
-/** Messages taken by both the local receiver and the child (delivered twice). */
-const twiceCount = (local: number[], child: number[]): number => local.filter((i) => child.includes(i)).length;
-
 /** A TCP proxy in front of `target` whose connections can be cut at will. */
 async function proxy(target: string): Promise<{ endpoint: string; cut(): void; close(): void }> {
   const [host, port] = target.replace("tcp://", "").split(":") as [string, string];
@@ -139,7 +136,10 @@ t.test("a remote receiver killed mid-stream: no message is lost, and only what i
   // between the two (the taken notice leaves first) is the one message the record can miss.
   const missing = Array.from({ length: N }, (_, i) => i).filter((i) => !all.has(i));
   t.ok(missing.length <= 1, `at most the message being taken at the kill is unrecorded (${missing.join(",") || "none"})`);
-  t.equal(owner.stats().received, N + twiceCount(local, takenByChild), "the owner counted every message taken (none lost)");
+  // The owner counts a take once: the child's when its taken notice arrives, else the local one
+  // after the message was handed back. A message the child took whose notice was lost with it
+  // comes twice (the documented case) and is still counted once.
+  t.equal(owner.stats().received, N, "the owner counted every message taken exactly once (none lost)");
   const twice = local.filter((i) => takenByChild.includes(i));
   t.ok(twice.length <= window, `at most a window of messages came twice (${twice.length})`);
   t.equal(new Set(local).size, local.length, "the local receiver got no message twice");
