@@ -203,6 +203,28 @@ t.test("log - with lazyWriteMs, unforced and lazy records wait for the next forc
   t.same((await StableLog.open<Rec>("/lazy2", { fs })).records.map((r) => r.txId), ["solo"], "and it was synced");
 });
 
+t.test("log - unforced records alone wait unforcedWriteMs; a lazy forced record brings the write forward to lazyWriteMs", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/unforced", { fs, lazyWriteMs: 20, unforcedWriteMs: 400 });
+  void log.append({ txId: "end-1", n: 0 }, { sync: false });
+  await new Promise((r) => setTimeout(r, 60));
+  t.equal(fs.stats.writes, 0, "an unforced record alone is still waiting after 3 x lazyWriteMs");
+  const started = performance.now();
+  await log.append({ txId: "commit", n: 1 }, { lazy: true });
+  const waited = performance.now() - started;
+  t.ok(waited >= 15 && waited < 300, `the lazy forced record went out after about lazyWriteMs (${waited.toFixed(0)} ms), not unforcedWriteMs`);
+  t.equal(fs.stats.writes, 1, "in one write with the unforced record");
+  t.equal(fs.stats.syncs, 1, "and one sync");
+
+  void log.append({ txId: "end-2", n: 2 }, { sync: false });
+  const written = fs.stats.writes;
+  await new Promise((r) => setTimeout(r, 500));
+  t.equal(fs.stats.writes, written + 1, "an unforced record with no company is written after unforcedWriteMs");
+  fs.crash();
+  t.same((await StableLog.open<Rec>("/unforced", { fs })).records.map((r) => r.txId), ["end-1", "commit"], "unsynced, the last one is lost in a crash, as unforced records may be");
+  await t.rejects(StableLog.open<Rec>("/bad", { fs, unforcedWriteMs: -1 }), /unforcedWriteMs/, "a negative unforcedWriteMs is refused, naming the option");
+});
+
 t.test("log - a crash tears the unsynced tail at any byte, and open recovers the synced prefix", async (t) => {
   for (let keep = 0; keep < 40; keep++) {
     const fs = new MemoryFs();

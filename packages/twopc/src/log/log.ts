@@ -41,6 +41,14 @@ export interface LogOptions<R> {
    * @default 0
    */
   readonly lazyWriteMs?: number;
+  /**
+   * How long unforced records may wait when no forced record waits with them, in ms. Nobody
+   * waits on an unforced record, so it can wait longer than `lazyWriteMs`: written on its own,
+   * it leaves the file unsynced, and the next forced group then needs a write and an
+   * `fdatasync` (two thread-pool hops) instead of one durable write.
+   * @default lazyWriteMs
+   */
+  readonly unforcedWriteMs?: number;
 }
 
 export interface AppendOptions {
@@ -138,6 +146,7 @@ export class StableLog<R> {
   readonly #compactMinBytes: number;
   readonly #compactRatio: number;
   readonly #lazyWriteMs: number;
+  readonly #unforcedWriteMs: number;
   #file: LogFileHandle;
   #queue: PendingAppend[] = [];
   #inflight: PendingAppend[] = [];
@@ -150,6 +159,10 @@ export class StableLog<R> {
   #lazyTimer: NodeJS.Timeout | undefined;
   /** The queue holds a forced record that is not lazy. */
   #urgentQueued = false;
+  /** A forced record that may wait (`lazy`) is queued: the wait is `lazyWriteMs`, not `unforcedWriteMs`. */
+  #lazyForcedQueued = false;
+  /** When the lazy timer fires (performance.now() ms). */
+  #lazyDue = 0;
   #closing = false;
   #closed: Promise<void> | undefined;
   #unsynced = false;
@@ -169,6 +182,7 @@ export class StableLog<R> {
     this.#compactMinBytes = checkNumber("compactMinBytes", options.compactMinBytes, 0, DEFAULT_COMPACT_MIN_BYTES);
     this.#compactRatio = checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
     this.#lazyWriteMs = checkNumber("lazyWriteMs", options.lazyWriteMs, 0, 0);
+    this.#unforcedWriteMs = checkNumber("unforcedWriteMs", options.unforcedWriteMs, 0, this.#lazyWriteMs);
     this.#stats = { bytes, appends: 0, writes: 0, syncs: 0, compactions: 0 };
     this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
   }
@@ -183,6 +197,7 @@ export class StableLog<R> {
     checkNumber("compactMinBytes", options.compactMinBytes, 0, DEFAULT_COMPACT_MIN_BYTES);
     checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
     checkNumber("lazyWriteMs", options.lazyWriteMs, 0, 0);
+    checkNumber("unforcedWriteMs", options.unforcedWriteMs, 0, 0);
     const fs = options.fs ?? nodeFs;
     const path = join(dir, LOG_FILE_NAME);
     await fs.mkdir(dir);
@@ -219,6 +234,7 @@ export class StableLog<R> {
       const sync = options.sync ?? true;
       this.#queue.push({ frame, sync, resolve, reject });
       if (sync && options.lazy !== true) this.#urgentQueued = true;
+      else if (sync) this.#lazyForcedQueued = true;
       this.#kick();
     });
   }
@@ -255,7 +271,8 @@ export class StableLog<R> {
 
   /** The queue is to be written now: it holds a forced record in a hurry, a compaction or close waits, or nothing is lazy. */
   #urgent(): boolean {
-    return this.#urgentQueued || this.#lazyWriteMs === 0 || this.#compactWaiters.length > 0 || this.#closeWaiters.length > 0;
+    if (this.#urgentQueued || this.#compactWaiters.length > 0 || this.#closeWaiters.length > 0) return true;
+    return (this.#lazyForcedQueued ? this.#lazyWriteMs : this.#unforcedWriteMs) === 0;
   }
 
   #kick(): void {
@@ -272,13 +289,19 @@ export class StableLog<R> {
         this.#soon = false;
         void this.#run(false);
       });
-    } else if (this.#lazyTimer === undefined && !this.#soon) {
+    } else if (!this.#soon) {
       // Only lazy records (unforced ones, say): they wait (a little) to ride with the next
-      // group in a hurry, which then needs no separate write for them.
+      // group in a hurry, which then needs no separate write for them. A lazy forced record
+      // brings an unforced record's longer wait forward.
+      const delay = this.#lazyForcedQueued ? this.#lazyWriteMs : this.#unforcedWriteMs;
+      const due = performance.now() + delay;
+      if (this.#lazyTimer !== undefined && this.#lazyDue <= due) return;
+      clearTimeout(this.#lazyTimer);
+      this.#lazyDue = due;
       this.#lazyTimer = setTimeout(() => {
         this.#lazyTimer = undefined;
         void this.#run(true);
-      }, this.#lazyWriteMs);
+      }, delay);
     }
   }
 
@@ -305,7 +328,7 @@ export class StableLog<R> {
   async #writeBatch(): Promise<void> {
     const batch = (this.#inflight = this.#queue);
     this.#queue = [];
-    this.#urgentQueued = false;
+    this.#urgentQueued = this.#lazyForcedQueued = false;
     const data = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
     const forced = batch.some((p) => p.sync);
     if (forced && !this.#unsynced && this.#file.writeDurable !== undefined) {
