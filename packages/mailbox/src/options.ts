@@ -123,7 +123,8 @@ export interface SendOptions {
    * undeliverable after `send` returned: the mailbox does not exist or was closed
    * (`NoSuchMailboxError`), or the owner refused the message (`MessageRefusedError`). Such a
    * message is counted in `stats().undeliverable` either way. With it, a sender learns of a
-   * missing mailbox without waiting for every send to be acknowledged.
+   * missing mailbox without waiting for every send to be acknowledged. An exception the callback
+   * throws is not caught (it is reported as uncaught, as from an event listener).
    */
   onUndeliverable?: (error: Error) => void;
 }
