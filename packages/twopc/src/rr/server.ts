@@ -172,20 +172,15 @@ export class Server implements AsyncDisposable {
    * a time would start them one microtask apart, and each reply would go out in a frame of
    * its own.
    *
-   * Each worker receives with an AbortSignal of its own, which close and cancel abort. With
-   * one signal for all waiting receives, their listeners form one linked list, and Node's
-   * removal leaves a removed listener pointing at the next one: once the GC had promoted a
-   * removed listener, it kept every later one alive, and with it each receive's resolved
-   * promise and message (at one request at a time: 1.7 MB promoted per scavenge, 4 ms
-   * pauses). The no-op listener keeps the worker's list in place: dropped and made again on
-   * every receive, it cost 1 us a request.
+   * Each worker receives with an AbortSignal of its own, which close and cancel abort (the
+   * runtime keeps one listener per signal, not one per receive). Measured at 64 requests in
+   * flight, all workers sharing the server's one signal took 69-73k req/s against 76k.
    */
   async #work(): Promise<void> {
     const stop = this.#stopping.signal;
     const own = new AbortController();
     const forward = (): void => own.abort(stop.reason);
     stop.addEventListener("abort", forward, { once: true });
-    own.signal.addEventListener("abort", () => {});
     const options = { signal: own.signal };
     try {
       // Checked before each receive: a receive whose signal is aborted already still takes a
