@@ -19,7 +19,7 @@ import {
   ReceiverRestartedError,
   TimeoutError,
 } from "./errors.js";
-import type { ParsedRuntimeOptions, Until } from "./options.js";
+import type { ParsedRuntimeOptions, ParsedSendOptions, Until } from "./options.js";
 import { Flag, Kind, NakCode, PROTOCOL_VERSION, decodeFrame, encodeHeader, type Frame } from "./wire.js";
 
 /** One message on its way. `resolve` is absent for a "queued" send that returned at once. */
@@ -142,10 +142,7 @@ export class Peer {
     address: string,
     payload: Buffer,
     flags: number,
-    until: Until,
-    timeout: number,
-    signal: AbortSignal | undefined,
-    onUndeliverable?: (error: Error) => void,
+    { until, timeout, signal, onUndeliverable }: ParsedSendOptions,
   ): Promise<void> {
     if (this.#closed) return Promise.reject(this.#closed);
     if (signal?.aborted) return Promise.reject(new AbortedError(`send to ${address} aborted`, { cause: signal.reason }));

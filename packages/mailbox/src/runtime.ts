@@ -189,7 +189,7 @@ export class Runtime implements AsyncDisposable {
    */
   readonly send = (message: unknown, mbox: string | Mailbox, options?: SendOptions): Promise<void> => {
     try {
-      const { until, timeout, signal, onUndeliverable } = parseSendOptions(options, this.#options.sendTimeout);
+      const parsed = parseSendOptions(options, this.#options.sendTimeout);
       if (this.#closed) return Promise.reject(this.#closed);
       const address = mbox instanceof Mailbox ? mbox.address : mbox;
       const { name, endpoint } = this.#parse(address);
@@ -205,7 +205,7 @@ export class Runtime implements AsyncDisposable {
       if (encoded.payload.length > this.#options.maxMessageSize) {
         throw new MessageTooLargeError(`the message has ${encoded.payload.length} bytes; maxMessageSize is ${this.#options.maxMessageSize}`);
       }
-      return this.#peer(endpoint).send(name, address, encoded.payload, encoded.flags, until, timeout, signal, onUndeliverable);
+      return this.#peer(endpoint).send(name, address, encoded.payload, encoded.flags, parsed);
     } catch (error) {
       return Promise.reject(error);
     }
