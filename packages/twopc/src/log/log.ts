@@ -272,7 +272,12 @@ export class StableLog<R> {
   /** The queue is to be written now: it holds a forced record in a hurry, a compaction or close waits, or nothing is lazy. */
   #urgent(): boolean {
     if (this.#urgentQueued || this.#compactWaiters.length > 0 || this.#closeWaiters.length > 0) return true;
-    return (this.#lazyForcedQueued ? this.#lazyWriteMs : this.#unforcedWriteMs) === 0;
+    return this.#lazyDelay() === 0;
+  }
+
+  /** How long the queued records may wait for company: a lazy forced record waits less than unforced ones. */
+  #lazyDelay(): number {
+    return this.#lazyForcedQueued ? this.#lazyWriteMs : this.#unforcedWriteMs;
   }
 
   #kick(): void {
@@ -293,7 +298,7 @@ export class StableLog<R> {
       // Only lazy records (unforced ones, say): they wait (a little) to ride with the next
       // group in a hurry, which then needs no separate write for them. A lazy forced record
       // brings an unforced record's longer wait forward.
-      const delay = this.#lazyForcedQueued ? this.#lazyWriteMs : this.#unforcedWriteMs;
+      const delay = this.#lazyDelay();
       const due = performance.now() + delay;
       if (this.#lazyTimer !== undefined && this.#lazyDue <= due) return;
       clearTimeout(this.#lazyTimer);
