@@ -20,7 +20,7 @@ import {
   TimeoutError,
 } from "./errors.js";
 import type { ParsedRuntimeOptions, ParsedSendOptions, Until } from "./options.js";
-import { Flag, Kind, NakCode, PROTOCOL_VERSION, decodeFrame, encodeHeader, type Frame } from "./wire.js";
+import { Flag, Kind, NakCode, PROTOCOL_VERSION, bodyParts, decodeFrame, encodeHeader, type Frame } from "./wire.js";
 
 /** One message on its way. `resolve` is absent for a "queued" send that returned at once. */
 interface OutMessage {
@@ -367,7 +367,7 @@ export class Peer {
     ch.sentSeq = seq - 1;
     const want = ch.waiting.length + ch.pending.length;
     const header = encodeHeader([PROTOCOL_VERSION, Kind.data, ch.mailbox, first, flags, lens, want]);
-    return [header, payloads.length === 1 ? payloads[0]! : Buffer.concat(payloads, bytes)];
+    return [header, ...bodyParts(payloads.length === 1 ? payloads[0]! : Buffer.concat(payloads, bytes))];
   }
 
   async #read(): Promise<void> {

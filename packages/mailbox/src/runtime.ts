@@ -30,7 +30,7 @@ import {
 import { Peer, type PeerCounters } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
 import { RemoteWindow } from "./remote-window.js";
-import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, decodeFrame, decodeValue, encodeHeader, encodeValue, type Frame } from "./wire.js";
+import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, encodeValue, type Frame } from "./wire.js";
 
 /** How long an ack that nobody waits on may be held back to be gathered with later ones. */
 const ACK_DELAY_MS = 5;
@@ -512,7 +512,7 @@ export class Runtime implements AsyncDisposable {
 
   #deliver(w: RemoteWindow, id: number, m: StoredMessage): void {
     const header = encodeHeader([PROTOCOL_VERSION, Kind.deliver, w.mailbox.name, this.id, w.epoch, id, m.flags]);
-    this.#enqueue([w.peer, header, m.payload], () => w.undeliverable(id));
+    this.#enqueue([w.peer, header, ...bodyParts(m.payload)], () => w.undeliverable(id));
   }
 
   #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {

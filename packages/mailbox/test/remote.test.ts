@@ -2,6 +2,7 @@ import t from "tap";
 import { fileURLToPath } from "node:url";
 import { MessageRefusedError, Runtime } from "../src/index.js";
 import { RawClient, eventually, forkFixture, nextMessage, sleep, start } from "./helpers.js";
+import { PROTOCOL_VERSION as V } from "../src/wire.js";
 
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
 
@@ -94,9 +95,9 @@ t.test("a message the owner cannot hold fails alone; the ones after it go on", a
   // A payload that is not MessagePack, from a hand-written client, is refused alone too.
   const c = new RawClient(owner.endpoint, "raw-bad-payload");
   t.teardown(() => c.close());
-  await c.send([1, "hello", "picky", 1, 2]);
+  await c.send([V, "hello", "picky", 1, 2]);
   await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 2, 5000, "credit");
-  await c.send([1, "data", "picky", 1, 0, [1, 1], 0], Buffer.from([0xc1, 0x07]));
+  await c.send([V, "data", "picky", 1, 0, [1, 1], 0], Buffer.from([0xc1, 0x07]));
   await eventually(() => c.last("ack")?.[4] === 2, 5000, "both consumed");
   t.equal(c.last("nak")?.[4], "BAD_MESSAGE");
   t.equal(c.last("nak")?.[6], 1, "the nak names the refused seq");
@@ -108,7 +109,7 @@ t.test("credit taken back from an idle channel is not granted again until it spe
   owner.mailbox("idle", { capacity: 16 });
   const c = new RawClient(owner.endpoint, "raw-idle");
   t.teardown(() => c.close());
-  await c.send([1, "hello", "idle", 1, 0]);
+  await c.send([V, "hello", "idle", 1, 0]);
   await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) > 0, 5000, "slack credit");
   await eventually(() => c.last("ack")?.[6] === 0, 5000, "credit revoked");
   const acks = c.received.filter((f) => f[1] === "ack").length;

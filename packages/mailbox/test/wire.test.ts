@@ -1,6 +1,6 @@
 import t from "tap";
 import { Packr } from "msgpackr";
-import { decodeFrame } from "../src/wire.js";
+import { MAX_BODY_PARTS, PROTOCOL_VERSION as V, bodyParts, decodeFrame } from "../src/wire.js";
 import { RawClient, batch, eventually, sleep, start } from "./helpers.js";
 
 const packr = new Packr({ useRecords: false });
@@ -10,7 +10,7 @@ t.test("a peer that sends past its credit is refused and counted, never buffered
   const mb = owner.mailbox("guarded", { capacity: 8 });
   const c = new RawClient(owner.endpoint, "raw-credit");
   t.teardown(() => c.close());
-  await c.send([1, "hello", "guarded", 1, 0]);
+  await c.send([V, "hello", "guarded", 1, 0]);
   await eventually(() => c.last("ack") !== undefined, 5000, "ack");
   const [, , , rid, stored, taken, limit] = c.last("ack")!;
   t.equal(typeof rid, "string");
@@ -18,7 +18,7 @@ t.test("a peer that sends past its credit is refused and counted, never buffered
   t.ok((limit as number) >= 1 && (limit as number) <= 8, `limit ${String(limit)} within capacity`);
   const n = (limit as number) + 5;
   const { lens, body } = batch(Array.from({ length: n }, (_, i) => i));
-  await c.send([1, "data", "guarded", 1, 0, lens, 0], body);
+  await c.send([V, "data", "guarded", 1, 0, lens, 0], body);
   await eventually(() => (owner.stats().refused.credit ?? 0) === 5, 5000, "refusals counted");
   t.equal(mb.depth, limit, "only what credit allowed was stored");
   await eventually(() => c.last("ack")?.[4] === limit && c.last("ack")?.[7] === true, 5000, "ack asks for a re-send");
@@ -29,11 +29,11 @@ t.test("a re-sent message is enqueued once", async (t) => {
   const mb = owner.mailbox("once");
   const c = new RawClient(owner.endpoint, "raw-dup");
   t.teardown(() => c.close());
-  await c.send([1, "hello", "once", 1, 3]);
+  await c.send([V, "hello", "once", 1, 3]);
   await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 3, 5000, "credit for 3");
   const { lens, body } = batch(["a", "b", "c"]);
-  await c.send([1, "data", "once", 1, 0, lens, 0], body);
-  await c.send([1, "data", "once", 1, 0, lens, 0], body);
+  await c.send([V, "data", "once", 1, 0, lens, 0], body);
+  await c.send([V, "data", "once", 1, 0, lens, 0], body);
   await eventually(() => owner.stats().duplicates === 3, 5000, "duplicates counted");
   t.equal(mb.depth, 3);
   t.same([await mb.receive(), await mb.receive(), await mb.receive()], ["a", "b", "c"]);
@@ -48,22 +48,22 @@ t.test("each kind of bad frame is dropped and counted by its reason", async (t) 
   const cases: [string, Buffer[]][] = [
     ["decode", [Buffer.from([0xc1])]],
     ["decode", [h({ not: "an array" } as never)]],
-    ["version", [h([2, "hello", "target", 1, 0])]],
-    ["kind", [h([1, "launch", "target"])]],
-    ["kind", [h([1, "ack", "target", "rid", 0, 0, 0, false])]],
-    ["fields", [h([1, "hello", "target", "one", 0])]],
-    ["fields", [h([1, "data", "target", 1, 0, [1], 0])]],
-    ["fields", [h([1, "hello", 7, 1, 0])]],
-    ["mailbox", [h([1, "hello", "nowhere", 1, 0])]],
-    ["channel", [h([1, "data", "target", 1, 0, [1], 0]), Buffer.from([0x01])]],
+    ["version", [h([V + 1, "hello", "target", 1, 0])]],
+    ["kind", [h([V, "launch", "target"])]],
+    ["kind", [h([V, "ack", "target", "rid", 0, 0, 0, false])]],
+    ["fields", [h([V, "hello", "target", "one", 0])]],
+    ["fields", [h([V, "data", "target", 1, 0, [1], 0])]],
+    ["fields", [h([V, "hello", 7, 1, 0])]],
+    ["mailbox", [h([V, "hello", "nowhere", 1, 0])]],
+    ["channel", [h([V, "data", "target", 1, 0, [1], 0]), Buffer.from([0x01])]],
   ];
   for (const [, frames] of cases) await c.sendRaw(frames);
   // Now open the channel and send a body that does not match its lengths, a bad payload and a gap.
-  await c.send([1, "hello", "target", 1, 4]);
+  await c.send([V, "hello", "target", 1, 4]);
   await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 1, 5000, "credit");
-  await c.send([1, "data", "target", 1, 0, [5], 0], Buffer.from([1, 2]));
-  await c.send([1, "data", "target", 1, 0, [1], 0], Buffer.from([0xc1]));
-  await c.send([1, "data", "target", 3, 0, [1], 0], Buffer.from([0x01]));
+  await c.send([V, "data", "target", 1, 0, [5], 0], Buffer.from([1, 2]));
+  await c.send([V, "data", "target", 1, 0, [1], 0], Buffer.from([0xc1]));
+  await c.send([V, "data", "target", 3, 0, [1], 0], Buffer.from([0x01]));
   const expected = { decode: 2, version: 1, kind: 2, fields: 3, mailbox: 1, channel: 1, size: 1, payload: 1, order: 1 };
   await eventually(() => {
     const r = owner.stats().refused;
@@ -76,7 +76,7 @@ t.test("each kind of bad frame is dropped and counted by its reason", async (t) 
 
 t.test("a header is decoded byte-exactly: any cut of a valid frame is refused, never thrown", async (t) => {
   const { lens, body } = batch([{ a: 1 }, "bb"]);
-  const head = packr.pack([1, "data", "m", 1, 0, lens, 0]);
+  const head = packr.pack([V, "data", "m", 1, 0, lens, 0]);
   t.ok(decodeFrame([head, body], 1 << 20).ok, "the whole frame decodes");
   for (let cut = 0; cut < head.length; cut++) {
     const d = decodeFrame([head.subarray(0, cut), body], 1 << 20);
@@ -86,6 +86,34 @@ t.test("a header is decoded byte-exactly: any cut of a valid frame is refused, n
     const d = decodeFrame([head, body.subarray(0, cut)], 1 << 20);
     t.equal(d.ok, false, `body cut at ${cut}`);
   }
+});
+
+t.test("a small body travels in parts of at most 128 bytes and is joined again; a large one stays whole", async (t) => {
+  for (const size of [1, 128, 129, 300, 1024, 1025, 5000]) {
+    const payload = Buffer.from(Array.from({ length: size }, (_, i) => (i * 7) & 0xff));
+    const parts = bodyParts(payload);
+    const expectParts = size > 128 && size <= 1024 ? Math.ceil(size / 128) : 1;
+    t.equal(parts.length, expectParts, `${size} bytes: ${expectParts} part(s)`);
+    t.ok(parts.every((p) => p.length <= 128) || parts.length === 1, `${size} bytes: no part above 128 unless whole`);
+    const head = packr.pack([V, "data", "m", 1, 1, [size], 0]);
+    const d = decodeFrame([head, ...parts], 1 << 20);
+    t.ok(d.ok && d.frame.kind === "data" && d.frame.body.equals(payload), `${size} bytes: joined byte-exactly`);
+    const del = decodeFrame([packr.pack([V, "deliver", "m", "rid", 1, 1, 1]), ...parts], 1 << 20);
+    t.ok(del.ok && del.frame.kind === "deliver" && del.frame.body.equals(payload), `${size} bytes: a deliver is joined too`);
+  }
+  const tooMany = Array.from({ length: MAX_BODY_PARTS + 1 }, () => Buffer.from([0x01]));
+  const d = decodeFrame([packr.pack([V, "data", "m", 1, 0, Array(tooMany.length).fill(1), 0]), ...tooMany], 1 << 20);
+  t.same(d.ok ? "accepted" : d.reason, "fields", `a body of ${MAX_BODY_PARTS + 1} parts is refused`);
+
+  // End to end, over a real connection: sizes around both limits arrive intact, in order.
+  const owner = await start(t, "tcp");
+  const sender = await start(t, "tcp");
+  const mb = owner.mailbox("parts", { capacity: 16 });
+  const sizes = [128, 129, 640, 1024, 1025, 70_000];
+  const sent = sizes.map((n) => Buffer.alloc(n, n & 0xff));
+  for (const m of sent) await sender.send(m, mb.address, { until: "stored" });
+  for (const m of sent) t.ok(((await mb.receive()) as Buffer).equals(m), `${m.length}-byte message intact`);
+  t.equal(Object.keys(owner.stats().refused).length, 0, "nothing refused");
 });
 
 /** A deterministic PRNG, so a failing fuzz run can be replayed. */
@@ -110,14 +138,14 @@ t.test("10,000 random and mutated frames: the runtime keeps serving, a good send
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const { lens, body } = batch(["x", { y: 2 }]);
   const templates: Buffer[][] = [
-    [packr.pack([1, "hello", "fuzzed", 1, 5])],
-    [packr.pack([1, "data", "fuzzed", 1, 0, lens, 0]), body],
-    [packr.pack([1, "data", "fuzzed", 9, 1, [3], 0]), Buffer.from("abc")],
-    [packr.pack([1, "hello", "decoy", 1, 5])],
-    [packr.pack([1, "data", "decoy", 1, 0, lens, 0]), body],
-    [packr.pack([1, "pull", "decoy", 2, 0, []])],
-    [packr.pack([1, "taken", "decoy", [1, 2]])],
-    [packr.pack([1, "release", "decoy", [1]])],
+    [packr.pack([V, "hello", "fuzzed", 1, 5])],
+    [packr.pack([V, "data", "fuzzed", 1, 0, lens, 0]), body],
+    [packr.pack([V, "data", "fuzzed", 9, 1, [3], 0]), Buffer.from("abc")],
+    [packr.pack([V, "hello", "decoy", 1, 5])],
+    [packr.pack([V, "data", "decoy", 1, 0, lens, 0]), body],
+    [packr.pack([V, "pull", "decoy", 2, 0, []])],
+    [packr.pack([V, "taken", "decoy", [1, 2]])],
+    [packr.pack([V, "release", "decoy", [1]])],
   ];
   const mutate = (frames: Buffer[]): Buffer[] => {
     const out = frames.map((f) => Buffer.from(f));
@@ -176,7 +204,7 @@ t.test("a peer that asks for credit and never uses it cannot starve other sender
   const mb = owner.mailbox("contended", { capacity: 10 });
   const hog = new RawClient(owner.endpoint, "raw-hog");
   t.teardown(() => hog.close());
-  await hog.send([1, "hello", "contended", 1, 1000]);
+  await hog.send([V, "hello", "contended", 1, 1000]);
   await eventually(() => ((hog.last("ack")?.[6] as number) ?? 0) === 10, 5000, "the hog holds the whole capacity");
   const sender = await start(t, "tcp", { probeMs: 100 });
   const consumer = (async () => {
