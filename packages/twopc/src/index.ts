@@ -60,13 +60,13 @@ export type { LogSummary, CoordinatorLogState, WorkerLogState } from "./twopc/lo
 export type { CoordinatorOptions, WorkerOptions, ResolvedCoordinatorOptions, ResolvedWorkerOptions } from "./twopc/options.js";
 // The stable log (issue 3)
 export { StableLog, readLog, LOG_FILE_NAME, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_COMPACT_RATIO } from "./log/log.js";
-export { nodeFs } from "./log/fs.js";
+export { nodeFs, createNodeFs } from "./log/fs.js";
 export { MemoryFs } from "./log/memory-fs.js";
 export { encodeFrame, decodeFrames, FRAME_HEADER_BYTES, MAX_RECORD_BYTES } from "./log/frame.js";
 export { LogFailedError, LogClosedError, RecordTooLargeError } from "./log/errors.js";
 export { inspectLog, formatInspection } from "./log/inspect.js";
 export type { LogOptions, AppendOptions, LogStats, OpenedLog, LogContents } from "./log/log.js";
-export type { LogFs, LogFileHandle } from "./log/fs.js";
+export type { LogFs, LogFileHandle, NodeFsOptions } from "./log/fs.js";
 export type { MemoryFsOptions, MemoryFsOp } from "./log/memory-fs.js";
 export type { Frame, DecodedFrames } from "./log/frame.js";
 export type { Inspection } from "./log/inspect.js";

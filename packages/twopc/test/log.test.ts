@@ -7,7 +7,7 @@ import { LogClosedError, LogFailedError, RecordTooLargeError } from "../src/log/
 import { decodeFrames, encodeFrame, endOfData, FRAME_HEADER_BYTES } from "../src/log/frame.js";
 import { LOG_FILE_NAME, StableLog, readLog } from "../src/log/log.js";
 import { MemoryFs } from "../src/log/memory-fs.js";
-import { PREALLOCATE_BYTES } from "../src/log/fs.js";
+import { PREALLOCATE_BYTES, createNodeFs } from "../src/log/fs.js";
 
 interface Rec {
   txId: string;
@@ -114,6 +114,22 @@ t.test("log - appends past the preallocated space grow the file by another chunk
   const reopened = await StableLog.open<Rec>(dir);
   t.equal(reopened.truncatedBytes, 0);
   t.same(reopened.records.map((r) => r.n), [0, 1, 2, 3], "every record, across the chunk boundary");
+  await reopened.log.close();
+});
+
+t.test("log - inline writes (on the calling thread) keep every record, across a chunk boundary (real files)", async (t) => {
+  const dir = t.testdir();
+  const fs = createNodeFs({ inlineWrites: true });
+  const big = (n: number): Rec => ({ txId: `big-${n}`, n, pad: "x".repeat(300_000) }) as Rec;
+  const { log } = await StableLog.open<Rec>(dir, { fs });
+  await Promise.all(recs(10).map((r) => log.append(r)));
+  await log.append({ txId: "unforced", n: 10 }, { sync: false });
+  for (let n = 11; n < 16; n++) await log.append(big(n));
+  await log.close();
+  const reopened = await StableLog.open<Rec>(dir, { fs });
+  t.equal(reopened.truncatedBytes, 0);
+  t.same(reopened.records.map((r) => r.n), Array.from({ length: 16 }, (_, i) => i), "every record in order");
+  t.ok((await stat(join(dir, LOG_FILE_NAME))).size >= 2 * PREALLOCATE_BYTES, "grown past the first chunk");
   await reopened.log.close();
 });
 

@@ -152,6 +152,23 @@ t.test("a transaction the resource manager holds prepared but the log never prom
   );
 });
 
+t.test("nodes whose logs write in the thread pool (inlineWrites: false) commit the same way, and recover", async (t) => {
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const a = rm(() => "commit");
+  const logs = { a: dir(), c: dir() };
+  const wa = await Participant.open({ runtime: rt, logDir: logs.a, mailbox: "a", resourceManager: a, inlineWrites: false });
+  const c = await Coordinator.open({ runtime: rt, logDir: logs.c, mailbox: "c", inlineWrites: false });
+  const outcomes = await Promise.all(Array.from({ length: 20 }, (_, i) => c.transact({ participants: [wa.address], txId: `p${i}` })));
+  t.ok(outcomes.every((o) => o.committed), "20 transactions in flight commit");
+  await until(() => a.log.filter((l) => l.startsWith("commit")).length === 20);
+  await c.close();
+  await wa.close();
+  const { readLog } = await import("../src/log/log.js");
+  const records = (await readLog<{ type: string; txId: string }>(logs.c)).records;
+  t.ok(records.filter((r) => r.type === "COORD-COMMIT").length === 20, "every decision is in the coordinator's log");
+});
+
 t.test("bad input is a clear error; close rejects what waits", async (t) => {
   const rt = await Runtime.start();
   t.teardown(() => rt.close());
@@ -163,6 +180,10 @@ t.test("bad input is a clear error; close rejects what waits", async (t) => {
   await t.rejects(Participant.open({ runtime: rt, logDir: dir(), mailbox: "p", resourceManager: {} as never }), { message: /resourceManager/ });
   await t.rejects(Coordinator.open({ runtime: {} as never, logDir: dir(), mailbox: "x" }), { message: /runtime/ });
   await t.rejects(Coordinator.open({ runtime: rt, logDir: "", mailbox: "x" }), { message: /logDir/ });
+  await t.rejects(Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "x", inlineWrites: "yes" as never }), {
+    code: "ERR_INVALID_ARGUMENT",
+    message: /`inlineWrites` to be a boolean, got `yes`/,
+  });
   const other = rt.mailbox("nobody");
   // A transaction id already in flight is refused; the first call still settles.
   const first = c.transact({ participants: [other.address], txId: "same", timeoutMs: 100 });

@@ -1,4 +1,4 @@
-import { constants, fdatasync, write } from "node:fs";
+import { constants, fdatasync, fdatasyncSync, write, writeSync } from "node:fs";
 import { mkdir, open, rename, rm, truncate, type FileHandle } from "node:fs/promises";
 
 /** An open log file. Every method rejects on failure; none retries. */
@@ -59,6 +59,15 @@ function datasyncOf(fd: number): Promise<void> {
   return new Promise<void>((resolve, reject) => fdatasync(fd, (error) => (error ? reject(error) : resolve())));
 }
 
+/** {@link writeAt} on the calling thread: a failure still comes back as a rejection. */
+async function writeAtInline(fd: number, data: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+async function datasyncInline(fd: number): Promise<void> {
+  fdatasyncSync(fd);
+}
+
 /** Space added to the log file at a time, as zeros, synced once (see {@link nodeFs}). */
 export const PREALLOCATE_BYTES = 1024 * 1024;
 const ZEROS = Buffer.alloc(64 * 1024);
@@ -71,7 +80,9 @@ const ZEROS = Buffer.alloc(64 * 1024);
  * journal commit: 115 us instead of 150-160 us a 300-byte write, 270-290 us instead of 365 us
  * a 16 KB one with four processes syncing (measured here).
  */
-function handleOf(file: FileHandle, end: number, size: number, dsync?: FileHandle): LogFileHandle {
+function handleOf(file: FileHandle, end: number, size: number, inline: boolean, dsync?: FileHandle): LogFileHandle {
+  const writeData = inline ? writeAtInline : writeAt;
+  const sync = inline ? datasyncInline : datasyncOf;
   let position = end;
   let allocated = size;
   const reserve = async (bytes: number): Promise<void> => {
@@ -83,12 +94,12 @@ function handleOf(file: FileHandle, end: number, size: number, dsync?: FileHandl
   };
   const append = async (fd: number, data: Uint8Array): Promise<void> => {
     await reserve(data.length);
-    await writeAt(fd, data, position);
+    await writeData(fd, data, position);
     position += data.length;
   };
   return {
     write: (data) => append(file.fd, data),
-    datasync: () => datasyncOf(file.fd),
+    datasync: () => sync(file.fd),
     ...(dsync === undefined ? {} : { writeDurable: (data: Uint8Array) => append(dsync.fd, data) }),
     async close() {
       try {
@@ -100,59 +111,81 @@ function handleOf(file: FileHandle, end: number, size: number, dsync?: FileHandl
   };
 }
 
-/** The real file system (`node:fs/promises`). */
-export const nodeFs: LogFs = {
-  async mkdir(dir) {
-    await mkdir(dir, { recursive: true });
-  },
-  async readFile(path) {
-    let file;
-    try {
-      file = await open(path, "r");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-    try {
-      return await file.readFile();
-    } finally {
-      await file.close();
-    }
-  },
-  async openAppend(path, end) {
-    const file = await open(path, constants.O_WRONLY | constants.O_CREAT);
-    let dsync: FileHandle;
-    let size: number;
-    try {
-      size = (await file.stat()).size;
-      // A second descriptor on the same file, for forced groups: each write returns durable.
-      dsync = await open(path, constants.O_WRONLY | constants.O_DSYNC);
-    } catch (error) {
-      await file.close();
-      throw error;
-    }
-    return handleOf(file, end ?? size, size, dsync);
-  },
-  async create(path) {
-    return handleOf(await open(path, "w"), 0, 0);
-  },
-  async truncate(path, length) {
-    await truncate(path, length);
-    const file = await open(path, "r+");
-    try {
-      await file.datasync();
-    } finally {
-      await file.close();
-    }
-  },
-  rename: (from, to) => rename(from, to),
-  remove: (path) => rm(path, { force: true }),
-  async syncDir(dir) {
-    const handle = await open(dir, "r");
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  },
-};
+export interface NodeFsOptions {
+  /**
+   * Write and sync the log on the calling thread (blocking it for the write) instead of in
+   * Node's thread pool. Growing the file (1 MiB of zeros) still goes to the pool.
+   *
+   * A durable write of a few hundred bytes takes 0.1-0.3 ms here, and the hop to the pool and
+   * back (two thread wake-ups) costs a good part of that again. A 2PC transaction waits on two
+   * such writes: one at a worker, one at the coordinator. Measured with three workers and a
+   * coordinator on two cores, twopc.latency went from 1.01-1.07 ms to 0.92-1.00 ms (three runs each, alternating).
+   * The price: while the disk writes, nothing else runs in the process (a disk that stalls for
+   * 20 ms stalls it for 20 ms).
+   * @default false
+   */
+  readonly inlineWrites?: boolean;
+}
+
+/** The real file system (`node:fs/promises`); see {@link NodeFsOptions}. */
+export function createNodeFs(options: NodeFsOptions = {}): LogFs {
+  const inline = options.inlineWrites ?? false;
+  return {
+    async mkdir(dir) {
+      await mkdir(dir, { recursive: true });
+    },
+    async readFile(path) {
+      let file;
+      try {
+        file = await open(path, "r");
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw err;
+      }
+      try {
+        return await file.readFile();
+      } finally {
+        await file.close();
+      }
+    },
+    async openAppend(path, end) {
+      const file = await open(path, constants.O_WRONLY | constants.O_CREAT);
+      let dsync: FileHandle;
+      let size: number;
+      try {
+        size = (await file.stat()).size;
+        // A second descriptor on the same file, for forced groups: each write returns durable.
+        dsync = await open(path, constants.O_WRONLY | constants.O_DSYNC);
+      } catch (error) {
+        await file.close();
+        throw error;
+      }
+      return handleOf(file, end ?? size, size, inline, dsync);
+    },
+    async create(path) {
+      return handleOf(await open(path, "w"), 0, 0, inline);
+    },
+    async truncate(path, length) {
+      await truncate(path, length);
+      const file = await open(path, "r+");
+      try {
+        await file.datasync();
+      } finally {
+        await file.close();
+      }
+    },
+    rename: (from, to) => rename(from, to),
+    remove: (path) => rm(path, { force: true }),
+    async syncDir(dir) {
+      const handle = await open(dir, "r");
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    },
+  };
+}
+
+/** The real file system, writing in Node's thread pool. */
+export const nodeFs: LogFs = createNodeFs();

@@ -8,6 +8,7 @@
  *                          \--- resource manager (prepared / applied) <--rm-*--/
  */
 import { InvalidArgumentError, type Mailbox, type Runtime } from "@zmbox/mailbox";
+import { createNodeFs } from "../log/fs.js";
 import { StableLog, type LogStats } from "../log/log.js";
 import { ActionType, type TwopcAction } from "../twopc/actions.js";
 import { EventType, type TimerName, type TwopcEvent } from "../twopc/events.js";
@@ -46,6 +47,14 @@ export interface NodeOptions {
    * @default 1024
    */
   readonly capacity?: number;
+  /**
+   * Write the stable log on the event loop's thread, blocking it for each write, instead of in
+   * Node's thread pool (see `NodeFsOptions.inlineWrites`). Every step of a transaction waits on
+   * the log anyway; inline, the thread-pool hop leaves a transaction's two durable writes.
+   * Set `false` if the process serves other work that must not wait while the disk writes.
+   * @default true
+   */
+  readonly inlineWrites?: boolean;
 }
 
 /** Counters of a node. */
@@ -81,6 +90,9 @@ export function checkNodeOptions(options: unknown): void {
   if (typeof o.mailbox !== "string") {
     throw new InvalidArgumentError(`Expected \`mailbox\` to be a mailbox name, got \`${String(o.mailbox)}\``);
   }
+  if (o.inlineWrites !== undefined && typeof o.inlineWrites !== "boolean") {
+    throw new InvalidArgumentError(`Expected \`inlineWrites\` to be a boolean, got \`${String(o.inlineWrites)}\``);
+  }
 }
 
 /** Runs one machine; subclasses add the role's API and its actions (rm-*, outcome). */
@@ -114,6 +126,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     try {
       const machine = makeMachine(mailbox.address);
       const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, {
+        fs: createNodeFs({ inlineWrites: options.inlineWrites ?? true }),
         retain: (r) => machine.retains(r.txId),
         // Unforced records (COORD-START, ENDs) ride with the next forced group.
         lazyWriteMs: LAZY_WRITE_MS,
