@@ -3,13 +3,13 @@ import type { TwopcCoordinatorRole } from "../roles/twopc-coordinator.js";
 import type { TwopcParticipantRole } from "../roles/twopc-participant.js";
 
 /** A coordinator and 3 workers, each in its own process with its own durable log. */
-async function run(ctx: RunContext, count: number, inFlight: number) {
+async function run(ctx: RunContext, count: number, warmup: number, inFlight: number) {
   const workers = await Promise.all(
     [1, 2, 3].map(async () => ctx.fork<TwopcParticipantRole>("twopc-participant", { logDir: await ctx.tempDir() })),
   );
   const participants = workers.map((w) => w.info.address);
   const coordinator = await ctx.fork<TwopcCoordinatorRole>("twopc-coordinator", {
-    logDir: await ctx.tempDir(), participants, count, inFlight, warmup: 20,
+    logDir: await ctx.tempDir(), participants, count, inFlight, warmup,
   });
   coordinator.start(null);
   const r = await coordinator.result();
@@ -29,8 +29,8 @@ export const twopcThroughput: Entry = {
   better: "higher",
   baseline: "fs.fdatasync",
   async run(ctx) {
-    const count = ctx.quick ? 1000 : 10_000;
-    const { r, workerSyncs } = await run(ctx, count, 64);
+    const count = ctx.quick ? 1000 : 20_000;
+    const { r, workerSyncs } = await run(ctx, count, count / 10, 64);
     return {
       value: Math.round(r.committed / (r.elapsedMs / 1000)),
       extra: {
@@ -57,7 +57,7 @@ export const twopcLatency: Entry = {
   },
   async run(ctx) {
     const count = ctx.quick ? 200 : 2000;
-    const { r } = await run(ctx, count, 1);
+    const { r } = await run(ctx, count, count / 10, 1);
     return { value: round(r.p50Ms), extra: { transactions: r.committed, p99Ms: round(r.p99Ms) } };
   },
 };

@@ -44,7 +44,7 @@ export const zeromqDealerRouterC64: Entry = {
   async run(ctx) {
     const endpoint = await echoServer(ctx);
     const count = ctx.quick ? 30_000 : 300_000;
-    const args = { endpoint, count, inFlight: 64, size: SIZE };
+    const args = { endpoint, count, warmup: count / 10, inFlight: 64, size: SIZE };
     const dealer = await ctx.fork<DealerWindowRole>("zmq-dealer-window", args);
     dealer.start(null);
     const { elapsedMs } = await dealer.result();

@@ -1,7 +1,8 @@
 /**
- * Client side of the `rr.*` benchmarks: `Client.request()` with 100-byte bodies. With
- * `inFlight` 1 it times each round trip (after `warmup` untimed ones); otherwise it keeps
- * `inFlight` requests outstanding and times the whole run, first request to last reply.
+ * Client side of the `rr.*` benchmarks: `Client.request()` with 100-byte bodies. After `warmup`
+ * untimed requests at the same concurrency: with `inFlight` 1 it times each round trip;
+ * otherwise it keeps `inFlight` requests outstanding and times the whole run, first request to
+ * last reply.
  */
 import { Runtime } from "@zmbox/mailbox";
 import { Client } from "@zmbox/twopc";
@@ -21,7 +22,19 @@ runRole<RrClientRole>(async (ctx) => {
   try {
     const body = Buffer.alloc(size, 0x61);
     const options = { timeout: 30_000, retries: 0 };
-    for (let i = 0; i < warmup; i++) await client.request(body, address, options);
+    /** Sends `n` requests, `inFlight` at a time (each lane sends the next when a reply comes). */
+    const lanes = async (n: number): Promise<void> => {
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < n) {
+          next++;
+          await client.request(body, address, options);
+        }
+      };
+      await Promise.all(Array.from({ length: inFlight }, lane));
+    };
+    // The warm-up runs at the measured concurrency, so that the code paths timed are compiled.
+    await lanes(warmup);
     ctx.ready(null);
     await ctx.started;
     const rtts = new Float64Array(inFlight === 1 ? count : 0);
@@ -33,14 +46,7 @@ runRole<RrClientRole>(async (ctx) => {
         rtts[i] = (performance.now() - start) * 1000;
       }
     } else {
-      let next = 0;
-      const lane = async (): Promise<void> => {
-        while (next < count) {
-          next++;
-          await client.request(body, address, options);
-        }
-      };
-      await Promise.all(Array.from({ length: inFlight }, lane));
+      await lanes(count);
     }
     const elapsedMs = performance.now() - t0;
     const [p50Us = NaN, p99Us = NaN] = inFlight === 1 ? percentiles(rtts, [50, 99]) : [NaN, NaN];

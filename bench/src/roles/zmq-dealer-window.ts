@@ -7,7 +7,8 @@ import * as zmq from "zeromq";
 import { runRole } from "../harness.js";
 
 export interface DealerWindowRole {
-  args: { endpoint: string; count: number; inFlight: number; size: number };
+  /** `warmup` untimed requests, then `count` timed ones, `inFlight` at a time. */
+  args: { endpoint: string; count: number; warmup: number; inFlight: number; size: number };
   ready: null;
   start: null;
   /** `elapsedMs`: from the first request sent to the last reply received. */
@@ -15,31 +16,33 @@ export interface DealerWindowRole {
 }
 
 runRole<DealerWindowRole>(async (ctx) => {
-  const { endpoint, count, inFlight, size } = ctx.args;
+  const { endpoint, count, warmup, inFlight, size } = ctx.args;
   const dealer = new zmq.Dealer({ linger: 0 });
   try {
     dealer.connect(endpoint);
     ctx.ready(null);
     await ctx.started;
     const payload = Buffer.alloc(size, 0x61);
-    let replies = 0;
-    let wake: (() => void) | undefined;
+    /** Sends `n` requests, keeping `inFlight` outstanding; resolves at the last reply. */
+    const pipelined = async (n: number): Promise<void> => {
+      let replies = 0;
+      let wake: (() => void) | undefined;
+      const reader = async (): Promise<void> => {
+        for (; replies < n; replies++, wake?.()) await dealer.receive();
+      };
+      const writer = async (): Promise<void> => {
+        for (let sent = 0; sent < n; sent++) {
+          while (sent - replies >= inFlight) await new Promise<void>((resolve) => (wake = resolve));
+          await dealer.send(payload);
+        }
+      };
+      await Promise.all([reader(), writer()]);
+    };
+    // Warmed up at the measured concurrency, like the runtime's side of the comparison.
+    await pipelined(warmup);
     const t0 = performance.now();
-    const reader = async (): Promise<void> => {
-      for await (const _reply of dealer) {
-        replies++;
-        wake?.();
-        if (replies === count) break;
-      }
-    };
-    const writer = async (): Promise<void> => {
-      for (let sent = 0; sent < count; sent++) {
-        while (sent - replies >= inFlight) await new Promise<void>((resolve) => (wake = resolve));
-        await dealer.send(payload);
-      }
-    };
-    await Promise.all([reader(), writer()]);
-    return { count: replies, elapsedMs: performance.now() - t0 };
+    await pipelined(count);
+    return { count, elapsedMs: performance.now() - t0 };
   } finally {
     dealer.close();
   }
