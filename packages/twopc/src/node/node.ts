@@ -11,12 +11,13 @@ import { InvalidArgumentError, type Mailbox, type Runtime } from "@zmbox/mailbox
 import { createNodeFs } from "../log/fs.js";
 import { StableLog, type LogStats } from "../log/log.js";
 import { ActionType, type TwopcAction } from "../twopc/actions.js";
-import { EventType, type TimerName, type TwopcEvent } from "../twopc/events.js";
+import { EventType, type TwopcEvent } from "../twopc/events.js";
 import type { TxMachine } from "../twopc/machine.js";
-import { isTwopcMessage } from "../twopc/messages.js";
+import { isTwopcMessage, type TwopcMessage } from "../twopc/messages.js";
 import { RecordType, type TwopcRecord } from "../twopc/records.js";
 import type { TxId } from "../twopc/types.js";
 import { NodeClosedError, NodeFailedError } from "./errors.js";
+import { Timers } from "./timers.js";
 
 /**
  * How long the node's lazy forced records (WORKER-COMMIT, whose ACK waits on it) wait for a
@@ -30,6 +31,9 @@ const LAZY_WRITE_MS = 2;
  * forced group a write + fdatasync (two thread-pool hops) instead of one durable write.
  */
 const UNFORCED_WRITE_MS = 20;
+
+/** Distinct sender addresses a node shares between messages; beyond them it stops (bad input cannot grow it). */
+const MAX_INTERNED_ADDRESSES = 1024;
 
 /** Options every 2PC node takes. */
 export interface NodeOptions {
@@ -103,7 +107,9 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
   protected readonly machine: M;
   readonly #mailbox: Mailbox;
   readonly #log: StableLog<TwopcRecord>;
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** Sender addresses seen, each kept once (see #interned). */
+  readonly #addresses = new Map<string, string>();
+  readonly #timers = new Timers((txId, timer) => this.feed({ type: EventType.Timeout, txId, timer } as E));
   readonly #counters = { messagesIn: 0, messagesOut: 0, badMessages: 0, sendFailures: 0 };
   #loop: Promise<void> = Promise.resolve();
   #stopped: Error | undefined;
@@ -203,25 +209,12 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
         // Best effort: the machines' timers retry whatever is lost.
         this.runtime.send(action.msg, action.to, { until: "queued" }).catch(() => this.#counters.sendFailures++);
         return;
-      case ActionType.SetTimer: {
-        const key = timerKey(action.txId, action.timer);
-        clearTimeout(this.#timers.get(key));
-        const { txId, timer } = action;
-        this.#timers.set(
-          key,
-          setTimeout(() => {
-            this.#timers.delete(key);
-            this.feed({ type: EventType.Timeout, txId, timer } as E);
-          }, action.ms),
-        );
+      case ActionType.SetTimer:
+        this.#timers.set(action.txId, action.timer, action.ms);
         return;
-      }
-      case ActionType.ClearTimer: {
-        const key = timerKey(action.txId, action.timer);
-        clearTimeout(this.#timers.get(key));
-        this.#timers.delete(key);
+      case ActionType.ClearTimer:
+        this.#timers.clear(action.txId, action.timer);
         return;
-      }
       default:
         this.performRole(action);
     }
@@ -247,8 +240,21 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
         continue;
       }
       this.#counters.messagesIn++;
-      this.feed({ type: EventType.Receive, msg } as E);
+      this.feed({ type: EventType.Receive, msg: this.#interned(msg) } as E);
     }
+  }
+
+  /**
+   * The message with its sender's address shared with earlier messages from the same node: a
+   * participant keeps its coordinator's address in every transaction it remembers, and a
+   * decoded string per transaction cost about 60 bytes of each.
+   */
+  #interned(msg: TwopcMessage): TwopcMessage {
+    const known = this.#addresses.get(msg.from);
+    // The message was decoded for this node alone: nobody else holds it.
+    if (known !== undefined) (msg as { from: string }).from = known;
+    else if (this.#addresses.size < MAX_INTERNED_ADDRESSES) this.#addresses.set(msg.from, msg.from);
+    return msg;
   }
 
   #fail(cause: unknown): void {
@@ -258,13 +264,8 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
 
   #stop(error: Error): void {
     this.#stopped = error;
-    for (const timer of this.#timers.values()) clearTimeout(timer);
-    this.#timers.clear();
+    this.#timers.clearAll();
     this.#mailbox.close();
     this.onStop(error);
   }
-}
-
-function timerKey(txId: TxId, timer: TimerName): string {
-  return `${txId}\u0000${timer}`;
 }
