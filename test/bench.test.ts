@@ -33,6 +33,26 @@ t.test("bench --json prints one JSON object with the required fields", async (t)
   t.ok(Number(pushPull?.["value"]) > 0, "a positive rate");
 });
 
+t.test("the request-response and 2PC entries run end to end in their processes (--quick)", async (t) => {
+  // Their roles warm up, time and check themselves (every request handled once, no retries; no
+  // transaction aborted): a broken role comes back as an entry with an `error`.
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["bench/dist/bench.js", "--json", "--quick", "--only", "rr,twopc"],
+    { cwd: root, timeout: 120_000 },
+  );
+  const { results } = JSON.parse(stdout) as { results: { name: string; value: unknown; ratio: unknown; error?: string }[] };
+  t.same(
+    results.map((r) => r.name).sort(),
+    ["fs.fdatasync", "rr.rtt", "rr.throughput.c64", "twopc.latency", "twopc.throughput", "zeromq.dealer-router.c64", "zeromq.dealer-router.rtt"],
+  );
+  for (const r of results) {
+    t.equal(r.error, undefined, `${r.name} ran`);
+    t.ok(typeof r.value === "number" && r.value > 0, `${r.name} measured a positive value`);
+    if (r.name.startsWith("rr.") || r.name.startsWith("twopc.")) t.ok(typeof r.ratio === "number" && r.ratio > 0, `${r.name} has its ratio`);
+  }
+});
+
 /** An entry that measures `value` at once, without any process. */
 const fixed = (name: string, value: number, more: Partial<Entry> = {}): Entry => ({
   name,
