@@ -59,7 +59,7 @@ t.test("a timer set while timers fire, and clearAll from inside one, behave", as
   t.equal(timers.size, 0);
 });
 
-t.test("many timers of one duration keep one Node timer and all fire", async (t) => {
+t.test("thousands of timers, half of them cleared: the rest all fire, in order", async (t) => {
   const { fired, timers } = recorder();
   for (let i = 0; i < 5000; i++) timers.set(`tx${i}`, TimerName.Forget, 20);
   for (let i = 0; i < 5000; i += 2) timers.clear(`tx${i}`, TimerName.Forget);

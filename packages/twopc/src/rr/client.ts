@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "@zmbox/mailbox";
 import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { addressOf, checkMailbox, checkRuntime } from "./check.js";
-import { Deadlines, type Timed } from "./deadlines.js";
+import { Deadlines, type Timed } from "../deadlines.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
 import { parseReply, requestEnvelope, type RequestEnvelope } from "./wire.js";

@@ -1,8 +1,9 @@
 /**
  * Deadlines on one timer: a binary min-heap of items by due time, with a single setTimeout
- * armed for the earliest. A client's requests in flight each have one (the current attempt's
- * timeout); a setTimeout and clearTimeout per attempt cost more, and the requests that end
- * before their deadline, nearly all of them, never touch the timer.
+ * armed for the earliest. Used for a request-response client's attempts in flight (one each)
+ * and for a 2PC node's protocol timers (a participant holds one for every transaction it
+ * remembers). A setTimeout and clearTimeout each cost more, and the items taken out before
+ * they are due, nearly all of them, never touch the timer.
  *
  * The timer is re-armed only when an earlier deadline comes in or it fires, and is unref'd
  * while no deadline is pending, so that it never keeps the process alive on its own.
@@ -52,6 +53,20 @@ export class Deadlines<T extends Timed> {
     }
     // The timer stays armed (it may fire for nothing), but no longer holds the process.
     if (this.#heap.length === 0) this.#timer?.unref();
+  }
+
+  /** Takes every item out; none of them fires. */
+  clear(): void {
+    for (const item of this.#heap) item.heapIndex = -1;
+    this.#heap.length = 0;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+  }
+
+  /** Items in the heap. */
+  get size(): number {
+    return this.#heap.length;
   }
 
   #arm(at: number): void {
