@@ -119,7 +119,8 @@ export interface NodeFsOptions {
    * A durable write of a few hundred bytes takes 0.1-0.3 ms here, and the hop to the pool and
    * back (two thread wake-ups) costs a good part of that again. A 2PC transaction waits on two
    * such writes: one at a worker, one at the coordinator. Measured with three workers and a
-   * coordinator on two cores, twopc.latency went from 1.01-1.07 ms to 0.92-1.00 ms (three runs each, alternating).
+   * coordinator on two cores, twopc.latency went from 1.01-1.07 ms to 0.92-1.00 ms (three
+   * runs each, alternating).
    * The price: while the disk writes, nothing else runs in the process (a disk that stalls for
    * 20 ms stalls it for 20 ms).
    * @default false
@@ -127,7 +128,7 @@ export interface NodeFsOptions {
   readonly inlineWrites?: boolean;
 }
 
-/** The real file system (`node:fs/promises`); see {@link NodeFsOptions}. */
+/** The real file system (`node:fs`); see {@link NodeFsOptions}. */
 export function createNodeFs(options: NodeFsOptions = {}): LogFs {
   const inline = options.inlineWrites ?? false;
   return {
