@@ -18,10 +18,22 @@ export interface StoredMessage {
 }
 
 /** A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
-export type Waiter =
-  | { kind: "value"; resolve: (value: unknown) => void; reject: (error: Error) => void; cleanup: (() => void) | undefined }
-  | { kind: "into"; buffer: Uint8Array; resolve: (length: number) => void; reject: (error: Error) => void; cleanup: (() => void) | undefined }
-  | { kind: "remote"; credit: number; hand: (message: StoredMessage) => void };
+export type Waiter = LocalWaiter | { kind: "remote"; credit: number; hand: (message: StoredMessage) => void };
+
+/**
+ * A local receive waiting: the promise's own resolve and reject, and what to undo when it
+ * settles. A plain record, not closures around one: at a server's rate of receives, the
+ * wrappers were a fifth of what a request allocated.
+ */
+interface LocalWaiter {
+  kind: "value" | "into";
+  /** `receiveInto`'s buffer. */
+  buffer: Uint8Array | undefined;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+  deadline: Deadline | undefined;
+  unlisten: (() => void) | undefined;
+}
 
 /** What a mailbox needs from its runtime. */
 export interface MailboxHost {
@@ -109,7 +121,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#taken(head);
       return Promise.resolve(head.value);
     }
-    return this.#wait<unknown>(opts.timeout, opts.signal, (resolve, reject) => ({ kind: "value", resolve, reject, cleanup: undefined }));
+    return this.#wait<unknown>(opts.timeout, opts.signal, undefined);
   }
 
   /**
@@ -135,7 +147,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#taken(head);
       return Promise.resolve(head.payload.length);
     }
-    return this.#wait<number>(opts.timeout, opts.signal, (resolve, reject) => ({ kind: "into", buffer, resolve, reject, cleanup: undefined }));
+    return this.#wait<number>(opts.timeout, opts.signal, buffer);
   }
 
   /** Checks a receive's options and whether it may take anything: the options, or why not. */
@@ -177,45 +189,40 @@ export class Mailbox implements AsyncIterable<unknown> {
     };
   }
 
-  #wait<T>(
-    timeout: number,
-    signal: AbortSignal | undefined,
-    make: (resolve: (v: T) => void, reject: (e: Error) => void) => Waiter & { cleanup: (() => void) | undefined },
-  ): Promise<T> {
+  #wait<T>(timeout: number, signal: AbortSignal | undefined, buffer: Uint8Array | undefined): Promise<T> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
     return new Promise<T>((resolve, reject) => {
-      let deadline: Deadline | undefined;
-      let unlisten: (() => void) | undefined;
-      const waiter = make(
-        (v) => {
-          cleanup();
-          resolve(v);
-        },
-        (e) => {
-          cleanup();
-          reject(e);
-        },
-      );
-      const cleanup = (): void => {
-        this.#host.deadlines.cancel(deadline);
-        unlisten?.();
-      };
-      waiter.cleanup = cleanup;
-      const giveUp = (error: Error): void => {
-        this.#waiters.remove(waiter);
-        cleanup();
-        reject(error);
+      const waiter: LocalWaiter = {
+        kind: buffer === undefined ? "value" : "into",
+        buffer,
+        resolve: resolve as (value: unknown) => void,
+        reject,
+        deadline: undefined,
+        unlisten: undefined,
       };
       if (timeout !== Infinity) {
-        deadline = this.#host.deadlines.add(timeout, () =>
-          giveUp(new TimeoutError(`no message in ${this.address} within ${timeout} ms`)),
+        waiter.deadline = this.#host.deadlines.add(timeout, () =>
+          this.#giveUp(waiter, new TimeoutError(`no message in ${this.address} within ${timeout} ms`)),
         );
       }
       if (signal) {
-        unlisten = listen(signal, () => giveUp(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })));
+        waiter.unlisten = listen(signal, () => this.#giveUp(waiter, new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })));
       }
       this.#waiters.push(waiter);
     });
+  }
+
+  /** A waiting receive ends without a message (its timeout or its signal). */
+  #giveUp(waiter: LocalWaiter, error: Error): void {
+    this.#waiters.remove(waiter);
+    this.#release(waiter);
+    waiter.reject(error);
+  }
+
+  /** Cancels what a waiting receive armed: its deadline and its abort listener. */
+  #release(waiter: LocalWaiter): void {
+    if (waiter.deadline !== undefined) this.#host.deadlines.cancel(waiter.deadline);
+    waiter.unlisten?.();
   }
 
   /** A taken message frees its slot; its channel learns it was taken. */
@@ -232,19 +239,23 @@ export class Mailbox implements AsyncIterable<unknown> {
       switch (w.kind) {
         case "value":
           this.#waiters.shift();
+          this.#release(w);
           this.#taken(message);
           w.resolve(message.value);
           return;
-        case "into":
+        case "into": {
           this.#waiters.shift();
-          if (message.payload.length > w.buffer.length) {
-            w.reject(tooSmall(message, w.buffer));
+          this.#release(w);
+          const buffer = w.buffer!;
+          if (message.payload.length > buffer.length) {
+            w.reject(tooSmall(message, buffer));
             continue;
           }
-          w.buffer.set(message.payload);
+          buffer.set(message.payload);
           this.#taken(message);
           w.resolve(message.payload.length);
           return;
+        }
         case "remote":
           this.#waiters.shift();
           // A remote receiver with window left goes to the back of the line, behind local receivers.
@@ -391,7 +402,11 @@ export class Mailbox implements AsyncIterable<unknown> {
   shutdown(error: Error): { channels: InChannel[]; dropped: number } {
     if (this.#closed) return { channels: [], dropped: 0 };
     this.#closed = error;
-    for (const w of this.#waiters.drain()) if (w.kind !== "remote") w.reject(error);
+    for (const w of this.#waiters.drain()) {
+      if (w.kind === "remote") continue;
+      this.#release(w);
+      w.reject(error);
+    }
     const dropped = this.#queue.drain().length;
     return { channels: [...this.#flow.channels.values()], dropped };
   }

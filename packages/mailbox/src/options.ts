@@ -145,7 +145,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 function checkKeys(options: Record<string, unknown>, allowed: readonly string[], what: string): void {
-  for (const key of Object.keys(options)) {
+  // for-in, not Object.keys: no array allocated for each send's options.
+  for (const key in options) {
+    if (!Object.hasOwn(options, key)) continue;
     if (!allowed.includes(key)) {
       throw new InvalidArgumentError(`Unknown ${what} option \`${key}\`; expected one of ${allowed.join(", ")}`);
     }
@@ -246,9 +248,11 @@ export interface ParsedReceiveOptions {
   signal: AbortSignal | undefined;
 }
 
+const NO_RECEIVE_OPTIONS: ParsedReceiveOptions = Object.freeze({ timeout: Infinity, signal: undefined });
+
 /** Validates receive options, filling defaults. */
 export function parseReceiveOptions(options: unknown): ParsedReceiveOptions {
-  if (options === undefined) return { timeout: Infinity, signal: undefined };
+  if (options === undefined) return NO_RECEIVE_OPTIONS;
   const o = checkOptionsObject(options, "receive");
   checkKeys(o, ["timeout", "signal"], "receive");
   return { timeout: checkInteger("timeout", o.timeout, Infinity, 0, true), signal: checkSignal(o.signal) };
