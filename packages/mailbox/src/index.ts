@@ -1,8 +1,8 @@
-export { Runtime } from "./runtime.js";
+export { Runtime, encodeMessage } from "./runtime.js";
 export { Mailbox } from "./mailbox.js";
 export { parseAddress, formatAddress } from "./address.js";
 export { Until } from "./options.js";
-export { Refusal, PROTOCOL_VERSION } from "./wire.js";
+export { Refusal, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";
 export {
   MailboxError,
   InvalidArgumentError,

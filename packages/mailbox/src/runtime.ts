@@ -30,10 +30,27 @@ import {
 import { Peer, type PeerCounters } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
 import { RemoteWindow } from "./remote-window.js";
-import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, encodeValue, type Frame } from "./wire.js";
+import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, EncodedMessage, encodeHeader, encodeValue, type Frame } from "./wire.js";
 
 /** How long an ack that nobody waits on may be held back to be gathered with later ones. */
 const ACK_DELAY_MS = 5;
+
+/**
+ * Encodes `value` as `send` would, once: the result can be sent any number of times, to any
+ * mailboxes, without encoding it again (a broadcast, or a reply kept to answer retries).
+ * @throws EncodeError if `value` cannot be encoded as MessagePack (or is `undefined`).
+ * @example
+ * const tick = encodeMessage({ type: "tick", at: Date.now() });
+ * await Promise.all(subscribers.map((mbox) => rt.send(tick, mbox)));
+ */
+export function encodeMessage(value: unknown): EncodedMessage {
+  if (value === undefined) throw new EncodeError("Expected a message (any MessagePack-encodable value, or bytes), got `undefined`");
+  try {
+    return encodeValue(value);
+  } catch (error) {
+    throw new EncodeError(`could not encode the message as MessagePack: ${(error as Error).message}`, { cause: error });
+  }
+}
 
 /** Figures from {@link Runtime.stats}. */
 export interface RuntimeStats {
@@ -183,7 +200,8 @@ export class Runtime implements AsyncDisposable {
   /**
    * Sends `message` to the mailbox `mbox` (`name@endpoint`, or a Mailbox). Resolves at the
    * point `until` names: `"queued"`, `"stored"` (default) or `"received"`.
-   * Messages are any MessagePack-encodable value; a Buffer or Uint8Array travels as raw bytes.
+   * Messages are any MessagePack-encodable value; a Buffer or Uint8Array travels as raw bytes;
+   * an `EncodedMessage` (see {@link encodeMessage}) travels as the value it was made from.
    * @example
    * await rt.send({ sku: "rutabaga", qty: 3 }, "orders@tcp://127.0.0.1:7001", { until: "received", timeout: 5000 });
    */
@@ -196,12 +214,7 @@ export class Runtime implements AsyncDisposable {
       if (message === undefined) {
         throw new InvalidArgumentError("Expected a message (any MessagePack-encodable value, or bytes), got `undefined`");
       }
-      let encoded: { payload: Buffer; flags: number };
-      try {
-        encoded = encodeValue(message);
-      } catch (error) {
-        throw new EncodeError(`could not encode the message as MessagePack: ${(error as Error).message}`, { cause: error });
-      }
+      const encoded = message instanceof EncodedMessage ? message : encodeMessage(message);
       if (encoded.payload.length > this.#options.maxMessageSize) {
         throw new MessageTooLargeError(`the message has ${encoded.payload.length} bytes; maxMessageSize is ${this.#options.maxMessageSize}`);
       }

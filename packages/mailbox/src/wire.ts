@@ -124,15 +124,36 @@ export function encodeHeader(fields: unknown[]): Buffer {
   return packr.pack(fields);
 }
 
-/** Encodes a message value: bytes travel raw, anything else as one MessagePack value. */
-export function encodeValue(value: unknown): { payload: Buffer; flags: number } {
+/**
+ * A message encoded once, to be sent any number of times (to many mailboxes, or again later)
+ * without being encoded again: make one with `encodeMessage(value)` and pass it to `send` in
+ * place of the value. Receivers get the value, exactly as if it had been sent itself. Its bytes
+ * are never changed, so one instance may be in many sends at once.
+ */
+export class EncodedMessage {
+  /** @internal Use `encodeMessage`. */
+  constructor(
+    /** @internal */
+    readonly payload: Buffer,
+    /** @internal */
+    readonly flags: number,
+  ) {}
+
+  /** The encoded size in bytes (what `maxMessageSize` limits). */
+  get byteLength(): number {
+    return this.payload.length;
+  }
+}
+
+/** Encodes a message value: bytes travel raw, anything else as one MessagePack value. Throws what msgpackr throws. */
+export function encodeValue(value: unknown): EncodedMessage {
   if (value instanceof Uint8Array) {
     // Copied, so the caller may reuse its buffer as soon as send returns.
     const payload = Buffer.allocUnsafe(value.byteLength);
     payload.set(value);
-    return { payload, flags: Flag.raw };
+    return new EncodedMessage(payload, Flag.raw);
   }
-  return { payload: packr.pack(value), flags: 0 };
+  return new EncodedMessage(packr.pack(value), 0);
 }
 
 /** Decodes a message payload. Throws on bytes that are not exactly one MessagePack value. */

@@ -3,6 +3,7 @@ import {
   AbortedError,
   BufferTooSmallError,
   ClosedError,
+  EncodedMessage,
   InvalidAddressError,
   InvalidArgumentError,
   MailboxClosedError,
@@ -12,6 +13,7 @@ import {
   NoSuchMailboxError,
   Runtime,
   TimeoutError,
+  encodeMessage,
 } from "../src/index.js";
 import { endpointFor, eventually, sleep, start, transports } from "./helpers.js";
 
@@ -49,6 +51,33 @@ for (const transport of transports) {
       buf.write("XXXXX");
       await sent;
       t.equal((await inbox.receive() as Buffer).toString(), "first");
+    });
+
+    t.test("a message encoded once goes to many mailboxes, and more than once, as the value it was made from", async (t) => {
+      const a = await start(t, transport);
+      const b = await start(t, transport);
+      const boxes = [a.mailbox("enc-local"), b.mailbox("enc-1"), b.mailbox("enc-2")];
+      const value = { type: "tick", n: 7, tags: ["a", "b"], bytes: Buffer.from([1, 2, 3]) };
+      const encoded = encodeMessage(value);
+      t.ok(encoded instanceof EncodedMessage);
+      t.ok(encoded.byteLength > 10, "its size in bytes");
+      await Promise.all(boxes.map((mb) => a.send(encoded, mb.address)));
+      await a.send(encoded, boxes[1]!.address);
+      for (const mb of boxes) t.same(await mb.receive({ timeout: 5000 }), value);
+      t.same(await boxes[1]!.receive({ timeout: 5000 }), value, "the second copy");
+      const bytes = encodeMessage(Buffer.from("raw"));
+      await a.send(bytes, boxes[2]!.address);
+      t.same(await boxes[2]!.receive({ timeout: 5000 }), Buffer.from("raw"), "bytes stay bytes");
+    });
+
+    t.test("encodeMessage says what cannot be encoded, and a message encoded too large for the runtime is refused at send", async (t) => {
+      t.throws(() => encodeMessage(10n ** 30n), { name: "EncodeError", code: "ERR_ENCODE", message: /could not encode the message as MessagePack: .*too large/ });
+      t.throws(() => encodeMessage(Symbol("s")), { name: "EncodeError", message: /Unknown type: symbol/ });
+      t.throws(() => encodeMessage(undefined), { name: "EncodeError", message: /got `undefined`/ });
+      const a = await start(t, transport, { maxMessageSize: 64 });
+      const inbox = a.mailbox("enc-size");
+      await t.rejects(a.send(encodeMessage("x".repeat(100)), inbox.address), MessageTooLargeError);
+      t.equal(inbox.depth, 0);
     });
 
     t.test("until queued resolves before the message is stored; until received only once taken", async (t) => {

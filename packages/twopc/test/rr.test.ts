@@ -262,6 +262,26 @@ t.test("rr - a reply too large to send becomes a RemoteError for the caller", as
   t.match(await client.request(4096, server.address).catch((e: unknown) => e), { name: "RemoteError", code: "ERR_MESSAGE_TOO_LARGE", remoteName: "MessageTooLargeError" });
 });
 
+t.test("rr - a handler value that cannot be encoded becomes a RemoteError, and a retry gets the same error without a second run", async (t) => {
+  const rt = await start(t);
+  let runs = 0;
+  const server = serve(rt, rt.mailbox("enc"), () => {
+    runs++;
+    return { huge: 10n ** 30n };
+  });
+  t.teardown(() => server.close());
+  const replies = rt.mailbox("replies-enc");
+  const request = { type: "request", clientId: "c-enc", requestId: 1, replyTo: replies.address, body: null };
+  await rt.send(request, server.address);
+  const first = (await replies.receive({ timeout: 5000 })) as ReplyEnvelope;
+  t.match(first, { ok: false, requestId: 1, error: { name: "EncodeError", code: "ERR_ENCODE", message: /too large to fit/ } });
+  // The same request again (a retry): answered from the cache, the handler does not run again.
+  await rt.send(request, server.address);
+  t.same(await replies.receive({ timeout: 5000 }), first, "the cached error reply");
+  t.equal(runs, 1);
+  t.match(server.stats(), { handled: 1, duplicates: 1 });
+});
+
 t.test("rr - an aborted request rejects with AbortedError and its late reply is discarded", async (t) => {
   const rt = await start(t);
   const release = gate();

@@ -13,7 +13,6 @@
  * new one), `requestId` counts up from 1 per client and is the same on every retry of a
  * request: together they key the server's reply cache. A `body` of `undefined` is left out.
  */
-import { Packr, Unpackr } from "msgpackr";
 import { isAddress, isPlainObject } from "./check.js";
 import type { ErrorInfo } from "./errors.js";
 
@@ -43,19 +42,6 @@ export function okReply(clientId: string, requestId: number, body: unknown): Rep
 
 export function errorReply(clientId: string, requestId: number, error: ErrorInfo): ReplyEnvelope {
   return { type: "reply", clientId, requestId, ok: false, error };
-}
-
-// The runtime's MessagePack settings: a reply decoded from these bytes travels as the original would.
-const packr = new Packr({ useRecords: false, variableMapSize: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
-
-/** A reply as MessagePack bytes (what the server's reply cache keeps). Throws when it cannot be encoded. */
-export function encodeReply(reply: ReplyEnvelope): Buffer {
-  return packr.pack(reply);
-}
-
-export function decodeReply(bytes: Buffer): ReplyEnvelope {
-  return unpackr.unpack(bytes) as ReplyEnvelope;
 }
 
 const isId = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 1;
