@@ -320,6 +320,27 @@ t.test("timeouts and aborts", async (t) => {
     await rt.send("after", mb);
     t.equal(await mb.receive(), "after");
   });
+  t.test("one signal for many receives: those served leave it, an abort ends exactly the ones still waiting", async (t) => {
+    const rt = await start(t, "tcp");
+    const mb = rt.mailbox("shared-signal");
+    const ac = new AbortController();
+    // One receive at a time on the signal, many times over (a server's worker), then several at once.
+    for (let i = 0; i < 50; i++) {
+      const p = mb.receive({ signal: ac.signal });
+      await rt.send(i, mb);
+      t.equal(await p, i);
+    }
+    const waiting = Array.from({ length: 5 }, () => mb.receive({ signal: ac.signal }));
+    await rt.send("first", mb);
+    await rt.send("third", mb);
+    t.equal(await waiting[0], "first", "served in order");
+    t.equal(await waiting[1], "third");
+    ac.abort(new Error("stop"));
+    for (const p of waiting.slice(2)) await t.rejects(p, AbortedError);
+    t.equal(rt.stats().mailboxes["shared-signal"]!.waiting, 0, "no receiver left waiting");
+    await rt.send("kept", mb);
+    t.equal(mb.depth, 1, "no aborted receiver took it");
+  });
   t.test("a send that times out before it was forwarded is withdrawn", async (t) => {
     const a = await start(t, "tcp");
     const b = await start(t, "tcp");
