@@ -194,23 +194,37 @@ t.test("rr - a retry after the reply is answered from the reply cache (raw envel
 t.test("rr - the reply cache is bounded in size and in age", async (t) => {
   let now = 0;
   const cache = new ReplyCache<string>({ max: 2, ttlMs: 1000, now: () => now });
-  for (const k of ["a", "b", "c"]) {
-    cache.start(k);
-    t.same(cache.get(k), { state: "running" });
-    cache.finish(k, `reply ${k}`);
+  const requests: [string, number][] = [["a", 1], ["b", 1], ["a", 2]];
+  for (const [client, id] of requests) {
+    cache.start(client, id);
+    t.same(cache.get(client, id), { state: "running" });
+    cache.finish(client, id, `reply ${client}${id}`);
   }
   t.equal(cache.size, 2);
-  t.equal(cache.get("a"), undefined, "the oldest went first");
-  t.same(cache.get("c"), { state: "done", value: "reply c" });
+  t.equal(cache.get("a", 1), undefined, "the oldest went first");
+  t.same(cache.get("a", 2), { state: "done", value: "reply a2" });
+  t.equal(cache.get("b", 2), undefined, "another request of a known client");
+  t.equal(cache.get("c", 1), undefined, "the same request id of another client");
   now = 1001;
-  t.equal(cache.get("b"), undefined, "too old");
+  t.equal(cache.get("b", 1), undefined, "too old");
   t.equal(cache.size, 0);
   t.equal(cache.evicted, 3);
-  cache.start("d");
+  cache.start("d", 1);
   now = 5000;
-  t.same(cache.get("d"), { state: "running" }, "a run in progress is never evicted");
-  cache.abandon("d");
-  t.equal(cache.get("d"), undefined, "an abandoned run leaves nothing");
+  t.same(cache.get("d", 1), { state: "running" }, "a run in progress is never evicted");
+  t.equal(cache.running, 1);
+  cache.abandon("d", 1);
+  t.equal(cache.get("d", 1), undefined, "an abandoned run leaves nothing");
+  t.equal(cache.running, 0);
+  // Run again after it finished (a retry after a restart of the handler's side): a new run, one entry.
+  cache.start("e", 1);
+  cache.finish("e", 1, "first");
+  cache.start("e", 1);
+  t.same(cache.get("e", 1), { state: "running" });
+  t.equal(cache.size, 0, "the finished run was replaced");
+  cache.finish("e", 1, "second");
+  t.same(cache.get("e", 1), { state: "done", value: "second" });
+  t.equal(cache.size, 1);
 
   // The same bound at a server: with room for one reply, a retry of an evicted request runs again.
   const rt = await start(t);

@@ -235,8 +235,7 @@ export class Server implements AsyncDisposable {
       return;
     }
     const req = parsed.request;
-    const key = ReplyCache.key(req.clientId, req.requestId);
-    const hit = this.#cache.get(key);
+    const hit = this.#cache.get(req.clientId, req.requestId);
     if (hit?.state === "running") {
       // A retry while the first run is in progress: that run's reply answers it.
       this.#counts.joined++;
@@ -248,11 +247,11 @@ export class Server implements AsyncDisposable {
       this.#reply(req.replyTo, hit.value, undefined);
       return;
     }
-    this.#cache.start(key);
-    return this.#run(req, key);
+    this.#cache.start(req.clientId, req.requestId);
+    return this.#run(req);
   }
 
-  async #run(req: RequestEnvelope, key: string): Promise<void> {
+  async #run(req: RequestEnvelope): Promise<void> {
     const context: RequestContext = {
       clientId: req.clientId,
       requestId: req.requestId,
@@ -266,13 +265,13 @@ export class Server implements AsyncDisposable {
     } catch (error) {
       if (this.#cancel.signal.aborted) {
         this.#counts.cancelled++;
-        this.#cache.abandon(key);
+        this.#cache.abandon(req.clientId, req.requestId);
         return;
       }
       this.#counts.failed++;
       reply = errorReply(req.clientId, req.requestId, errorInfo(error));
     }
-    this.#finish(req, key, reply);
+    this.#finish(req, reply);
   }
 
   /**
@@ -284,7 +283,7 @@ export class Server implements AsyncDisposable {
    * round trip a request). The same bytes are what is sent: encoding for the send and again
    * for the cache cost 8% of the server's CPU at 64 requests in flight.
    */
-  #finish(req: RequestEnvelope, key: string, reply: ReplyEnvelope): void {
+  #finish(req: RequestEnvelope, reply: ReplyEnvelope): void {
     let encoded: EncodedMessage;
     try {
       encoded = encodeMessage(reply);
@@ -293,30 +292,31 @@ export class Server implements AsyncDisposable {
       reply = errorReply(req.clientId, req.requestId, errorInfo(error));
       encoded = encodeMessage(reply);
     }
-    this.#cache.finish(key, encoded);
-    this.#reply(req.replyTo, encoded, reply, key);
+    this.#cache.finish(req.clientId, req.requestId, encoded);
+    this.#reply(req.replyTo, encoded, reply, true);
   }
 
   /**
    * Sends an encoded reply (`until: "queued"`). `reply` is what it encodes, when a reply too
-   * large for the runtime may still be replaced by an error reply; `key` its cache entry.
+   * large for the runtime may still be replaced by an error reply; `cached` when the cache
+   * holds it (and is to hold the replacement).
    */
-  #reply(replyTo: string, encoded: EncodedMessage, reply: ReplyEnvelope | undefined, key?: string): void {
+  #reply(replyTo: string, encoded: EncodedMessage, reply: ReplyEnvelope | undefined, cached = false): void {
     this.#sending++;
     this.#runtime.send(encoded, replyTo, this.#replyOptions).then(this.#sent, (error: Error) => {
-      this.#replyFailed(error, replyTo, reply, key);
+      this.#replyFailed(error, replyTo, reply, cached);
       this.#sent();
     });
   }
 
-  #replyFailed(error: Error, replyTo: string, reply: ReplyEnvelope | undefined, key: string | undefined): void {
+  #replyFailed(error: Error, replyTo: string, reply: ReplyEnvelope | undefined, cached: boolean): void {
     if (!(error instanceof MessageTooLargeError) || reply === undefined) {
       this.#counts.replyErrors++;
       return;
     }
     // The handler's value is too large for this runtime: the caller gets that as the error.
     const replacement = encodeMessage(errorReply(reply.clientId, reply.requestId, errorInfo(error)));
-    if (key !== undefined) this.#cache.finish(key, replacement);
+    if (cached) this.#cache.finish(reply.clientId, reply.requestId, replacement);
     this.#sending++;
     this.#runtime.send(replacement, replyTo, this.#replyOptions).then(this.#sent, () => {
       this.#counts.replyErrors++;
