@@ -88,7 +88,11 @@ export function checkMailbox(name: string, value: unknown): string | Mailbox {
 /** True when `value` is a `name@endpoint` address. */
 export function isAddress(value: unknown): value is string {
   if (typeof value !== "string") return false;
-  if (goodAddresses.has(value)) return true;
+  // Most often the address of the request before (a string compare, not a hash of it).
+  if (value === lastGood || goodAddresses.has(value)) {
+    lastGood = value;
+    return true;
+  }
   try {
     parseAddress(value);
   } catch {
@@ -103,8 +107,10 @@ export function isAddress(value: unknown): value is string {
  * clients, many times each, and a lookup costs less than parsing (two regular expressions).
  */
 const goodAddresses = new Set<string>();
+let lastGood = "";
 
 function remember(address: string): void {
+  lastGood = address;
   if (goodAddresses.size >= 1024) goodAddresses.clear();
   goodAddresses.add(address);
 }
