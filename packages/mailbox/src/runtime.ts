@@ -109,6 +109,8 @@ export class Runtime implements AsyncDisposable {
   readonly #inboxes = new Map<string, RemoteInbox>();
   readonly #out = new Deque<OutFrame>();
   readonly #addresses = new Map<string, MailboxAddress>();
+  #lastAddress = "";
+  #lastParsed: MailboxAddress | undefined;
   readonly #dirty = new Set<InChannel>();
   readonly #grants = new Set<Mailbox>();
   /** Channels whose ack may wait a little (see #flush). */
@@ -307,12 +309,17 @@ export class Runtime implements AsyncDisposable {
 
   /** Parses an address, remembering recent ones: a sender usually sends to a few, many times. */
   #parse(address: string): MailboxAddress {
+    // Most often the address of the send before: a string compare, not a hash of a fresh string
+    // (a server's replies go to the reply address each request carries).
+    if (address === this.#lastAddress && this.#lastParsed !== undefined) return this.#lastParsed;
     let parsed = this.#addresses.get(address);
     if (parsed === undefined) {
       parsed = parseAddress(address);
       if (this.#addresses.size >= 1024) this.#addresses.clear();
       this.#addresses.set(address, parsed);
     }
+    this.#lastAddress = address;
+    this.#lastParsed = parsed;
     return parsed;
   }
 
