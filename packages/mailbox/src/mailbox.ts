@@ -118,7 +118,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (opts instanceof Error) return Promise.reject(opts);
     const head = this.#queue.shift();
     if (head !== undefined) {
-      this.#taken(head);
+      this.#taken(head.channel, head.seq);
       return Promise.resolve(head.value);
     }
     return this.#wait<unknown>(opts.timeout, opts.signal, undefined);
@@ -144,7 +144,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       if (head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));
       this.#queue.shift();
       buffer.set(head.payload);
-      this.#taken(head);
+      this.#taken(head.channel, head.seq);
       return Promise.resolve(head.payload.length);
     }
     return this.#wait<number>(opts.timeout, opts.signal, buffer);
@@ -225,10 +225,9 @@ export class Mailbox implements AsyncIterable<unknown> {
     waiter.unlisten?.();
   }
 
-  /** A taken message frees its slot; its channel learns it was taken. */
-  #taken(message: StoredMessage): void {
-    const ch = message.channel;
-    if (ch !== undefined && ch.markTaken(message.seq)) this.#host.channelChanged(ch);
+  /** A taken message (`seq` of `ch`) frees its slot; its channel learns it was taken. */
+  #taken(ch: InChannel | undefined, seq: number): void {
+    if (ch !== undefined && ch.markTaken(seq)) this.#host.channelChanged(ch);
     this.#host.counted("received");
     this.#host.needsGrant(this);
   }
@@ -240,7 +239,7 @@ export class Mailbox implements AsyncIterable<unknown> {
         case "value":
           this.#waiters.shift();
           this.#release(w);
-          this.#taken(message);
+          this.#taken(message.channel, message.seq);
           w.resolve(message.value);
           return;
         case "into": {
@@ -252,7 +251,7 @@ export class Mailbox implements AsyncIterable<unknown> {
             continue;
           }
           buffer.set(message.payload);
-          this.#taken(message);
+          this.#taken(message.channel, message.seq);
           w.resolve(message.payload.length);
           return;
         }
@@ -327,7 +326,17 @@ export class Mailbox implements AsyncIterable<unknown> {
     ch.stored = seq;
     ch.dormant = false;
     this.#flow.used();
-    this.#arrive({ payload, flags, value, channel: ch, seq, order: this.#arrivals++ }, false);
+    const order = this.#arrivals++;
+    const w = this.#waiters.peek();
+    if (w?.kind === "value") {
+      // A receiver waits for it (a server's workers, a client's replies): no record of it is kept.
+      this.#waiters.shift();
+      this.#release(w);
+      this.#taken(ch, seq);
+      w.resolve(value);
+      return;
+    }
+    this.#arrive({ payload, flags, value, channel: ch, seq, order }, false);
   }
 
   /** @internal Hands out free slots as credit. */
@@ -376,7 +385,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   /** @internal A message handed to a remote receiver was taken there. */
   remoteTaken(message: StoredMessage): void {
     this.#inFlightRemote--;
-    this.#taken(message);
+    this.#taken(message.channel, message.seq);
   }
 
   /**
