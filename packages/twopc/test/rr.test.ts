@@ -225,6 +225,14 @@ t.test("rr - the reply cache is bounded in size and in age", async (t) => {
   cache.finish("e", 1, "second");
   t.same(cache.get("e", 1), { state: "done", value: "second" });
   t.equal(cache.size, 1);
+  // begin: get, and start when there is nothing to answer with.
+  t.equal(cache.begin("f", 1), undefined, "new: started");
+  t.same(cache.begin("f", 1), { state: "running" }, "a retry while it runs joins it");
+  cache.finish("f", 1, "f1");
+  t.same(cache.begin("f", 1), { state: "done", value: "f1" }, "a retry after it gets the reply");
+  now += 1001;
+  t.equal(cache.begin("f", 1), undefined, "too old: runs again");
+  t.equal(cache.running, 1);
 
   // The same bound at a server: with room for one reply, a retry of an evicted request runs again.
   const rt = await start(t);

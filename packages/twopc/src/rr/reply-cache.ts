@@ -88,11 +88,35 @@ export class ReplyCache<V> {
 
   /** The handler starts for the request. */
   start(clientId: string, requestId: number): void {
+    this.#start(this.#requests(clientId), clientId, requestId);
+  }
+
+  /**
+   * `get`, and when that finds nothing to answer with, `start`: what a server does with each
+   * request, in one lookup.
+   */
+  begin(clientId: string, requestId: number): CacheHit<V> {
+    const requests = this.#requests(clientId);
+    const entry = requests.get(requestId);
+    if (entry !== undefined) {
+      if (entry.at === undefined) return RUNNING;
+      const now = this.#now();
+      if (now - entry.at <= this.#ttlMs) return { state: "done", value: entry.value as V };
+    }
+    this.#start(requests, clientId, requestId);
+    return undefined;
+  }
+
+  #requests(clientId: string): Map<number, Entry<V>> {
     let requests = this.#clients.get(clientId);
     if (requests === undefined) {
       requests = new Map();
       this.#clients.set(clientId, requests);
     }
+    return requests;
+  }
+
+  #start(requests: Map<number, Entry<V>>, clientId: string, requestId: number): void {
     const old = requests.get(requestId);
     if (old !== undefined) {
       if (old.at === undefined) return;

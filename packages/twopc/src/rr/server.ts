@@ -235,7 +235,7 @@ export class Server implements AsyncDisposable {
       return;
     }
     const req = parsed.request;
-    const hit = this.#cache.get(req.clientId, req.requestId);
+    const hit = this.#cache.begin(req.clientId, req.requestId);
     if (hit?.state === "running") {
       // A retry while the first run is in progress: that run's reply answers it.
       this.#counts.joined++;
@@ -247,7 +247,6 @@ export class Server implements AsyncDisposable {
       this.#reply(req.replyTo, hit.value, undefined);
       return;
     }
-    this.#cache.start(req.clientId, req.requestId);
     return this.#run(req);
   }
 
