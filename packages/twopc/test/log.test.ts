@@ -296,12 +296,13 @@ t.test("log - compaction keeps live transactions and drops the rest (real files)
   t.ok(log.stats.bytes < before);
   await log.append({ txId: "tx-1", n: 100 });
   await log.close();
-  const { records } = await StableLog.open<Rec>(dir);
+  const reopened = await StableLog.open<Rec>(dir);
   t.same(
-    records.map((r) => r.n),
+    reopened.records.map((r) => r.n),
     [1, 4, 7, 100],
     "live records in their order, then appends after compaction",
   );
+  await reopened.log.close();
 });
 
 t.test("log - compaction starts by itself past the size and ratio thresholds", async (t) => {
