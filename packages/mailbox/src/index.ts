@@ -1,5 +1,6 @@
 export { Runtime, encodeMessage } from "./runtime.js";
 export { Mailbox } from "./mailbox.js";
+export { listen as onAbort } from "./abort.js";
 export { parseAddress, formatAddress } from "./address.js";
 export { Until } from "./options.js";
 export { Refusal, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";

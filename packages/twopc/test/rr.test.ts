@@ -324,6 +324,39 @@ t.test("rr - an aborted request rejects with AbortedError and its late reply is 
   await eventually(() => client.stats().late === 1, 5000, "the late reply");
 });
 
+t.test("rr - one signal for many requests and servers: no listener per request, and an abort ends exactly the ones still open", async (t) => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => void warnings.push(w);
+  process.on("warning", onWarning);
+  t.teardown(() => void process.off("warning", onWarning));
+  const rt = await start(t);
+  const shutdown = new AbortController();
+  const release = gate();
+  // Twelve servers on one signal (Node warns past ten listeners on a signal).
+  const servers = Array.from({ length: 12 }, (_, i) =>
+    serve(rt, rt.mailbox(`sig-${i}`), async (n: number) => {
+      if (n >= 100) await release.promise;
+      return n + 1;
+    }, { signal: shutdown.signal, concurrency: 50 }),
+  );
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const requests = new AbortController();
+  const fast = await Promise.all(Array.from({ length: 30 }, (_, n) => client.request(n, servers[n % 12]!.address, { signal: requests.signal })));
+  t.same(fast, Array.from({ length: 30 }, (_, n) => n + 1), "answered, and no longer listening");
+  const slow = Array.from({ length: 30 }, (_, n) => client.request(100 + n, servers[0]!.address, { signal: requests.signal, timeout: 10_000 }));
+  await eventually(() => servers[0]!.stats().active === 30, 5000, "all 30 running");
+  requests.abort(new Error("enough"));
+  for (const p of slow) await t.rejects(p, AbortedError);
+  t.equal(client.stats().inFlight, 0);
+  release.open();
+  await eventually(() => client.stats().late === 30, 5000, "the 30 late replies, discarded");
+  t.equal(warnings.filter((w) => w.name === "MaxListenersExceededWarning").length, 0, "no MaxListenersExceededWarning");
+  // The servers' one signal cancels all twelve.
+  shutdown.abort(new Error("shutdown"));
+  for (const s of servers) t.equal(await s.closed, undefined);
+});
+
 t.test("rr - close() waits for running handlers to reply; requests still in the mailbox stay for the next server", async (t) => {
   const rt = await start(t);
   const mb = rt.mailbox("svc");

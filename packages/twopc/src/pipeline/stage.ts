@@ -19,7 +19,7 @@
  */
 import { AbortedError, ClosedError, MailboxClosedError, TimeoutError } from "@zmbox/mailbox";
 import type { Mailbox, Runtime } from "@zmbox/mailbox";
-import { parseAddress } from "@zmbox/mailbox";
+import { onAbort, parseAddress } from "@zmbox/mailbox";
 import { addressOf, checkFunction, checkMailbox, checkRuntime } from "../rr/check.js";
 import { deadLetter } from "./dead-letter.js";
 import { parseDrainOptions, parseStageOptions, type DrainOptions, type ParsedStageOptions, type StageOptions } from "./options.js";
@@ -81,7 +81,8 @@ export class Stage implements AsyncDisposable {
   /** Aborted to wake the workers' receives when the mode changes. */
   #interrupt = new AbortController();
   #failure: Error | undefined;
-  #onAbort: (() => void) | undefined;
+  /** Stops listening to `options.signal`. */
+  #unlisten: (() => void) | undefined;
 
   /** @internal Use {@link stage}. */
   constructor(runtime: Runtime, from: string | Mailbox, handler: StageHandler, options: ParsedStageOptions) {
@@ -94,16 +95,16 @@ export class Stage implements AsyncDisposable {
     this.#context = { stage: options.name, signal: this.#cancel.signal };
     const { signal } = options;
     if (signal) {
-      this.#onAbort = () => {
+      const cancel = (): void => {
         this.#cancel.abort(signal.reason);
         this.#setMode("stop");
       };
-      if (signal.aborted) this.#onAbort();
-      else signal.addEventListener("abort", this.#onAbort, { once: true });
+      if (signal.aborted) cancel();
+      else this.#unlisten = onAbort(signal, cancel);
     }
     const workers = Array.from({ length: options.concurrency }, () => this.#worker());
     this.closed = Promise.all(workers).then(() => {
-      if (this.#onAbort) signal?.removeEventListener("abort", this.#onAbort);
+      this.#unlisten?.();
       return this.#failure;
     });
   }

@@ -8,7 +8,7 @@
  * mailbox per client, correlation of replies to requests, and retries on timeout.
  */
 import { randomBytes } from "node:crypto";
-import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "@zmbox/mailbox";
+import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError, onAbort } from "@zmbox/mailbox";
 import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { addressOf, checkMailbox, checkRuntime } from "./check.js";
 import { Deadlines, type Timed } from "../deadlines.js";
@@ -46,7 +46,8 @@ interface Pending extends Timed {
   readonly signal: AbortSignal | undefined;
   readonly started: number;
   attempts: number;
-  onAbort: (() => void) | undefined;
+  /** Stops listening to `signal`. */
+  unlisten: (() => void) | undefined;
   resolve: (body: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -134,7 +135,7 @@ export class Client implements Disposable {
         attempts: 0,
         due: Infinity,
         heapIndex: -1,
-        onAbort: undefined,
+        unlisten: undefined,
         resolve,
         reject,
       };
@@ -142,8 +143,8 @@ export class Client implements Disposable {
       this.#counts.requests++;
       this.#listen();
       if (signal) {
-        p.onAbort = () => this.#settle(p, new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal.reason }));
-        signal.addEventListener("abort", p.onAbort, { once: true });
+        // One listener per signal however many requests share it (Node warns past 10).
+        p.unlisten = onAbort(signal, () => this.#settle(p, new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal.reason })));
       }
       this.#attempt(p);
     });
@@ -177,7 +178,7 @@ export class Client implements Disposable {
   #settle(p: Pending, error: Error | undefined, body?: unknown): void {
     if (!this.#pending.delete(p.requestId)) return;
     this.#deadlines.remove(p);
-    if (p.onAbort) p.signal?.removeEventListener("abort", p.onAbort);
+    p.unlisten?.();
     if (error) p.reject(error);
     else p.resolve(body);
   }

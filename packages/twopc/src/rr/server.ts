@@ -7,7 +7,7 @@
  * error replies. The loop takes a request only when a handler slot is free, so pending work
  * waits in the mailbox (bounded by its capacity), never in this process.
  */
-import { AbortedError, ClosedError, MailboxClosedError, MessageTooLargeError, encodeMessage } from "@zmbox/mailbox";
+import { AbortedError, ClosedError, MailboxClosedError, MessageTooLargeError, encodeMessage, onAbort } from "@zmbox/mailbox";
 import type { EncodedMessage, Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
@@ -88,7 +88,8 @@ export class Server implements AsyncDisposable {
   #free = 0;
   #failure: Error | undefined;
   readonly #counts = { received: 0, handled: 0, failed: 0, duplicates: 0, joined: 0, badRequests: 0, replyErrors: 0, cancelled: 0 };
-  #onAbort: (() => void) | undefined;
+  /** Stops listening to `options.signal`. */
+  #unlisten: (() => void) | undefined;
 
   /** @internal Use {@link serve}. */
   constructor(runtime: Runtime, mbox: string | Mailbox, handler: Handler, options: ParsedServeOptions) {
@@ -104,12 +105,12 @@ export class Server implements AsyncDisposable {
     setMaxListeners(0, this.#stopping.signal);
     const { signal } = options;
     if (signal) {
-      this.#onAbort = () => {
+      const cancel = (): void => {
         this.#cancel.abort(signal.reason);
         this.#stopping.abort(signal.reason);
       };
-      if (signal.aborted) this.#onAbort();
-      else signal.addEventListener("abort", this.#onAbort, { once: true });
+      if (signal.aborted) cancel();
+      else this.#unlisten = onAbort(signal, cancel);
     }
     this.closed = this.#serve();
   }
@@ -148,7 +149,7 @@ export class Server implements AsyncDisposable {
     this.#spawn();
     await this.#queue.onIdle();
     if (this.#sending > 0) await new Promise<void>((resolve) => (this.#allSent = resolve));
-    if (this.#onAbort) this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    this.#unlisten?.();
     return this.#failure;
   }
 
