@@ -5,6 +5,7 @@
  * frame, or a small body cut into parts (see {@link bodyParts}).
  */
 import { C1, Packr, Unpackr } from "msgpackr";
+import { InvalidArgumentError } from "./errors.js";
 
 export const PROTOCOL_VERSION = 2;
 
@@ -124,6 +125,9 @@ export function encodeHeader(fields: unknown[]): Buffer {
   return packr.pack(fields);
 }
 
+/** Only this module makes an EncodedMessage. */
+const MAKE: unique symbol = Symbol("EncodedMessage");
+
 /**
  * A message encoded once, to be sent any number of times (to many mailboxes, or again later)
  * without being encoded again: make one with `encodeMessage(value)` and pass it to `send` in
@@ -131,13 +135,16 @@ export function encodeHeader(fields: unknown[]): Buffer {
  * are never changed, so one instance may be in many sends at once.
  */
 export class EncodedMessage {
-  /** @internal Use `encodeMessage`. */
+  /** @internal Use `encodeMessage`: bytes made any other way could be anything. */
   constructor(
+    token: typeof MAKE,
     /** @internal */
     readonly payload: Buffer,
     /** @internal */
     readonly flags: number,
-  ) {}
+  ) {
+    if (token !== MAKE) throw new InvalidArgumentError("An EncodedMessage is made by encodeMessage(value), not with `new`");
+  }
 
   /** The encoded size in bytes (what `maxMessageSize` limits). */
   get byteLength(): number {
@@ -151,9 +158,9 @@ export function encodeValue(value: unknown): EncodedMessage {
     // Copied, so the caller may reuse its buffer as soon as send returns.
     const payload = Buffer.allocUnsafe(value.byteLength);
     payload.set(value);
-    return new EncodedMessage(payload, Flag.raw);
+    return new EncodedMessage(MAKE, payload, Flag.raw);
   }
-  return new EncodedMessage(packr.pack(value), 0);
+  return new EncodedMessage(MAKE, packr.pack(value), 0);
 }
 
 /** Decodes a message payload. Throws on bytes that are not exactly one MessagePack value. */

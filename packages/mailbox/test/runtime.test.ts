@@ -74,6 +74,10 @@ for (const transport of transports) {
       t.throws(() => encodeMessage(10n ** 30n), { name: "EncodeError", code: "ERR_ENCODE", message: /could not encode the message as MessagePack: .*too large/ });
       t.throws(() => encodeMessage(Symbol("s")), { name: "EncodeError", message: /Unknown type: symbol/ });
       t.throws(() => encodeMessage(undefined), { name: "EncodeError", message: /got `undefined`/ });
+      // Bytes that did not come from encodeMessage never reach a peer as a message.
+      const Make = EncodedMessage as unknown as new (...args: unknown[]) => EncodedMessage;
+      t.throws(() => new Make(Symbol("EncodedMessage"), Buffer.from("x"), 0), InvalidArgumentError);
+      t.throws(() => new Make(undefined, "not bytes", 0), { message: /made by encodeMessage/ });
       const a = await start(t, transport, { maxMessageSize: 64 });
       const inbox = a.mailbox("enc-size");
       await t.rejects(a.send(encodeMessage("x".repeat(100)), inbox.address), MessageTooLargeError);
