@@ -8,7 +8,7 @@ export type { Handler, RequestContext, ServerStats } from "./rr/server.js";
 export type { ClientStats } from "./rr/client.js";
 export type { ErrorInfo } from "./rr/errors.js";
 export type { ServeOptions, ClientOptions, RequestOptions } from "./rr/options.js";
-export type { RequestEnvelope, ReplyEnvelope } from "./rr/wire.js";
+export type { RequestEnvelope, ReplyEnvelope, CompactRequest, CompactReply } from "./rr/wire.js";
 // Producer-consumer pipelines (issue 4)
 export { stage, Stage } from "./pipeline/stage.js";
 export { produce } from "./pipeline/produce.js";

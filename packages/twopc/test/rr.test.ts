@@ -15,6 +15,8 @@ import {
   RequestTimeoutError,
   request,
   serve,
+  type CompactReply,
+  type CompactRequest,
   type ReplyEnvelope,
   type RequestEnvelope,
 } from "../src/index.js";
@@ -249,6 +251,60 @@ t.test("rr - the reply cache is bounded in size and in age", async (t) => {
   t.equal(await ask(2), 2, "the newest is cached");
   t.equal(await ask(1), 3, "the evicted one ran again (documented: size bounds the de-duplication)");
   t.match(server.stats(), { cached: 1, evicted: 2 });
+});
+
+t.test("rr - the compact spelling: an array request gets an array reply, retries too; bad arrays get an array error", async (t) => {
+  const rt = await start(t);
+  let runs = 0;
+  const server = serve(rt, rt.mailbox("compact"), (body: { amount: number } | undefined) => (body === undefined ? undefined : { charged: body.amount, run: ++runs }));
+  t.teardown(() => server.close());
+  const replies = rt.mailbox("compact-replies");
+  const request: CompactRequest = ["request", "c-array", 3, replies.address, { amount: 9 }];
+  await rt.send(request, server.address);
+  const first = (await replies.receive({ timeout: 5000 })) as CompactReply;
+  t.same(first, ["reply", "c-array", 3, true, { charged: 9, run: 1 }]);
+  await rt.send(request, server.address);
+  t.same(await replies.receive({ timeout: 5000 }), first, "a retry: the cached reply, in the same spelling");
+  t.equal(runs, 1);
+  // No body: the array is one shorter, both ways.
+  await rt.send(["request", "c-array", 4, replies.address], server.address);
+  t.same(await replies.receive({ timeout: 5000 }), ["reply", "c-array", 4, true]);
+  // The same request as a map, from another client: a map reply.
+  await rt.send({ type: "request", clientId: "c-map", requestId: 3, replyTo: replies.address, body: { amount: 1 } }, server.address);
+  t.same(await replies.receive({ timeout: 5000 }), { type: "reply", clientId: "c-map", requestId: 3, ok: true, body: { charged: 1, run: 2 } });
+  // Bad arrays that name a replyTo are told so, as arrays.
+  await rt.send(["ask", "c-array", 5, replies.address, 1], server.address);
+  t.match(await replies.receive({ timeout: 5000 }), ["reply", "c-array", 5, false, { code: "ERR_BAD_REQUEST", message: /the first field is not "request"/ }]);
+  await rt.send(["request", "c-array", 0, replies.address, 1], server.address);
+  t.match(await replies.receive({ timeout: 5000 }), ["reply", "c-array", 0, false, { code: "ERR_BAD_REQUEST", message: /requestId/ }]);
+  await rt.send(["request", "c-array", 6, replies.address, 1, "extra"], server.address);
+  t.match(await replies.receive({ timeout: 5000 }), ["reply", "c-array", 6, false, { message: /not 4 or 5 fields/ }]);
+  await rt.send(["request", "c-array", 7, "nowhere"], server.address);
+  await eventually(() => server.stats().badRequests === 4, 5000, "four bad requests");
+  t.equal(replies.depth, 0, "no reply to a request without a good replyTo");
+});
+
+t.test("rr - a client takes a reply in either spelling, and discards bad ones", async (t) => {
+  const rt = await start(t);
+  // A server by hand, answering the client's array requests with map replies, then array ones.
+  const mbox = rt.mailbox("by-hand");
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const first = client.request("a", mbox);
+  const second = client.request("b", mbox);
+  const failing = client.request("c", mbox).catch((error: unknown) => error);
+  const [, id1, n1, replyTo] = (await mbox.receive()) as CompactRequest;
+  const [, id2, n2] = (await mbox.receive()) as CompactRequest;
+  const [, id3, n3] = (await mbox.receive()) as CompactRequest;
+  t.equal(replyTo, client.address);
+  await rt.send(["reply", id1, n1, true, "A"] satisfies CompactReply, replyTo);
+  await rt.send({ type: "reply", clientId: id2, requestId: n2, ok: true, body: "B" } satisfies ReplyEnvelope, replyTo);
+  await rt.send(["reply", id3, n3, false, { name: "Oops", message: "no", code: "E_NO" }] satisfies CompactReply, replyTo);
+  t.equal(await first, "A");
+  t.equal(await second, "B");
+  t.match(await failing, { name: "RemoteError", code: "E_NO", remoteName: "Oops" });
+  for (const junk of [["reply", id1], ["reply", id1, 99, true, 1, 2], ["reply", id1, 99, false, "not an error"], ["reply", id1, 99, "yes", 1]]) await rt.send(junk, replyTo);
+  await eventually(() => client.stats().badReplies === 4, 5000, "four bad replies");
 });
 
 t.test("rr - messages that are not requests are answered with ERR_BAD_REQUEST or dropped, and counted; the server goes on", async (t) => {

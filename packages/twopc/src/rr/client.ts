@@ -14,7 +14,7 @@ import { addressOf, checkMailbox, checkRuntime } from "./check.js";
 import { Deadlines, type Timed } from "../deadlines.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
-import { parseReply, requestEnvelope, type RequestEnvelope } from "./wire.js";
+import { compactRequest, parseReply, type CompactRequest } from "./wire.js";
 
 /** Figures from {@link Client.stats}. */
 export interface ClientStats {
@@ -37,7 +37,7 @@ export interface ClientStats {
 /** A request waiting for its reply. */
 interface Pending extends Timed {
   readonly requestId: number;
-  readonly envelope: RequestEnvelope;
+  readonly envelope: CompactRequest;
   readonly to: string | Mailbox;
   /** Every attempt's send options. */
   readonly sendOptions: SendOptions;
@@ -125,7 +125,7 @@ export class Client implements Disposable {
       const onUndeliverable = (error: Error): void => this.#settle(p, error);
       const p: Pending = {
         requestId,
-        envelope: requestEnvelope(this.id, requestId, this.address, body),
+        envelope: compactRequest(this.id, requestId, this.address, body),
         to,
         sendOptions: signal ? { until: "queued", timeout, signal, onUndeliverable } : { until: "queued", timeout, onUndeliverable },
         timeout,

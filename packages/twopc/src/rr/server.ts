@@ -7,7 +7,7 @@
  * error replies. The loop takes a request only when a handler slot is free, so pending work
  * waits in the mailbox (bounded by its capacity), never in this process.
  */
-import { AbortedError, ClosedError, MailboxClosedError, MessageTooLargeError, encodeMessage, onAbort } from "@zmbox/mailbox";
+import { AbortedError, ClosedError, MailboxClosedError, MessageTooLargeError, onAbort } from "@zmbox/mailbox";
 import type { EncodedMessage, Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
@@ -15,7 +15,7 @@ import { addressOf, checkFunction, checkMailbox, checkRuntime } from "./check.js
 import { errorInfo } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseServeOptions, type ParsedServeOptions, type ServeOptions } from "./options.js";
 import { ReplyCache } from "./reply-cache.js";
-import { BAD_REQUEST, errorReply, okReply, parseRequest, type ReplyEnvelope, type RequestEnvelope } from "./wire.js";
+import { BAD_REQUEST, encodeReply, errorReply, okReply, parseRequest, type ReplyEnvelope, type Request } from "./wire.js";
 
 /** What a handler learns about the request besides its body. */
 export interface RequestContext {
@@ -231,7 +231,7 @@ export class Server implements AsyncDisposable {
       this.#counts.badRequests++;
       if (parsed.replyTo !== undefined) {
         const reply = errorReply(parsed.clientId, parsed.requestId, { name: "BadRequestError", message: `not a request: ${parsed.reason}`, code: BAD_REQUEST });
-        this.#reply(parsed.replyTo, encodeMessage(reply), reply);
+        this.#reply(parsed.replyTo, encodeReply(reply, parsed.compact), undefined);
       }
       return;
     }
@@ -251,7 +251,7 @@ export class Server implements AsyncDisposable {
     return this.#run(req);
   }
 
-  async #run(req: RequestEnvelope): Promise<void> {
+  async #run(req: Request): Promise<void> {
     const context: RequestContext = {
       clientId: req.clientId,
       requestId: req.requestId,
@@ -283,40 +283,39 @@ export class Server implements AsyncDisposable {
    * round trip a request). The same bytes are what is sent: encoding for the send and again
    * for the cache cost 8% of the server's CPU at 64 requests in flight.
    */
-  #finish(req: RequestEnvelope, reply: ReplyEnvelope): void {
+  #finish(req: Request, reply: ReplyEnvelope): void {
     let encoded: EncodedMessage;
     try {
-      encoded = encodeMessage(reply);
+      encoded = encodeReply(reply, req.compact);
     } catch (error) {
       // The handler's value cannot travel: the caller gets that as the error.
-      reply = errorReply(req.clientId, req.requestId, errorInfo(error));
-      encoded = encodeMessage(reply);
+      encoded = encodeReply(errorReply(req.clientId, req.requestId, errorInfo(error)), req.compact);
     }
     this.#cache.finish(req.clientId, req.requestId, encoded);
-    this.#reply(req.replyTo, encoded, reply, true);
+    this.#reply(req.replyTo, encoded, req);
   }
 
   /**
-   * Sends an encoded reply (`until: "queued"`). `reply` is what it encodes, when a reply too
-   * large for the runtime may still be replaced by an error reply; `cached` when the cache
-   * holds it (and is to hold the replacement).
+   * Sends an encoded reply (`until: "queued"`). `req`, when given, is the request it answers
+   * from the handler's run: a reply too large for the runtime is then replaced by an error
+   * reply, in the cache too.
    */
-  #reply(replyTo: string, encoded: EncodedMessage, reply: ReplyEnvelope | undefined, cached = false): void {
+  #reply(replyTo: string, encoded: EncodedMessage, req: Request | undefined): void {
     this.#sending++;
     this.#runtime.send(encoded, replyTo, this.#replyOptions).then(this.#sent, (error: Error) => {
-      this.#replyFailed(error, replyTo, reply, cached);
+      this.#replyFailed(error, replyTo, req);
       this.#sent();
     });
   }
 
-  #replyFailed(error: Error, replyTo: string, reply: ReplyEnvelope | undefined, cached: boolean): void {
-    if (!(error instanceof MessageTooLargeError) || reply === undefined) {
+  #replyFailed(error: Error, replyTo: string, req: Request | undefined): void {
+    if (!(error instanceof MessageTooLargeError) || req === undefined) {
       this.#counts.replyErrors++;
       return;
     }
     // The handler's value is too large for this runtime: the caller gets that as the error.
-    const replacement = encodeMessage(errorReply(reply.clientId, reply.requestId, errorInfo(error)));
-    if (cached) this.#cache.finish(reply.clientId, reply.requestId, replacement);
+    const replacement = encodeReply(errorReply(req.clientId, req.requestId, errorInfo(error)), req.compact);
+    this.#cache.finish(req.clientId, req.requestId, replacement);
     this.#sending++;
     this.#runtime.send(replacement, replyTo, this.#replyOptions).then(this.#sent, () => {
       this.#counts.replyErrors++;
