@@ -225,6 +225,14 @@ export class Mailbox implements AsyncIterable<unknown> {
     waiter.unlisten?.();
   }
 
+  /** The first waiter, a receive of a value, takes message `seq` of `ch`. */
+  #serve(w: LocalWaiter, ch: InChannel | undefined, seq: number, value: unknown): void {
+    this.#waiters.shift();
+    this.#release(w);
+    this.#taken(ch, seq);
+    w.resolve(value);
+  }
+
   /** A taken message (`seq` of `ch`) frees its slot; its channel learns it was taken. */
   #taken(ch: InChannel | undefined, seq: number): void {
     if (ch !== undefined && ch.markTaken(seq)) this.#host.channelChanged(ch);
@@ -237,10 +245,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     for (let w = this.#waiters.peek(); w !== undefined; w = this.#waiters.peek()) {
       switch (w.kind) {
         case "value":
-          this.#waiters.shift();
-          this.#release(w);
-          this.#taken(message.channel, message.seq);
-          w.resolve(message.value);
+          this.#serve(w, message.channel, message.seq, message.value);
           return;
         case "into": {
           this.#waiters.shift();
@@ -330,10 +335,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     const w = this.#waiters.peek();
     if (w?.kind === "value") {
       // A receiver waits for it (a server's workers, a client's replies): no record of it is kept.
-      this.#waiters.shift();
-      this.#release(w);
-      this.#taken(ch, seq);
-      w.resolve(value);
+      this.#serve(w, ch, seq, value);
       return;
     }
     this.#arrive({ payload, flags, value, channel: ch, seq, order }, false);

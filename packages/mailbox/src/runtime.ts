@@ -109,6 +109,7 @@ export class Runtime implements AsyncDisposable {
   readonly #inboxes = new Map<string, RemoteInbox>();
   readonly #out = new Deque<OutFrame>();
   readonly #addresses = new Map<string, MailboxAddress>();
+  /** The address #parse parsed last, and what it gave. */
   #lastAddress = "";
   #lastParsed: MailboxAddress | undefined;
   readonly #dirty = new Set<InChannel>();
