@@ -1,110 +1,155 @@
 /**
- * Many deadlines on one timer: an indexed min-heap of due times with a single `setTimeout`
- * armed for the earliest. A send or receive with a timeout costs a heap insert and a heap
- * removal, not a timer of its own, which matters at hundreds of thousands of sends a second.
+ * Deadlines on one timer: a binary min-heap of items by due time, with a single setTimeout
+ * armed for the earliest. The runtime's send and receive timeouts use it (through
+ * `Deadlines`), and so do `@zmbox/twopc`'s request attempts and a 2PC node's protocol timers
+ * (a participant holds one for every transaction it remembers). A setTimeout and clearTimeout
+ * each cost more, and the items taken out before they are due, nearly all of them, never touch
+ * the timer. The items are the caller's own records (intrusive): adding one allocates nothing.
+ *
+ * The timer is re-armed only when an earlier deadline comes in or it fires, and is unref'd
+ * while no deadline is pending, so that it never keeps the process alive on its own.
  */
-export interface Deadline {
-  readonly at: number;
-  readonly fire: () => void;
-  /** Position in the heap; -1 once fired or cancelled. */
-  index: number;
+export interface Timed {
+  /** When it is due, in `performance.now()` ms. */
+  due: number;
+  /** Its place in the heap; -1 when it is not in it. */
+  heapIndex: number;
 }
 
-export class Deadlines {
-  #heap: Deadline[] = [];
+/** Node's setTimeout fires at once for more than this (and warns). */
+const MAX_DELAY = 2 ** 31 - 1;
+
+export class DeadlineHeap<T extends Timed> {
+  readonly #heap: T[] = [];
+  readonly #onDue: (item: T) => void;
   #timer: NodeJS.Timeout | undefined;
   #armedAt = Infinity;
 
-  /** How many deadlines are pending. */
+  /** `onDue` is called with each item whose deadline has passed (it is out of the heap by then). */
+  constructor(onDue: (item: T) => void) {
+    this.#onDue = onDue;
+  }
+
+  /** Makes `item` due in `ms` ms. */
+  add(item: T, ms: number): void {
+    item.due = performance.now() + ms;
+    item.heapIndex = this.#heap.length;
+    this.#heap.push(item);
+    this.#up(item.heapIndex);
+    if (item.due < this.#armedAt) this.#arm(item.due);
+    else this.#timer!.ref();
+  }
+
+  /** Takes `item` out; a no-op when it is not in. */
+  remove(item: T): void {
+    const i = item.heapIndex;
+    if (i < 0) return;
+    item.heapIndex = -1;
+    const last = this.#heap.pop()!;
+    if (last !== item) {
+      this.#heap[i] = last;
+      last.heapIndex = i;
+      this.#down(i);
+      this.#up(last.heapIndex);
+    }
+    // The timer stays armed (it may fire for nothing), but no longer holds the process.
+    if (this.#heap.length === 0) this.#timer?.unref();
+  }
+
+  /** Takes every item out; none of them fires. */
+  clear(): void {
+    for (const item of this.#heap) item.heapIndex = -1;
+    this.#heap.length = 0;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+  }
+
+  /** Items in the heap. */
   get size(): number {
     return this.#heap.length;
   }
 
+  #arm(at: number): void {
+    clearTimeout(this.#timer);
+    this.#armedAt = at;
+    this.#timer = setTimeout(this.#fire, Math.min(MAX_DELAY, Math.max(1, Math.ceil(at - performance.now()))));
+  }
+
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#armedAt = Infinity;
+    const now = performance.now();
+    for (let first = this.#heap[0]; first !== undefined && first.due <= now; first = this.#heap[0]) {
+      this.remove(first);
+      this.#onDue(first);
+    }
+    const first = this.#heap[0];
+    if (first !== undefined) this.#arm(first.due);
+  };
+
+  #up(i: number): void {
+    const h = this.#heap;
+    const item = h[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const p = h[parent]!;
+      if (p.due <= item.due) break;
+      h[i] = p;
+      p.heapIndex = i;
+      i = parent;
+    }
+    h[i] = item;
+    item.heapIndex = i;
+  }
+
+  #down(i: number): void {
+    const h = this.#heap;
+    const item = h[i]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && h[r]!.due < h[l]!.due ? r : l;
+      const child = h[c]!;
+      if (child.due >= item.due) break;
+      h[i] = child;
+      child.heapIndex = i;
+      i = c;
+    }
+    h[i] = item;
+    item.heapIndex = i;
+  }
+}
+
+/** A deadline of {@link Deadlines}: calls `fire` when due. */
+export interface Deadline extends Timed {
+  readonly fire: () => void;
+}
+
+/** Deadlines that each call their own function, on one {@link DeadlineHeap}. */
+export class Deadlines {
+  readonly #heap = new DeadlineHeap<Deadline>((deadline) => deadline.fire());
+
+  /** How many deadlines are pending. */
+  get size(): number {
+    return this.#heap.size;
+  }
+
   /** Calls `fire` after `ms` milliseconds unless cancelled first. */
   add(ms: number, fire: () => void): Deadline {
-    const deadline: Deadline = { at: performance.now() + ms, fire, index: this.#heap.length };
-    this.#heap.push(deadline);
-    this.#up(deadline.index);
-    if (deadline.at < this.#armedAt) this.#arm();
+    const deadline: Deadline = { fire, due: 0, heapIndex: -1 };
+    this.#heap.add(deadline, ms);
     return deadline;
   }
 
   /** Removes a deadline so it never fires; a no-op for one already gone. */
   cancel(deadline: Deadline | undefined): void {
-    if (!deadline || deadline.index < 0) return;
-    const i = deadline.index;
-    const last = this.#heap.pop()!;
-    deadline.index = -1;
-    if (last !== deadline) {
-      this.#heap[i] = last;
-      last.index = i;
-      this.#down(i);
-      this.#up(last.index);
-    }
-    // The armed timer may now be early; #expire re-arms for whatever is first then.
+    if (deadline !== undefined) this.#heap.remove(deadline);
   }
 
   /** Drops every deadline without firing it. */
   clear(): void {
-    for (const d of this.#heap) d.index = -1;
-    this.#heap = [];
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#armedAt = Infinity;
-  }
-
-  #arm(): void {
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timer = undefined;
-    this.#armedAt = Infinity;
-    const first = this.#heap[0];
-    if (!first) return;
-    this.#armedAt = first.at;
-    this.#timer = setTimeout(() => this.#expire(), Math.max(0, first.at - performance.now()) + 1);
-  }
-
-  #expire(): void {
-    this.#timer = undefined;
-    this.#armedAt = Infinity;
-    const now = performance.now();
-    while (this.#heap.length > 0 && this.#heap[0]!.at <= now) {
-      const due = this.#heap[0]!;
-      this.cancel(due);
-      due.fire();
-    }
-    this.#arm();
-  }
-
-  #up(i: number): void {
-    const h = this.#heap;
-    const d = h[i]!;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      const p = h[parent]!;
-      if (p.at <= d.at) break;
-      h[i] = p;
-      p.index = i;
-      i = parent;
-    }
-    h[i] = d;
-    d.index = i;
-  }
-
-  #down(i: number): void {
-    const h = this.#heap;
-    const d = h[i]!;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && h[r]!.at < h[l]!.at ? r : l;
-      const child = h[c]!;
-      if (child.at >= d.at) break;
-      h[i] = child;
-      child.index = i;
-      i = c;
-    }
-    h[i] = d;
-    d.index = i;
+    this.#heap.clear();
   }
 }

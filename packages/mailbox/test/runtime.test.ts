@@ -324,6 +324,26 @@ t.test("timeouts and aborts", async (t) => {
     await rt.send("after", mb);
     t.equal(await mb.receive(), "after");
   });
+  t.test("a timeout past setTimeout's range (2^31 - 1 ms) waits, without re-arming its timer every millisecond", async (t) => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on("warning", onWarning);
+    t.teardown(() => void process.off("warning", onWarning));
+    const rt = await start(t, "tcp");
+    const mb = rt.mailbox("patient");
+    const waiting = mb.receive({ timeout: 2 ** 31 + 1000 });
+    const sending = rt.send("x", "nobody@tcp://127.0.0.1:1", { timeout: 2 ** 32 }).catch((error: unknown) => error);
+    const before = process.cpuUsage();
+    await sleep(300);
+    const cpu = process.cpuUsage(before);
+    t.equal(warnings.filter((w) => w.name === "TimeoutOverflowWarning").length, 0, "no TimeoutOverflowWarning");
+    t.ok(cpu.user + cpu.system < 100_000, `idle while waiting (${cpu.user + cpu.system} us of CPU in 300 ms)`);
+    await rt.send("late", mb);
+    t.equal(await waiting, "late", "the receive still waits, and gets the next message");
+    await rt.close();
+    t.type(await sending, ClosedError, "the send waited until the runtime closed");
+  });
+
   t.test("one signal for many receives: those served leave it, an abort ends exactly the ones still waiting", async (t) => {
     const rt = await start(t, "tcp");
     const mb = rt.mailbox("shared-signal");

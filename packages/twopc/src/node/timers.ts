@@ -1,4 +1,4 @@
-import { Deadlines, type Timed } from "../deadlines.js";
+import { DeadlineHeap, type Timed } from "@zmbox/mailbox";
 import type { TimerName } from "../twopc/events.js";
 import type { TxId } from "../twopc/types.js";
 
@@ -18,11 +18,11 @@ interface Entry extends Timed {
  */
 export class Timers {
   readonly #live = new Map<TimerName, Map<TxId, Entry>>();
-  readonly #deadlines: Deadlines<Entry>;
+  readonly #deadlines: DeadlineHeap<Entry>;
 
   /** `fire` is called when a timer is due. */
   constructor(fire: (txId: TxId, timer: TimerName) => void) {
-    this.#deadlines = new Deadlines<Entry>((entry) => {
+    this.#deadlines = new DeadlineHeap<Entry>((entry) => {
       this.#live.get(entry.timer)?.delete(entry.txId);
       fire(entry.txId, entry.timer);
     });

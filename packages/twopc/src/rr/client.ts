@@ -8,10 +8,9 @@
  * mailbox per client, correlation of replies to requests, and retries on timeout.
  */
 import { randomBytes } from "node:crypto";
-import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError, onAbort } from "@zmbox/mailbox";
+import { AbortedError, ClosedError, DeadlineHeap, InvalidArgumentError, TimeoutError, onAbort, type Timed } from "@zmbox/mailbox";
 import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { addressOf, checkMailbox, checkRuntime } from "./check.js";
-import { Deadlines, type Timed } from "../deadlines.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
 import { compactRequest, parseReply, type CompactRequest } from "./wire.js";
@@ -72,7 +71,7 @@ export class Client implements Disposable {
   readonly #mailbox: Mailbox;
   readonly #pending = new Map<number, Pending>();
   /** The attempts' timeouts, on one timer. */
-  readonly #deadlines = new Deadlines<Pending>((p) => this.#onTimeout(p));
+  readonly #deadlines = new DeadlineHeap<Pending>((p) => this.#onTimeout(p));
   readonly #counts = { requests: 0, replies: 0, retries: 0, timeouts: 0, late: 0, badReplies: 0 };
   #nextId = 0;
   /** Receives waiting on the reply mailbox (see #listen). */
