@@ -113,7 +113,13 @@ t.test("SIGKILL of workers and of the coordinator at random points: every transa
     await new Promise((r) => setTimeout(r, rand() * 300));
     await launch(victim);
   }
-  await new Promise((r) => setTimeout(r, 300));
+  // Liveness: with every node back up, transactions commit. Waited for (at most 30 s), not
+  // assumed from a fixed time: a loaded machine (the CI runs two test files at once) committed
+  // 48 in the time where an idle one commits thousands.
+  const commitsNow = (): number => (existsSync(coordinator.outcomes) ? readFileSync(coordinator.outcomes, "utf8").match(/^C /gm)?.length ?? 0 : 0);
+  const upAt = commitsNow();
+  const liveBy = Date.now() + 30_000;
+  while (commitsNow() - upAt < 51 && Date.now() < liveBy) await new Promise((r) => setTimeout(r, 100));
   coordinator.child!.send("stop-new");
 
   // Once every node is up and messages flow, every transaction must end.
