@@ -9,7 +9,7 @@ import { mailboxMemorySlowConsumer, mailboxThroughputQueued, mailboxThroughputSt
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
 import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
-import { rrRtt, rrThroughputC64 } from "./rr.js";
+import { rrFloorRtt, rrRtt, rrThroughputC64 } from "./rr.js";
 import { pipelineMemorySlowStage } from "./pipeline.js";
 
 export const entries: readonly Entry[] = [
@@ -22,6 +22,7 @@ export const entries: readonly Entry[] = [
   mailboxMemorySlowConsumer,
   twopcThroughput,
   twopcLatency,
+  rrFloorRtt,
   rrRtt,
   rrThroughputC64,
   pipelineMemorySlowStage,

@@ -1,6 +1,8 @@
 import type { Entry, RunContext } from "../harness.js";
 import type { RrClientRole } from "../roles/rr-client.js";
 import type { RrEchoServerRole } from "../roles/rr-echo-server.js";
+import type { RrFloorClientRole } from "../roles/rr-floor-client.js";
+import type { RrFloorServerRole } from "../roles/rr-floor-server.js";
 
 const SIZE = 100;
 
@@ -32,6 +34,30 @@ export const rrRtt: Entry = {
   async run(ctx) {
     const count = ctx.quick ? 3_000 : 30_000;
     const c = await run(ctx, count, count / 10, 1);
+    return { value: round(c.p50Us), extra: { p99Us: round(c.p99Us), meanUs: round(c.meanUs), requests: count } };
+  },
+};
+
+/**
+ * `rr.floor.rtt`: the least a request-response layer can cost, for reading `rr.rtt`. The same
+ * bodies, one at a time, with the envelope, correlation by request id, a promise a request,
+ * a deadline, a reply cache and an async handler, over a raw Dealer and Router in two
+ * processes, the reply on the request's own connection; nothing else (no mailbox, flow control,
+ * acks or retries). No goal: its ratio is how far above the raw round trip any such layer starts.
+ */
+export const rrFloorRtt: Entry = {
+  name: "rr.floor.rtt",
+  unit: "us",
+  better: "lower",
+  baseline: "zeromq.dealer-router.rtt",
+  async run(ctx) {
+    const count = ctx.quick ? 3_000 : 30_000;
+    const server = await ctx.fork<RrFloorServerRole>("rr-floor-server", null);
+    const client = await ctx.fork<RrFloorClientRole>("rr-floor-client", { endpoint: server.info.endpoint, count, warmup: count / 10, size: SIZE });
+    client.start(null);
+    const c = await client.result();
+    const { handled } = await server.stop();
+    if (handled !== count + count / 10) throw new Error(`expected ${count + count / 10} handler runs, got ${handled}`);
     return { value: round(c.p50Us), extra: { p99Us: round(c.p99Us), meanUs: round(c.meanUs), requests: count } };
   },
 };

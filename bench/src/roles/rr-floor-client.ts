@@ -1,0 +1,71 @@
+/**
+ * Client of `rr.floor.rtt`: one request at a time over a raw Dealer, each a promise kept in a
+ * map by request id until its reply comes, with a deadline checked by one timer. The envelope
+ * names a reply address, as a real client's must, though the reply comes back on the Dealer.
+ */
+import * as zmq from "zeromq";
+import { percentiles, runRole } from "../harness.js";
+import { decode, encode } from "./floor-wire.js";
+
+export interface RrFloorClientRole {
+  args: { endpoint: string; count: number; warmup: number; size: number };
+  ready: null;
+  start: null;
+  result: { count: number; p50Us: number; p99Us: number; meanUs: number };
+}
+
+interface Pending {
+  due: number;
+  resolve: (body: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+type Reply = [kind: string, clientId: string, requestId: number, ok: boolean, body: unknown];
+
+runRole<RrFloorClientRole>(async (ctx) => {
+  const { endpoint, count, warmup, size } = ctx.args;
+  const dealer = new zmq.Dealer({ linger: 0 });
+  const pending = new Map<number, Pending>();
+  const clientId = `c${process.pid.toString(16).padStart(16, "0")}`;
+  const replyTo = `rr.reply.${clientId}@tcp://127.0.0.1:1`;
+  let nextId = 0;
+  const sweep = setInterval(() => {
+    const now = performance.now();
+    for (const [id, p] of pending) if (p.due <= now) pending.delete(id), p.reject(new Error(`request ${id} timed out`));
+  }, 100);
+  const request = (body: unknown, timeout: number): Promise<unknown> =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      pending.set(id, { due: performance.now() + timeout, resolve, reject });
+      dealer.send(encode(["request", clientId, id, replyTo, body])).catch(reject);
+    });
+  const replies = (async () => {
+    for await (const parts of dealer) {
+      const [, , requestId, ok, body] = decode(parts) as Reply;
+      const p = pending.get(requestId);
+      if (p === undefined) continue;
+      pending.delete(requestId);
+      if (ok) p.resolve(body);
+      else p.reject(new Error(String(body)));
+    }
+  })();
+  try {
+    dealer.connect(endpoint);
+    ctx.ready(null);
+    await ctx.started;
+    const body = Buffer.alloc(size, 0x61);
+    const rtts = new Float64Array(count);
+    for (let i = -warmup; i < count; i++) {
+      const t0 = performance.now();
+      await request(body, 30_000);
+      if (i >= 0) rtts[i] = (performance.now() - t0) * 1000;
+    }
+    const [p50Us = NaN, p99Us = NaN] = percentiles(rtts, [50, 99]);
+    const meanUs = rtts.reduce((a, b) => a + b, 0) / count;
+    return { count, p50Us, p99Us, meanUs };
+  } finally {
+    clearInterval(sweep);
+    dealer.close();
+    await replies.catch(() => undefined);
+  }
+});
