@@ -41,7 +41,7 @@ t.test("the request-response and 2PC entries run end to end in their processes (
     ["bench/dist/bench.js", "--json", "--quick", "--only", "rr,twopc"],
     { cwd: root, timeout: 120_000 },
   );
-  const { results } = JSON.parse(stdout) as { results: { name: string; value: unknown; ratio: unknown; error?: string }[] };
+  const { results } = JSON.parse(stdout) as { results: { name: string; value: unknown; ratio: unknown; error?: string; extra?: Record<string, unknown> }[] };
   t.same(
     results.map((r) => r.name).sort(),
     ["fs.fdatasync", "rr.floor.rtt", "rr.rtt", "rr.throughput.c64", "twopc.latency", "twopc.throughput", "zeromq.dealer-router.c64", "zeromq.dealer-router.rtt"],
@@ -50,6 +50,11 @@ t.test("the request-response and 2PC entries run end to end in their processes (
     t.equal(r.error, undefined, `${r.name} ran`);
     t.ok(typeof r.value === "number" && r.value > 0, `${r.name} measured a positive value`);
     if (r.name.startsWith("rr.") || r.name.startsWith("twopc.")) t.ok(typeof r.ratio === "number" && r.ratio > 0, `${r.name} has its ratio`);
+    if (r.name.startsWith("rr.") || r.name.startsWith("zeromq.dealer-router.")) {
+      // What a timed request cost each process: both did some work for every one of them.
+      t.ok(Number(r.extra?.["clientCpuUs"]) > 0, `${r.name}: the client's CPU a request`);
+      t.ok(Number(r.extra?.["serverCpuUs"]) > 0, `${r.name}: the server's CPU a request`);
+    }
   }
 });
 
@@ -112,6 +117,27 @@ t.test("percentiles are nearest-rank", async (t) => {
   t.same(percentiles(oneToHundred, [50, 99, 100]), [50, 99, 100]);
   t.same(percentiles([7], [50]), [7]);
   t.throws(() => percentiles([], [50]), RangeError);
+});
+
+t.test("a role reports its CPU time on request, and it grows with the role's work", async (t) => {
+  const probe: Entry = {
+    ...fixed("usage", 0),
+    run: async (ctx) => {
+      const echo = await ctx.fork("zmq-router-echo", null);
+      const before = await echo.usage();
+      const dealer = await ctx.fork("zmq-dealer-rtt", { endpoint: (echo.info as { endpoint: string }).endpoint, count: 2000, warmup: 0, size: 100 });
+      dealer.start(null);
+      const { cpuUs: clientUs } = (await dealer.result()) as { cpuUs: number };
+      const after = await echo.usage();
+      return { value: after.cpuUs - before.cpuUs, extra: { clientUs, rss: after.rss } };
+    },
+  };
+  const [result] = await runEntries([probe], quiet);
+  t.equal(result?.error, undefined);
+  // 2,000 echoes cost the echo at least a few microseconds each, the client too.
+  t.ok(Number(result?.value) > 2000, `the echo's CPU grew by ${result?.value} us`);
+  t.ok(Number(result?.extra?.["clientUs"]) > 2000, "the client counted its own CPU");
+  t.ok(Number(result?.extra?.["rss"]) > 10 * 1024 * 1024, "and the RSS comes with it");
 });
 
 t.test("measureRss samples a role process until stopped", async (t) => {

@@ -6,10 +6,10 @@
  * into one {@link Measurement}; see `entries/zeromq-push-pull.ts` and `roles/zmq-pull.ts`.
  */
 export type { Better, DerivedBaseline, Entry, Measurement, RunContext } from "./entry.js";
-export type { RoleSpec } from "./ipc.js";
+export type { RoleSpec, Usage } from "./ipc.js";
 export type { RoleProcess } from "./proc.js";
 export type { RoleContext } from "./role.js";
 export type { RssSampler, RssSummary } from "./rss.js";
 export { runRole } from "./role.js";
 export { measureRss } from "./rss.js";
-export { percentile, percentiles } from "./stats.js";
+export { cpuUs, percentile, percentiles } from "./stats.js";

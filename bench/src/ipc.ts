@@ -6,8 +6,8 @@
  *     | fork(NAME.js, [argsJSON])     |
  *     |<------------- ready {info} ---|  set up: bound, connected, ...
  *     |--- start {params} ----------->|  optional: roles that wait for a go
- *     |--- rss ---------------------->|  any time: answered by the role runtime
- *     |<------------------ rss {rss} -|
+ *     |--- usage -------------------->|  any time: answered by the role runtime
+ *     |<------ usage {rss, cpuUs} ----|
  *     |--- stop --------------------->|  optional: ends roles that run until told
  *     |<---------- result {result} ---|  or error {message, stack}; then the child exits
  */
@@ -28,11 +28,19 @@ export interface RoleSpec {
 export type ToChild =
   | { readonly type: "start"; readonly params: unknown }
   | { readonly type: "stop" }
-  | { readonly type: "rss" };
+  | { readonly type: "usage" };
 
 /** Child to parent. */
 export type FromChild =
   | { readonly type: "ready"; readonly info: unknown }
   | { readonly type: "result"; readonly result: unknown }
   | { readonly type: "error"; readonly message: string; readonly stack: string | undefined }
-  | { readonly type: "rss"; readonly rss: number };
+  | ({ readonly type: "usage" } & Usage);
+
+/** What a role process reports about itself on request. */
+export interface Usage {
+  /** Resident set size, bytes. */
+  readonly rss: number;
+  /** CPU time used so far, user + system, all threads (the ZeroMQ I/O thread and GC helpers too), microseconds. */
+  readonly cpuUs: number;
+}

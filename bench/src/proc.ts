@@ -1,7 +1,7 @@
 import { fork, type ChildProcess } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import type { FromChild, RoleSpec, ToChild } from "./ipc.js";
+import type { FromChild, RoleSpec, ToChild, Usage } from "./ipc.js";
 
 /** How long a role may take to report ready before it is killed. */
 const READY_TIMEOUT_MS = 20_000;
@@ -25,7 +25,9 @@ export interface RoleProcess<R extends RoleSpec> {
   result(): Promise<R["result"]>;
   /** Asks the role to stop (aborts its `signal`), then waits for its result. */
   stop(): Promise<R["result"]>;
-  /** The child's resident set size in bytes, as it reports it on request. */
+  /** The child's resident set size and CPU time so far, as it reports them on request. */
+  usage(): Promise<Usage>;
+  /** The child's resident set size in bytes (from {@link usage}). */
   rss(): Promise<number>;
 }
 
@@ -65,7 +67,7 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
   readonly ready = pending<R["ready"]>();
   readonly closed: Promise<void>;
   readonly #result = pending<R["result"]>();
-  readonly #rss: Pending<number>[] = [];
+  readonly #usage: Pending<Usage>[] = [];
   readonly #child: ChildProcess;
 
   constructor(readonly name: string, args: unknown) {
@@ -92,8 +94,8 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
           this.#fail(err);
           break;
         }
-        case "rss":
-          this.#rss.shift()?.resolve(msg.rss);
+        case "usage":
+          this.#usage.shift()?.resolve({ rss: msg.rss, cpuUs: msg.cpuUs });
           break;
         default:
           this.#fail(new Error(`${label} sent an unknown message: ${JSON.stringify(msg)}`));
@@ -127,11 +129,15 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
     return this.#result.promise;
   }
 
-  rss(): Promise<number> {
-    const answer = pending<number>();
-    this.#rss.push(answer);
-    this.#post({ type: "rss" });
+  usage(): Promise<Usage> {
+    const answer = pending<Usage>();
+    this.#usage.push(answer);
+    this.#post({ type: "usage" });
     return answer.promise;
+  }
+
+  async rss(): Promise<number> {
+    return (await this.usage()).rss;
   }
 
   /** Asks the role to stop, waits up to `graceMs` for it to exit, then kills it. */
@@ -151,7 +157,7 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
   #fail(err: Error): void {
     this.ready.reject(err);
     this.#result.reject(err);
-    for (const answer of this.#rss.splice(0)) answer.reject(err);
+    for (const answer of this.#usage.splice(0)) answer.reject(err);
   }
 }
 

@@ -1,5 +1,6 @@
 import process from "node:process";
 import type { FromChild, RoleSpec, ToChild } from "./ipc.js";
+import { cpuUs } from "./stats.js";
 
 /** What the body of a role gets; see {@link runRole}. */
 export interface RoleContext<R extends RoleSpec> {
@@ -52,8 +53,8 @@ export function runRole<R extends RoleSpec>(body: (ctx: RoleContext<R>) => Promi
       case "stop":
         stop.abort();
         break;
-      case "rss":
-        post({ type: "rss", rss: process.memoryUsage.rss() });
+      case "usage":
+        post({ type: "usage", rss: process.memoryUsage.rss(), cpuUs: cpuUs() });
         break;
       default:
         throw new Error(`unknown message from the harness: ${JSON.stringify(msg)}`);

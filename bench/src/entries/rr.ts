@@ -3,20 +3,26 @@ import type { RrClientRole } from "../roles/rr-client.js";
 import type { RrEchoServerRole } from "../roles/rr-echo-server.js";
 import type { RrFloorClientRole } from "../roles/rr-floor-client.js";
 import type { RrFloorServerRole } from "../roles/rr-floor-server.js";
+import { cpuPerRequest } from "./cpu.js";
 
 const SIZE = 100;
 
-/** Forks a `serve()` echo and a client in separate processes; returns the client's result and the server's. */
+/**
+ * Forks a `serve()` echo and a client in separate processes; returns the client's result and
+ * what the timed requests cost each process in CPU.
+ */
 async function run(ctx: RunContext, count: number, warmup: number, inFlight: number) {
   const server = await ctx.fork<RrEchoServerRole>("rr-echo-server", { concurrency: 64 });
   const client = await ctx.fork<RrClientRole>("rr-client", { address: server.info.address, count, warmup, size: SIZE, inFlight });
+  const before = await server.usage();
   client.start(null);
   const c = await client.result();
+  const after = await server.usage();
   const s = await server.stop();
   if (c.retries !== 0 || s.handled !== count + warmup) {
     throw new Error(`expected ${count + warmup} handler runs without retries, got ${s.handled} runs and ${c.retries} retries`);
   }
-  return c;
+  return { ...c, cpu: cpuPerRequest(c.cpuUs, after.cpuUs - before.cpuUs, count) };
 }
 
 const round = (us: number): number => Math.round(us * 10) / 10;
@@ -34,7 +40,7 @@ export const rrRtt: Entry = {
   async run(ctx) {
     const count = ctx.quick ? 3_000 : 30_000;
     const c = await run(ctx, count, count / 10, 1);
-    return { value: round(c.p50Us), extra: { p99Us: round(c.p99Us), meanUs: round(c.meanUs), requests: count } };
+    return { value: round(c.p50Us), extra: { p99Us: round(c.p99Us), meanUs: round(c.meanUs), requests: count, ...c.cpu } };
   },
 };
 
@@ -54,11 +60,14 @@ export const rrFloorRtt: Entry = {
     const count = ctx.quick ? 3_000 : 30_000;
     const server = await ctx.fork<RrFloorServerRole>("rr-floor-server", null);
     const client = await ctx.fork<RrFloorClientRole>("rr-floor-client", { endpoint: server.info.endpoint, count, warmup: count / 10, size: SIZE });
+    const before = await server.usage();
     client.start(null);
     const c = await client.result();
+    const after = await server.usage();
     const { handled } = await server.stop();
     if (handled !== count + count / 10) throw new Error(`expected ${count + count / 10} handler runs, got ${handled}`);
-    return { value: round(c.p50Us), extra: { p99Us: round(c.p99Us), meanUs: round(c.meanUs), requests: count } };
+    const cpu = cpuPerRequest(c.cpuUs, after.cpuUs - before.cpuUs, count);
+    return { value: round(c.p50Us), extra: { p99Us: round(c.p99Us), meanUs: round(c.meanUs), requests: count, ...cpu } };
   },
 };
 
@@ -74,6 +83,6 @@ export const rrThroughputC64: Entry = {
   async run(ctx) {
     const count = ctx.quick ? 30_000 : 300_000;
     const c = await run(ctx, count, count / 10, 64);
-    return { value: Math.round(count / (c.elapsedMs / 1000)), extra: { requests: count, seconds: Math.round(c.elapsedMs) / 1000, late: c.late } };
+    return { value: Math.round(count / (c.elapsedMs / 1000)), extra: { requests: count, seconds: Math.round(c.elapsedMs) / 1000, late: c.late, ...c.cpu } };
   },
 };

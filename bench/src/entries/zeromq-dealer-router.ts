@@ -2,13 +2,13 @@ import type { Entry, RunContext } from "../harness.js";
 import type { DealerRttRole } from "../roles/zmq-dealer-rtt.js";
 import type { DealerWindowRole } from "../roles/zmq-dealer-window.js";
 import type { RouterEchoRole } from "../roles/zmq-router-echo.js";
+import { cpuPerRequest } from "./cpu.js";
 
 const SIZE = 100;
 
-/** Forks the Router echo server both entries below talk to, and returns its endpoint. */
-async function echoServer(ctx: RunContext): Promise<string> {
-  const router = await ctx.fork<RouterEchoRole>("zmq-router-echo", null);
-  return router.info.endpoint;
+/** Forks the Router echo server both entries below talk to. */
+function echoServer(ctx: RunContext) {
+  return ctx.fork<RouterEchoRole>("zmq-router-echo", null);
 }
 
 /**
@@ -21,14 +21,19 @@ export const zeromqDealerRouterRtt: Entry = {
   unit: "us",
   better: "lower",
   async run(ctx) {
-    const endpoint = await echoServer(ctx);
+    const echo = await echoServer(ctx);
     const count = ctx.quick ? 3_000 : 30_000;
-    const args = { endpoint, count, warmup: count / 10, size: SIZE };
+    const args = { endpoint: echo.info.endpoint, count, warmup: count / 10, size: SIZE };
     const dealer = await ctx.fork<DealerRttRole>("zmq-dealer-rtt", args);
+    const before = await echo.usage();
     dealer.start(null);
-    const { p50Us, p99Us, meanUs } = await dealer.result();
+    const { p50Us, p99Us, meanUs, cpuUs } = await dealer.result();
+    const after = await echo.usage();
     const round = (us: number): number => Math.round(us * 10) / 10;
-    return { value: round(p50Us), extra: { p99Us: round(p99Us), meanUs: round(meanUs), requests: count } };
+    return {
+      value: round(p50Us),
+      extra: { p99Us: round(p99Us), meanUs: round(meanUs), requests: count, ...cpuPerRequest(cpuUs, after.cpuUs - before.cpuUs, count) },
+    };
   },
 };
 
@@ -42,13 +47,15 @@ export const zeromqDealerRouterC64: Entry = {
   unit: "req/s",
   better: "higher",
   async run(ctx) {
-    const endpoint = await echoServer(ctx);
+    const echo = await echoServer(ctx);
     const count = ctx.quick ? 30_000 : 300_000;
-    const args = { endpoint, count, warmup: count / 10, inFlight: 64, size: SIZE };
+    const args = { endpoint: echo.info.endpoint, count, warmup: count / 10, inFlight: 64, size: SIZE };
     const dealer = await ctx.fork<DealerWindowRole>("zmq-dealer-window", args);
+    const before = await echo.usage();
     dealer.start(null);
-    const { elapsedMs } = await dealer.result();
+    const { elapsedMs, cpuUs } = await dealer.result();
+    const after = await echo.usage();
     const value = Math.round(count / (elapsedMs / 1000));
-    return { value, extra: { requests: count, seconds: Math.round(elapsedMs) / 1000 } };
+    return { value, extra: { requests: count, seconds: Math.round(elapsedMs) / 1000, ...cpuPerRequest(cpuUs, after.cpuUs - before.cpuUs, count) } };
   },
 };

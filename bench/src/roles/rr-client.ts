@@ -6,13 +6,14 @@
  */
 import { Runtime } from "@zmbox/mailbox";
 import { Client } from "@zmbox/twopc";
-import { percentiles, runRole } from "../harness.js";
+import { cpuUs, percentiles, runRole } from "../harness.js";
 
 export interface RrClientRole {
   args: { address: string; count: number; warmup: number; size: number; inFlight: number };
   ready: null;
   start: null;
-  result: { count: number; elapsedMs: number; p50Us: number; p99Us: number; meanUs: number; retries: number; late: number };
+  /** `cpuUs`: this process's CPU time over the timed requests. */
+  result: { count: number; elapsedMs: number; p50Us: number; p99Us: number; meanUs: number; retries: number; late: number; cpuUs: number };
 }
 
 runRole<RrClientRole>(async (ctx) => {
@@ -38,6 +39,7 @@ runRole<RrClientRole>(async (ctx) => {
     ctx.ready(null);
     await ctx.started;
     const rtts = new Float64Array(inFlight === 1 ? count : 0);
+    const cpu0 = cpuUs();
     const t0 = performance.now();
     if (inFlight === 1) {
       for (let i = 0; i < count; i++) {
@@ -49,10 +51,11 @@ runRole<RrClientRole>(async (ctx) => {
       await lanes(count);
     }
     const elapsedMs = performance.now() - t0;
+    const cpu = cpuUs() - cpu0;
     const [p50Us = NaN, p99Us = NaN] = inFlight === 1 ? percentiles(rtts, [50, 99]) : [NaN, NaN];
     const meanUs = inFlight === 1 ? rtts.reduce((a, b) => a + b, 0) / count : NaN;
     const { retries, late } = client.stats();
-    return { count, elapsedMs, p50Us, p99Us, meanUs, retries, late };
+    return { count, elapsedMs, p50Us, p99Us, meanUs, retries, late, cpuUs: cpu };
   } finally {
     client.close();
     await rt.close();

@@ -4,14 +4,15 @@
  * names a reply address, as a real client's must, though the reply comes back on the Dealer.
  */
 import * as zmq from "zeromq";
-import { percentiles, runRole } from "../harness.js";
+import { cpuUs, percentiles, runRole } from "../harness.js";
 import { decode, encode } from "./floor-wire.js";
 
 export interface RrFloorClientRole {
   args: { endpoint: string; count: number; warmup: number; size: number };
   ready: null;
   start: null;
-  result: { count: number; p50Us: number; p99Us: number; meanUs: number };
+  /** `cpuUs`: this process's CPU time over the timed requests. */
+  result: { count: number; p50Us: number; p99Us: number; meanUs: number; cpuUs: number };
 }
 
 interface Pending {
@@ -51,18 +52,21 @@ runRole<RrFloorClientRole>(async (ctx) => {
   })();
   try {
     dealer.connect(endpoint);
+    const body = Buffer.alloc(size, 0x61);
+    for (let i = 0; i < warmup; i++) await request(body, 30_000);
     ctx.ready(null);
     await ctx.started;
-    const body = Buffer.alloc(size, 0x61);
     const rtts = new Float64Array(count);
-    for (let i = -warmup; i < count; i++) {
+    const cpu0 = cpuUs();
+    for (let i = 0; i < count; i++) {
       const t0 = performance.now();
       await request(body, 30_000);
-      if (i >= 0) rtts[i] = (performance.now() - t0) * 1000;
+      rtts[i] = (performance.now() - t0) * 1000;
     }
+    const cpu = cpuUs() - cpu0;
     const [p50Us = NaN, p99Us = NaN] = percentiles(rtts, [50, 99]);
     const meanUs = rtts.reduce((a, b) => a + b, 0) / count;
-    return { count, p50Us, p99Us, meanUs };
+    return { count, p50Us, p99Us, meanUs, cpuUs: cpu };
   } finally {
     clearInterval(sweep);
     dealer.close();

@@ -4,15 +4,15 @@
  * pending receive per socket).
  */
 import * as zmq from "zeromq";
-import { runRole } from "../harness.js";
+import { cpuUs, runRole } from "../harness.js";
 
 export interface DealerWindowRole {
   /** `warmup` untimed requests, then `count` timed ones, `inFlight` at a time. */
   args: { endpoint: string; count: number; warmup: number; inFlight: number; size: number };
   ready: null;
   start: null;
-  /** `elapsedMs`: from the first request sent to the last reply received. */
-  result: { count: number; elapsedMs: number };
+  /** `elapsedMs`: from the first request sent to the last reply received; `cpuUs`: this process's CPU time over it. */
+  result: { count: number; elapsedMs: number; cpuUs: number };
 }
 
 runRole<DealerWindowRole>(async (ctx) => {
@@ -20,8 +20,6 @@ runRole<DealerWindowRole>(async (ctx) => {
   const dealer = new zmq.Dealer({ linger: 0 });
   try {
     dealer.connect(endpoint);
-    ctx.ready(null);
-    await ctx.started;
     const payload = Buffer.alloc(size, 0x61);
     /** Sends `n` requests, keeping `inFlight` outstanding; resolves at the last reply. */
     const pipelined = async (n: number): Promise<void> => {
@@ -38,11 +36,15 @@ runRole<DealerWindowRole>(async (ctx) => {
       };
       await Promise.all([reader(), writer()]);
     };
-    // Warmed up at the measured concurrency, like the runtime's side of the comparison.
+    // Warmed up at the measured concurrency, like the runtime's side of the comparison, and
+    // before ready, so that the echo's CPU can be read from ready to the result.
     await pipelined(warmup);
+    ctx.ready(null);
+    await ctx.started;
+    const cpu0 = cpuUs();
     const t0 = performance.now();
     await pipelined(count);
-    return { count, elapsedMs: performance.now() - t0 };
+    return { count, elapsedMs: performance.now() - t0, cpuUs: cpuUs() - cpu0 };
   } finally {
     dealer.close();
   }
