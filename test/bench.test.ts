@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import t from "tap";
 import type { Entry } from "../bench/dist/harness.js";
-import { measureRss, percentiles } from "../bench/dist/harness.js";
+import { cpuUs, measureRss, percentiles, timeEach } from "../bench/dist/harness.js";
 import { plan, runEntries } from "../bench/dist/runner.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -138,6 +138,20 @@ t.test("a role reports its CPU time on request, and it grows with the role's wor
   t.ok(Number(result?.value) > 2000, `the echo's CPU grew by ${result?.value} us`);
   t.ok(Number(result?.extra?.["clientUs"]) > 2000, "the client counted its own CPU");
   t.ok(Number(result?.extra?.["rss"]) > 10 * 1024 * 1024, "and the RSS comes with it");
+});
+
+t.test("timeEach times every call, and counts the CPU the process spent on them", async (t) => {
+  const slept = await timeEach(4, () => sleep(3));
+  t.equal(slept.count, 4);
+  // Lower bounds only: a timer never fires more than a millisecond early, and may fire late.
+  t.ok(slept.p50Us >= 2000 && slept.meanUs >= 2000, `a 3 ms sleep timed at ${slept.p50Us} us`);
+  t.ok(slept.p99Us >= slept.p50Us && slept.elapsedMs * 1000 >= 4 * 2000);
+  // Spins until the process itself has used 5 ms more CPU: three calls cost at least 15 ms of it.
+  const spun = await timeEach(3, async () => {
+    const until = cpuUs() + 5000;
+    while (cpuUs() < until);
+  });
+  t.ok(spun.cpuUs >= 15_000, `${spun.cpuUs} us of CPU counted`);
 });
 
 t.test("measureRss samples a role process until stopped", async (t) => {

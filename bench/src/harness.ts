@@ -10,6 +10,7 @@ export type { RoleSpec, Usage } from "./ipc.js";
 export type { RoleProcess } from "./proc.js";
 export type { RoleContext } from "./role.js";
 export type { RssSampler, RssSummary } from "./rss.js";
+export type { Timed } from "./stats.js";
 export { runRole } from "./role.js";
 export { measureRss } from "./rss.js";
-export { cpuUs, percentile, percentiles } from "./stats.js";
+export { cpuUs, percentile, percentiles, timeEach } from "./stats.js";

@@ -30,3 +30,38 @@ export function cpuUs(): number {
   const { user, system } = process.cpuUsage();
   return user + system;
 }
+
+/** What {@link timeEach} measured. */
+export interface Timed {
+  count: number;
+  /** Round trips (or whatever `once` does) in microseconds. */
+  p50Us: number;
+  p99Us: number;
+  meanUs: number;
+  /** From the first call to the end of the last. */
+  elapsedMs: number;
+  /** This process's CPU time over the calls (see {@link cpuUs}). */
+  cpuUs: number;
+}
+
+/**
+ * Calls `once` `count` times, one after another, and times each call.
+ *
+ * @example
+ * const timed = await timeEach(30_000, async () => { await dealer.send(payload); await dealer.receive(); });
+ */
+export async function timeEach(count: number, once: () => Promise<unknown>): Promise<Timed> {
+  const times = new Float64Array(count);
+  const cpu0 = cpuUs();
+  const t0 = performance.now();
+  for (let i = 0; i < count; i++) {
+    const start = performance.now();
+    await once();
+    times[i] = (performance.now() - start) * 1000;
+  }
+  const elapsedMs = performance.now() - t0;
+  const cpu = cpuUs() - cpu0;
+  const [p50Us = NaN, p99Us = NaN] = percentiles(times, [50, 99]);
+  const meanUs = times.reduce((a, b) => a + b, 0) / count;
+  return { count, p50Us, p99Us, meanUs, elapsedMs, cpuUs: cpu };
+}

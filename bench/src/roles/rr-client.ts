@@ -6,14 +6,14 @@
  */
 import { Runtime } from "@zmbox/mailbox";
 import { Client } from "@zmbox/twopc";
-import { cpuUs, percentiles, runRole } from "../harness.js";
+import { cpuUs, runRole, timeEach, type Timed } from "../harness.js";
 
 export interface RrClientRole {
   args: { address: string; count: number; warmup: number; size: number; inFlight: number };
   ready: null;
   start: null;
-  /** `cpuUs`: this process's CPU time over the timed requests. */
-  result: { count: number; elapsedMs: number; p50Us: number; p99Us: number; meanUs: number; retries: number; late: number; cpuUs: number };
+  /** Over the timed requests; the round trips are NaN with more than one in flight. */
+  result: Timed & { retries: number; late: number };
 }
 
 runRole<RrClientRole>(async (ctx) => {
@@ -38,24 +38,17 @@ runRole<RrClientRole>(async (ctx) => {
     await lanes(warmup);
     ctx.ready(null);
     await ctx.started;
-    const rtts = new Float64Array(inFlight === 1 ? count : 0);
-    const cpu0 = cpuUs();
-    const t0 = performance.now();
+    let timed: Timed;
     if (inFlight === 1) {
-      for (let i = 0; i < count; i++) {
-        const start = performance.now();
-        await client.request(body, address, options);
-        rtts[i] = (performance.now() - start) * 1000;
-      }
+      timed = await timeEach(count, () => client.request(body, address, options));
     } else {
+      const cpu0 = cpuUs();
+      const t0 = performance.now();
       await lanes(count);
+      timed = { count, p50Us: NaN, p99Us: NaN, meanUs: NaN, elapsedMs: performance.now() - t0, cpuUs: cpuUs() - cpu0 };
     }
-    const elapsedMs = performance.now() - t0;
-    const cpu = cpuUs() - cpu0;
-    const [p50Us = NaN, p99Us = NaN] = inFlight === 1 ? percentiles(rtts, [50, 99]) : [NaN, NaN];
-    const meanUs = inFlight === 1 ? rtts.reduce((a, b) => a + b, 0) / count : NaN;
     const { retries, late } = client.stats();
-    return { count, elapsedMs, p50Us, p99Us, meanUs, retries, late, cpuUs: cpu };
+    return { ...timed, retries, late };
   } finally {
     client.close();
     await rt.close();

@@ -4,15 +4,15 @@
  * names a reply address, as a real client's must, though the reply comes back on the Dealer.
  */
 import * as zmq from "zeromq";
-import { cpuUs, percentiles, runRole } from "../harness.js";
+import { runRole, timeEach, type Timed } from "../harness.js";
 import { decode, encode } from "./floor-wire.js";
 
 export interface RrFloorClientRole {
   args: { endpoint: string; count: number; warmup: number; size: number };
   ready: null;
   start: null;
-  /** `cpuUs`: this process's CPU time over the timed requests. */
-  result: { count: number; p50Us: number; p99Us: number; meanUs: number; cpuUs: number };
+  /** Round-trip times in microseconds, and this process's CPU time over the timed requests. */
+  result: Timed;
 }
 
 interface Pending {
@@ -56,17 +56,7 @@ runRole<RrFloorClientRole>(async (ctx) => {
     for (let i = 0; i < warmup; i++) await request(body, 30_000);
     ctx.ready(null);
     await ctx.started;
-    const rtts = new Float64Array(count);
-    const cpu0 = cpuUs();
-    for (let i = 0; i < count; i++) {
-      const t0 = performance.now();
-      await request(body, 30_000);
-      rtts[i] = (performance.now() - t0) * 1000;
-    }
-    const cpu = cpuUs() - cpu0;
-    const [p50Us = NaN, p99Us = NaN] = percentiles(rtts, [50, 99]);
-    const meanUs = rtts.reduce((a, b) => a + b, 0) / count;
-    return { count, p50Us, p99Us, meanUs, cpuUs: cpu };
+    return await timeEach(count, () => request(body, 30_000));
   } finally {
     clearInterval(sweep);
     dealer.close();

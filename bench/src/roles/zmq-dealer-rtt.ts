@@ -1,14 +1,14 @@
 /** Raw ZeroMQ client of `zeromq.dealer-router.rtt`: one request at a time, each round trip timed. */
 import * as zmq from "zeromq";
-import { cpuUs, percentiles, runRole } from "../harness.js";
+import { runRole, timeEach, type Timed } from "../harness.js";
 
 export interface DealerRttRole {
   /** `warmup` untimed round trips, then `count` timed ones. */
   args: { endpoint: string; count: number; warmup: number; size: number };
   ready: null;
   start: null;
-  /** Round-trip times in microseconds; `cpuUs`: this process's CPU time over the timed ones. */
-  result: { count: number; p50Us: number; p99Us: number; meanUs: number; cpuUs: number };
+  /** Round-trip times in microseconds, and this process's CPU time over the timed ones. */
+  result: Timed;
 }
 
 runRole<DealerRttRole>(async (ctx) => {
@@ -24,18 +24,10 @@ runRole<DealerRttRole>(async (ctx) => {
     }
     ctx.ready(null);
     await ctx.started;
-    const rtts = new Float64Array(count);
-    const cpu0 = cpuUs();
-    for (let i = 0; i < count; i++) {
-      const t0 = performance.now();
+    return await timeEach(count, async () => {
       await dealer.send(payload);
       await dealer.receive();
-      rtts[i] = (performance.now() - t0) * 1000;
-    }
-    const cpu = cpuUs() - cpu0;
-    const [p50Us = NaN, p99Us = NaN] = percentiles(rtts, [50, 99]);
-    const meanUs = rtts.reduce((a, b) => a + b, 0) / count;
-    return { count, p50Us, p99Us, meanUs, cpuUs: cpu };
+    });
   } finally {
     dealer.close();
   }
