@@ -40,10 +40,14 @@ export class Timers {
       live = new Map();
       this.#live.set(timer, live);
     }
-    const old = live.get(txId);
-    if (old !== undefined) this.#deadlines.remove(old);
-    const entry: Entry = { txId, timer, due: 0, heapIndex: -1 };
-    live.set(txId, entry);
+    // A timer set again keeps its entry: it only moves in the heap.
+    let entry = live.get(txId);
+    if (entry !== undefined) {
+      this.#deadlines.remove(entry);
+    } else {
+      entry = { txId, timer, due: 0, heapIndex: -1 };
+      live.set(txId, entry);
+    }
     this.#deadlines.add(entry, ms);
   }
 
