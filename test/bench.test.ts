@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import t from "tap";
 import type { Entry } from "../bench/dist/harness.js";
-import { cpuUs, measureRss, percentiles, timeEach } from "../bench/dist/harness.js";
+import { cpuUs, inLanes, measureRss, percentiles, timeEach } from "../bench/dist/harness.js";
 import { plan, runEntries } from "../bench/dist/runner.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -152,6 +152,21 @@ t.test("timeEach times every call, and counts the CPU the process spent on them"
     while (cpuUs() < until);
   });
   t.ok(spun.cpuUs >= 15_000, `${spun.cpuUs} us of CPU counted`);
+});
+
+t.test("inLanes makes count calls with at most inFlight outstanding, and keeps them all busy", async (t) => {
+  let outstanding = 0;
+  let most = 0;
+  let calls = 0;
+  await inLanes(50, 4, async () => {
+    calls++;
+    most = Math.max(most, ++outstanding);
+    await sleep(1);
+    outstanding--;
+  });
+  t.equal(calls, 50);
+  t.equal(most, 4);
+  t.equal(outstanding, 0);
 });
 
 t.test("measureRss samples a role process until stopped", async (t) => {

@@ -13,4 +13,4 @@ export type { RssSampler, RssSummary } from "./rss.js";
 export type { Timed } from "./stats.js";
 export { runRole } from "./role.js";
 export { measureRss } from "./rss.js";
-export { cpuUs, percentile, percentiles, timeEach } from "./stats.js";
+export { cpuUs, inLanes, percentile, percentiles, timeEach } from "./stats.js";

@@ -65,3 +65,21 @@ export async function timeEach(count: number, once: () => Promise<unknown>): Pro
   const meanUs = times.reduce((a, b) => a + b, 0) / count;
   return { count, p50Us, p99Us, meanUs, elapsedMs, cpuUs: cpu };
 }
+
+/**
+ * Calls `once` `count` times with `inFlight` calls outstanding: each of `inFlight` lanes starts
+ * the next call when its last one ends. Resolves when all have ended.
+ *
+ * @example
+ * await inLanes(300_000, 64, () => client.request(body, server));
+ */
+export async function inLanes(count: number, inFlight: number, once: () => Promise<unknown>): Promise<void> {
+  let started = 0;
+  const lane = async (): Promise<void> => {
+    while (started < count) {
+      started++;
+      await once();
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, lane));
+}

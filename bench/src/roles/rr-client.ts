@@ -6,7 +6,7 @@
  */
 import { Runtime } from "@zmbox/mailbox";
 import { Client } from "@zmbox/twopc";
-import { cpuUs, runRole, timeEach, type Timed } from "../harness.js";
+import { cpuUs, inLanes, runRole, timeEach, type Timed } from "../harness.js";
 
 export interface RrClientRole {
   args: { address: string; count: number; warmup: number; size: number; inFlight: number };
@@ -23,28 +23,18 @@ runRole<RrClientRole>(async (ctx) => {
   try {
     const body = Buffer.alloc(size, 0x61);
     const options = { timeout: 30_000, retries: 0 };
-    /** Sends `n` requests, `inFlight` at a time (each lane sends the next when a reply comes). */
-    const lanes = async (n: number): Promise<void> => {
-      let next = 0;
-      const lane = async (): Promise<void> => {
-        while (next < n) {
-          next++;
-          await client.request(body, address, options);
-        }
-      };
-      await Promise.all(Array.from({ length: inFlight }, lane));
-    };
+    const once = (): Promise<unknown> => client.request(body, address, options);
     // The warm-up runs at the measured concurrency, so that the code paths timed are compiled.
-    await lanes(warmup);
+    await inLanes(warmup, inFlight, once);
     ctx.ready(null);
     await ctx.started;
     let timed: Timed;
     if (inFlight === 1) {
-      timed = await timeEach(count, () => client.request(body, address, options));
+      timed = await timeEach(count, once);
     } else {
       const cpu0 = cpuUs();
       const t0 = performance.now();
-      await lanes(count);
+      await inLanes(count, inFlight, once);
       timed = { count, p50Us: NaN, p99Us: NaN, meanUs: NaN, elapsedMs: performance.now() - t0, cpuUs: cpuUs() - cpu0 };
     }
     const { retries, late } = client.stats();

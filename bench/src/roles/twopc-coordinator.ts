@@ -5,7 +5,7 @@
  */
 import { Runtime } from "@zmbox/mailbox";
 import { Coordinator } from "@zmbox/twopc";
-import { percentiles, runRole } from "../harness.js";
+import { inLanes, percentiles, runRole } from "../harness.js";
 
 export interface TwopcCoordinatorRole {
   args: { logDir: string; participants: string[]; count: number; inFlight: number; warmup: number };
@@ -23,28 +23,19 @@ runRole<TwopcCoordinatorRole>(async (ctx) => {
   const latencies: number[] = [];
   let committed = 0;
   let aborted = 0;
-  /** Runs `n` transactions, `inFlight` at a time (each lane starts the next when one ends). */
-  const lanes = async (n: number, timed: boolean): Promise<void> => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: inFlight }, async () => {
-        while (next < n) {
-          next++;
-          const t0 = performance.now();
-          const outcome = await coordinator.transact({ participants });
-          if (!timed) continue;
-          latencies.push(performance.now() - t0);
-          if (outcome.committed) committed++;
-          else aborted++;
-        }
-      }),
-    );
+  /** One timed transaction. */
+  const timed = async (): Promise<void> => {
+    const t0 = performance.now();
+    const outcome = await coordinator.transact({ participants });
+    latencies.push(performance.now() - t0);
+    if (outcome.committed) committed++;
+    else aborted++;
   };
   // The warm-up runs at the measured concurrency, so that the code paths timed are compiled.
-  await lanes(warmup, false);
+  await inLanes(warmup, inFlight, () => coordinator.transact({ participants }));
   const before = coordinator.stats();
   const started = performance.now();
-  await lanes(count, true);
+  await inLanes(count, inFlight, timed);
   const elapsedMs = performance.now() - started;
   const after = coordinator.stats();
   const [p50Ms = NaN, p99Ms = NaN] = percentiles(latencies, [50, 99]);
