@@ -2,24 +2,24 @@ import type { Entry, RunContext } from "../harness.js";
 import type { TwopcCoordinatorRole } from "../roles/twopc-coordinator.js";
 import type { TwopcParticipantRole } from "../roles/twopc-participant.js";
 
-/** A coordinator and 3 workers, each in its own process with its own durable log. */
+/** A coordinator and 3 nodes, each in its own process with its own durable log. */
 async function run(ctx: RunContext, count: number, warmup: number, inFlight: number) {
-  const workers = await Promise.all(
+  const nodes = await Promise.all(
     [1, 2, 3].map(async () => ctx.fork<TwopcParticipantRole>("twopc-participant", { logDir: await ctx.tempDir() })),
   );
-  const participants = workers.map((w) => w.info.address);
+  const participants = nodes.map((w) => w.info.address);
   const coordinator = await ctx.fork<TwopcCoordinatorRole>("twopc-coordinator", {
     logDir: await ctx.tempDir(), participants, count, inFlight, warmup,
   });
   coordinator.start(null);
   const r = await coordinator.result();
-  const w = await Promise.all(workers.map((p) => p.stop()));
-  if (r.aborted > 0) throw new Error(`${r.aborted} transactions aborted; every worker votes commit`);
+  const w = await Promise.all(nodes.map((p) => p.stop()));
+  if (r.aborted > 0) throw new Error(`${r.aborted} transactions aborted; every participant votes commit`);
   return { r, workerSyncs: w.map((x) => x.syncs) };
 }
 
 /**
- * `twopc.throughput`: committed transactions per second, coordinator and 3 workers in separate
+ * `twopc.throughput`: committed transactions per second, coordinator and 3 nodes in separate
  * processes, 64 transactions in flight, every log durable (fdatasync). Compared with a
  * sequential append + fdatasync loop: group commit has to carry more than one transaction a sync.
  */
@@ -42,8 +42,8 @@ export const twopcThroughput: Entry = {
 };
 
 /**
- * `twopc.latency`: p50 ms of one transaction at a time (3 workers). Its floor: 3 forced log
- * writes on the critical path (worker READY, coordinator COMMIT, worker COMMIT) and 2 network
+ * `twopc.latency`: p50 ms of one transaction at a time (3 nodes). Its floor: 3 forced log
+ * writes on the critical path (participant READY, coordinator COMMIT, participant COMMIT) and 2 network
  * round trips (VOTE-REQ/VOTE, GLOBAL-COMMIT/ACK).
  */
 export const twopcLatency: Entry = {

@@ -1,6 +1,6 @@
 /**
  * The 2PC coordinator of the twopc benchmarks: runs `warmup` untimed transactions, then
- * `count` timed ones, over the given workers with `inFlight` of them at a time, and reports the
+ * `count` timed ones, over the given participants with `inFlight` of them at a time, and reports the
  * time each took.
  */
 import { Runtime } from "@zmbox/mailbox";

@@ -1,4 +1,4 @@
-/** A 2PC worker for the twopc benchmarks: its own runtime and log; its resource manager votes commit. */
+/** A 2PC participant for the twopc benchmarks: its own runtime and log; its resource manager votes commit. */
 import { Runtime } from "@zmbox/mailbox";
 import { Participant } from "@zmbox/twopc";
 import { runRole } from "../harness.js";
@@ -15,7 +15,7 @@ runRole<TwopcParticipantRole>(async (ctx) => {
   const participant = await Participant.open({
     runtime: rt,
     logDir: ctx.args.logDir,
-    mailbox: "worker",
+    mailbox: "participant",
     resourceManager: { prepare: () => "commit", commit: () => {}, abort: () => {} },
   });
   ctx.ready({ address: participant.address });

@@ -53,7 +53,7 @@ async function format(results: string, dead: string): Promise<void> {
   const sampler = setInterval(() => (peak = Math.max(peak, squares.depth)), 1);
   process.send!({ address: squares.address });
   await once(process, "message"); // "stop": upstream has stopped, so empty the mailbox and end
-  const stats = await s.drain({ idleMs: 100 });
+  const stats = await s.drain({ idleTimeout: 100 });
   clearInterval(sampler);
   console.log(`format: drained (${stats.received} taken); squares mailbox peaked at ${peak}/${squares.capacity}`);
   await rt.close();

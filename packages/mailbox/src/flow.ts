@@ -37,7 +37,7 @@ export class InChannel {
   dormant = false;
   /** The next ack tells the sender to re-send everything after `stored`. */
   resend = false;
-  /** Highest seq of a message whose sender waits on it (Flag.ackNow). */
+  /** Highest seq of a message whose sender waits on it (Flag.AckNow). */
   eagerUntil = 0;
   /** The next ack must go out at once (a hello or a revocation is answered without delay). */
   urgent = false;

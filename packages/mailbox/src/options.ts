@@ -4,11 +4,11 @@ import { InvalidArgumentError, describe } from "./errors.js";
 /** When `send` resolves. See {@link SendOptions.until}. */
 export const Until = {
   /** The message is in this runtime's outbox (bounded); it will be forwarded as credit allows. */
-  queued: "queued",
+  Queued: "queued",
   /** The destination runtime acknowledged that the message is in the mailbox. */
-  stored: "stored",
+  Stored: "stored",
   /** A receiver has taken the message from the mailbox. */
-  received: "received",
+  Received: "received",
 } as const;
 export type Until = (typeof Until)[keyof typeof Until];
 
@@ -48,18 +48,18 @@ export interface RuntimeOptions {
    * other senders; it asks again when it has something to send.
    * @default 5000
    */
-  creditLeaseMs?: number;
+  creditLease?: number;
   /**
    * How often a sender that waits for an acknowledgement or for credit asks the receiver
    * where things stand (and re-sends what a broken connection lost), in ms.
    * @default 1000
    */
-  probeMs?: number;
+  probeInterval?: number;
   /**
    * ZeroMQ heartbeat interval in ms; a peer silent for 3 intervals is dropped and reconnected.
    * @default 1000
    */
-  heartbeatMs?: number;
+  heartbeatInterval?: number;
   /**
    * Most messages a remote receiver (`receive` on another runtime's mailbox) holds that it
    * has not yet taken.
@@ -84,9 +84,9 @@ export const DEFAULT_SEND_TIMEOUT = 30_000;
 export const DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
 export const DEFAULT_OUTBOX_CAPACITY = 1024;
 export const DEFAULT_BATCH_SIZE = 64;
-export const DEFAULT_CREDIT_LEASE_MS = 5000;
-export const DEFAULT_PROBE_MS = 1000;
-export const DEFAULT_HEARTBEAT_MS = 1000;
+export const DEFAULT_CREDIT_LEASE = 5000;
+export const DEFAULT_PROBE_INTERVAL = 1000;
+export const DEFAULT_HEARTBEAT_INTERVAL = 1000;
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
 export const DEFAULT_RECEIVE_WINDOW = 16;
 export const DEFAULT_RECEIVER_TIMEOUT = 5000;
@@ -183,8 +183,8 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
   checkKeys(
     o,
     [
-      "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLeaseMs", "probeMs",
-      "heartbeatMs", "receiveWindow", "receiverTimeout", "drainTimeout",
+      "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
+      "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout",
     ],
     "runtime",
   );
@@ -194,9 +194,9 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
     maxMessageSize: checkInteger("maxMessageSize", o.maxMessageSize, DEFAULT_MAX_MESSAGE_SIZE, 1),
     outboxCapacity: checkInteger("outboxCapacity", o.outboxCapacity, DEFAULT_OUTBOX_CAPACITY, 1),
     batchSize: checkInteger("batchSize", o.batchSize, DEFAULT_BATCH_SIZE, 1),
-    creditLeaseMs: checkInteger("creditLeaseMs", o.creditLeaseMs, DEFAULT_CREDIT_LEASE_MS, 1),
-    probeMs: checkInteger("probeMs", o.probeMs, DEFAULT_PROBE_MS, 1),
-    heartbeatMs: checkInteger("heartbeatMs", o.heartbeatMs, DEFAULT_HEARTBEAT_MS, 1),
+    creditLease: checkInteger("creditLease", o.creditLease, DEFAULT_CREDIT_LEASE, 1),
+    probeInterval: checkInteger("probeInterval", o.probeInterval, DEFAULT_PROBE_INTERVAL, 1),
+    heartbeatInterval: checkInteger("heartbeatInterval", o.heartbeatInterval, DEFAULT_HEARTBEAT_INTERVAL, 1),
     receiveWindow: checkInteger("receiveWindow", o.receiveWindow, DEFAULT_RECEIVE_WINDOW, 1),
     receiverTimeout: checkInteger("receiverTimeout", o.receiverTimeout, DEFAULT_RECEIVER_TIMEOUT, 1),
     drainTimeout: checkInteger("drainTimeout", o.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0),

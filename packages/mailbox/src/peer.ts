@@ -118,9 +118,9 @@ export class Peer {
       // close() drains at the protocol level (stored acks) first; the linger only lets the last
       // control frames (taken, release) leave, and bounds how long closing can take.
       linger: 200,
-      heartbeatInterval: o.heartbeatMs,
-      heartbeatTimeout: o.heartbeatMs * 3,
-      heartbeatTimeToLive: o.heartbeatMs * 3,
+      heartbeatInterval: o.heartbeatInterval,
+      heartbeatTimeout: o.heartbeatInterval * 3,
+      heartbeatTimeToLive: o.heartbeatInterval * 3,
       maxMessageSize: o.maxMessageSize + 65536,
       reconnectInterval: 100,
       reconnectMaxInterval: 1000,
@@ -241,7 +241,7 @@ export class Peer {
       this.#askIfBlocked(ch);
     }
     if (this.#probeTimer === undefined && !this.#closed) {
-      this.#probeTimer = setInterval(() => this.#probe(), this.#host.options.probeMs);
+      this.#probeTimer = setInterval(() => this.#probe(), this.#host.options.probeInterval);
       this.#probeTimer.unref();
     }
     this.#schedule();
@@ -262,18 +262,18 @@ export class Peer {
   #hello(ch: OutChannel, probe = true): void {
     ch.lastProbe = performance.now();
     const want = ch.waiting.length + ch.pending.length;
-    this.#controls.push([encodeHeader([PROTOCOL_VERSION, Kind.hello, ch.mailbox, ch.stored + 1, want, probe])]);
+    this.#controls.push([encodeHeader([PROTOCOL_VERSION, Kind.Hello, ch.mailbox, ch.stored + 1, want, probe])]);
   }
 
   /** Asks the owner where things stand on channels that wait and have heard nothing lately. */
   #probe(): void {
     const now = performance.now();
-    const { probeMs } = this.#host.options;
+    const { probeInterval } = this.#host.options;
     let busy = false;
     for (const ch of this.#channels.values()) {
       if (!ch.busy) continue;
       busy = true;
-      if (now - ch.lastHeard >= probeMs && now - ch.lastProbe >= probeMs) this.#hello(ch);
+      if (now - ch.lastHeard >= probeInterval && now - ch.lastProbe >= probeInterval) this.#hello(ch);
     }
     if (!busy) {
       clearInterval(this.#probeTimer);
@@ -344,7 +344,7 @@ export class Peer {
       const resend = m !== undefined;
       if (!resend) m = ch.pending.peek();
       if (m === undefined) break;
-      const mflags = m.until === "queued" ? m.flags : m.flags | Flag.ackNow;
+      const mflags = m.until === "queued" ? m.flags : m.flags | Flag.AckNow;
       // A batch stays small enough for any owner (its socket cuts at its maxMessageSize + 64 KiB):
       // only a single message is ever larger, and an owner that cannot hold it refuses it alone.
       if (flags !== -1 && (mflags !== flags || bytes + m.payload.length > Math.min(maxMessageSize, BATCH_BYTES))) break;
@@ -366,7 +366,7 @@ export class Peer {
     if (payloads.length === 0) return undefined;
     ch.sentSeq = seq - 1;
     const want = ch.waiting.length + ch.pending.length;
-    const header = encodeHeader([PROTOCOL_VERSION, Kind.data, ch.mailbox, first, flags, lens, want]);
+    const header = encodeHeader([PROTOCOL_VERSION, Kind.Data, ch.mailbox, first, flags, lens, want]);
     return [header, ...bodyParts(payloads.length === 1 ? payloads[0]! : Buffer.concat(payloads, bytes))];
   }
 
@@ -448,18 +448,18 @@ export class Peer {
     const ch = this.#channels.get(f.mailbox);
     if (ch === undefined) return;
     ch.lastHeard = performance.now();
-    if (f.code === NakCode.noMailbox) {
+    if (f.code === NakCode.NoMailbox) {
       this.#failChannel(ch, new NoSuchMailboxError(`no mailbox "${ch.mailbox}" at ${this.endpoint}: ${f.message}`), true);
       this.#channels.delete(ch.mailbox);
       return;
     }
-    if (f.code === NakCode.badMessage) {
+    if (f.code === NakCode.BadMessage) {
       const first = ch.unacked.peek()?.seq ?? ch.nextSeq;
       const m = ch.unacked.at(f.seq - first);
       if (m !== undefined && m.seq === f.seq) m.refused = new MessageRefusedError(`${ch.address} refused the message: ${f.message}`);
       return;
     }
-    if (f.code !== NakCode.noChannel) return this.#refuse("fields");
+    if (f.code !== NakCode.NoChannel) return this.#refuse("fields");
     // NO_CHANNEL: the owner does not know this channel (it restarted, or forgot us): open it again.
     if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
     ch.rid = undefined;

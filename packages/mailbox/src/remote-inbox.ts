@@ -49,7 +49,7 @@ const STARVED_PROBES = 5;
 
 export interface InboxHost {
   readonly deadlines: Deadlines;
-  readonly probeMs: number;
+  readonly probeInterval: number;
   readonly window: number;
   /** A new epoch number, never used before by this runtime. */
   nextEpoch(): number;
@@ -162,7 +162,7 @@ export class RemoteInbox {
     const d: Delivered = { rid: f.rid, id: f.id, payload: f.body, value };
     if (!this.#asking) {
       // Nobody asks for it (any more): hand it straight back.
-      this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.release, this.mailbox, f.rid, [d.id]])]);
+      this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, this.mailbox, f.rid, [d.id]])]);
       return;
     }
     this.#held.push(d);
@@ -231,7 +231,7 @@ export class RemoteInbox {
 
   #sendTaken(): void {
     if (this.#taken.length === 0) return;
-    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.taken, this.mailbox, this.#rid, this.#taken])]);
+    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Taken, this.mailbox, this.#rid, this.#taken])]);
     this.#taken = [];
   }
 
@@ -243,7 +243,7 @@ export class RemoteInbox {
     }
     if (this.#timer === undefined) {
       this.#lastTick = performance.now();
-      this.#timer = setInterval(() => this.#tick(), this.#host.probeMs);
+      this.#timer = setInterval(() => this.#tick(), this.#host.probeInterval);
       this.#timer.unref();
     }
   }
@@ -252,14 +252,14 @@ export class RemoteInbox {
   #pull(window: number): void {
     this.#sendTaken();
     const held = [...this.#held].filter((d) => d.rid === this.#rid).map((d) => d.id);
-    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.pull, this.mailbox, window, this.#epoch, this.#rid, this.#seen, held])]);
+    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Pull, this.mailbox, window, this.#epoch, this.#rid, this.#seen, held])]);
   }
 
   /** Keep-alive while receiving; hand everything back once receivers stop asking. */
   #tick(): void {
     this.#checkStale();
     this.#lastTick = performance.now();
-    const starvedAfter = STARVED_PROBES * 2 ** Math.min(this.#starved, 6) * this.#host.probeMs;
+    const starvedAfter = STARVED_PROBES * 2 ** Math.min(this.#starved, 6) * this.#host.probeInterval;
     if (this.#waiters.length > 0 && this.#lastTick - this.#lastDelivery > starvedAfter) {
       // Waiting long with nothing arriving: deliveries may have been lost with a connection
       // (past what `seen` can tell). A new epoch makes the owner take back all in flight,
@@ -270,7 +270,7 @@ export class RemoteInbox {
       this.#newEpoch();
       return;
     }
-    if (this.#waiters.length > 0 || this.#lastTick - this.#lastUse < this.#host.probeMs) {
+    if (this.#waiters.length > 0 || this.#lastTick - this.#lastUse < this.#host.probeInterval) {
       this.#pull(this.#host.window);
       return;
     }
@@ -288,7 +288,7 @@ export class RemoteInbox {
    */
   #checkStale(): void {
     if (this.#timer === undefined) return;
-    if (performance.now() - this.#lastTick <= 2 * this.#host.probeMs) return;
+    if (performance.now() - this.#lastTick <= 2 * this.#host.probeInterval) return;
     this.#lastTick = performance.now();
     this.#newEpoch();
   }
@@ -304,7 +304,7 @@ export class RemoteInbox {
 
   #releaseHeld(): void {
     const ids = this.#held.drain().filter((d) => d.rid === this.#rid).map((d) => d.id);
-    if (ids.length > 0) this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.release, this.mailbox, this.#rid, ids])]);
+    if (ids.length > 0) this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, this.mailbox, this.#rid, ids])]);
   }
 }
 

@@ -145,7 +145,7 @@ export class Runtime implements AsyncDisposable {
       counted: () => this.#counters.received++,
       close: (mb) => this.#closeMailbox(mb),
     };
-    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(50, Math.floor(Math.min(options.creditLeaseMs, options.probeMs) / 2)));
+    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(50, Math.floor(Math.min(options.creditLease, options.probeInterval) / 2)));
     this.#sweepTimer.unref();
     void this.#read();
   }
@@ -169,9 +169,9 @@ export class Runtime implements AsyncDisposable {
       // What is queued when close() ends (after it waited for its acks to be handed over) gets
       // a moment to reach the wire, no more.
       linger: 100,
-      heartbeatInterval: o.heartbeatMs,
-      heartbeatTimeout: o.heartbeatMs * 3,
-      heartbeatTimeToLive: o.heartbeatMs * 3,
+      heartbeatInterval: o.heartbeatInterval,
+      heartbeatTimeout: o.heartbeatInterval * 3,
+      heartbeatTimeToLive: o.heartbeatInterval * 3,
       maxMessageSize: o.maxMessageSize + 65536,
     });
     try {
@@ -338,7 +338,7 @@ export class Runtime implements AsyncDisposable {
       const peer = this.#peer(endpoint);
       inbox = new RemoteInbox(name, mbox, {
         deadlines: this.#deadlines,
-        probeMs: this.#options.probeMs,
+        probeInterval: this.#options.probeInterval,
         window: this.#options.receiveWindow,
         nextEpoch: () => ++this.#epochs,
         control: (frames) => peer.control(frames),
@@ -371,14 +371,14 @@ export class Runtime implements AsyncDisposable {
 
   #onInboxFrame(peer: Peer, f: Frame): void {
     if (f.kind !== "deliver" && f.kind !== "nak") {
-      this.#refuse(Refusal.kind);
+      this.#refuse(Refusal.Kind);
       return;
     }
     const inbox = this.#inboxes.get(`${peer.endpoint}\n${f.mailbox}`);
     if (inbox) {
-      if (f.kind === "deliver" || f.code === NakCode.noMailbox) inbox.onFrame(f);
+      if (f.kind === "deliver" || f.code === NakCode.NoMailbox) inbox.onFrame(f);
     }
-    else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.release, f.mailbox, f.rid, [f.id]])]);
+    else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, f.mailbox, f.rid, [f.id]])]);
   }
 
   #closeMailbox(mb: Mailbox): void {
@@ -389,11 +389,11 @@ export class Runtime implements AsyncDisposable {
     this.#flush(true);
     this.#mailboxes.delete(mb.name);
     const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
-    for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.noMailbox, "the mailbox was closed");
+    for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
     for (const [key, w] of this.#windows) {
       if (w.mailbox !== mb) continue;
       this.#windows.delete(key);
-      this.#nak(w.peer, mb.name, NakCode.noMailbox, "the mailbox was closed");
+      this.#nak(w.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
     }
   }
 
@@ -408,7 +408,7 @@ export class Runtime implements AsyncDisposable {
           this.#onFrame(peer, parts.slice(1));
         } catch {
           // A frame must never take the runtime down; count it and go on serving everyone else.
-          this.#refuse(Refusal.fields);
+          this.#refuse(Refusal.Fields);
         }
       }
     } catch (error) {
@@ -432,7 +432,7 @@ export class Runtime implements AsyncDisposable {
     switch (f.kind) {
       case "hello":
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
-        if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.fields);
+        if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
         return;
       case "data":
         return this.#onData(peer, mb, f, now);
@@ -460,7 +460,7 @@ export class Runtime implements AsyncDisposable {
       case "nak":
       case "deliver":
         // These flow from an owner to a sender or receiver, never to an owner.
-        return this.#refuse(Refusal.kind);
+        return this.#refuse(Refusal.Kind);
       default:
         throw new Error(`unhandled frame ${JSON.stringify(f satisfies never)}`);
     }
@@ -471,8 +471,8 @@ export class Runtime implements AsyncDisposable {
     if (!mb) return this.#noMailbox(peer, f.mailbox, n);
     const ch = mb.channel(channelKey(peer, f.mailbox));
     if (ch === undefined) {
-      this.#refuse(Refusal.channel, n);
-      this.#nak(peer, f.mailbox, NakCode.noChannel, "open the channel with hello first");
+      this.#refuse(Refusal.Channel, n);
+      this.#nak(peer, f.mailbox, NakCode.NoChannel, "open the channel with hello first");
       return;
     }
     ch.lastHeard = now;
@@ -489,7 +489,7 @@ export class Runtime implements AsyncDisposable {
         continue;
       }
       // Sending past credit, or after a gap, is refused, never buffered: the sender re-sends.
-      const reason = seq > ch.stored + 1 ? Refusal.order : seq > ch.limit ? Refusal.credit : undefined;
+      const reason = seq > ch.stored + 1 ? Refusal.Order : seq > ch.limit ? Refusal.Credit : undefined;
       if (reason !== undefined) {
         this.#refuse(reason, n - i);
         ch.resend = true;
@@ -501,22 +501,22 @@ export class Runtime implements AsyncDisposable {
       let bad: string | undefined;
       if (len > this.#options.maxMessageSize) {
         bad = `the message has ${len} bytes; this runtime's maxMessageSize is ${this.#options.maxMessageSize}`;
-        this.#refuse(Refusal.size);
+        this.#refuse(Refusal.Size);
       } else {
         try {
           value = decodeValue(payload, f.flags);
         } catch (error) {
           bad = `the payload is not one MessagePack value: ${(error as Error).message}`;
-          this.#refuse(Refusal.payload);
+          this.#refuse(Refusal.Payload);
         }
       }
       if (bad !== undefined) {
         mb.skip(ch, seq);
-        this.#nak(peer, f.mailbox, NakCode.badMessage, bad, seq);
+        this.#nak(peer, f.mailbox, NakCode.BadMessage, bad, seq);
         continue;
       }
-      mb.store(ch, seq, f.flags & Flag.raw, payload, value);
-      if (f.flags & Flag.ackNow) ch.eagerUntil = seq;
+      mb.store(ch, seq, f.flags & Flag.Raw, payload, value);
+      if (f.flags & Flag.AckNow) ch.eagerUntil = seq;
       this.#counters.stored++;
     }
     // Only credit actually used renews the lease (re-sent duplicates do not).
@@ -527,17 +527,17 @@ export class Runtime implements AsyncDisposable {
   }
 
   #noMailbox(peer: Buffer, mailbox: string, messages: number): void {
-    this.#refuse(Refusal.mailbox, Math.max(1, messages));
-    this.#nak(peer, mailbox, NakCode.noMailbox, `no mailbox "${mailbox}" at ${this.endpoint}`);
+    this.#refuse(Refusal.Mailbox, Math.max(1, messages));
+    this.#nak(peer, mailbox, NakCode.NoMailbox, `no mailbox "${mailbox}" at ${this.endpoint}`);
   }
 
   #deliver(w: RemoteWindow, id: number, m: StoredMessage): void {
-    const header = encodeHeader([PROTOCOL_VERSION, Kind.deliver, w.mailbox.name, this.id, w.epoch, id, m.flags]);
+    const header = encodeHeader([PROTOCOL_VERSION, Kind.Deliver, w.mailbox.name, this.id, w.epoch, id, m.flags]);
     this.#enqueue([w.peer, header, ...bodyParts(m.payload)], () => w.undeliverable(id));
   }
 
   #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {
-    this.#enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.nak, mailbox, this.id, code, message, seq])], undefined);
+    this.#enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.Nak, mailbox, this.id, code, message, seq])], undefined);
   }
 
   #channelChanged(ch: InChannel): void {
@@ -568,7 +568,7 @@ export class Runtime implements AsyncDisposable {
         continue;
       }
       this.#lazy.delete(ch);
-      const header = encodeHeader([PROTOCOL_VERSION, Kind.ack, ch.mailbox, this.id, ch.stored, ch.taken, ch.limit, ch.resend]);
+      const header = encodeHeader([PROTOCOL_VERSION, Kind.Ack, ch.mailbox, this.id, ch.stored, ch.taken, ch.limit, ch.resend]);
       ch.resend = ch.urgent = false;
       ch.ackedStored = ch.stored;
       ch.ackedTaken = ch.taken;
@@ -619,8 +619,8 @@ export class Runtime implements AsyncDisposable {
 
   #sweep(): void {
     const now = performance.now();
-    const { creditLeaseMs, receiverTimeout } = this.#options;
-    for (const mb of this.#mailboxes.values()) mb.sweep(now, creditLeaseMs, Math.max(60_000, 10 * creditLeaseMs));
+    const { creditLease, receiverTimeout } = this.#options;
+    for (const mb of this.#mailboxes.values()) mb.sweep(now, creditLease, Math.max(60_000, 10 * creditLease));
     for (const [key, w] of this.#windows) {
       if (now - w.lastHeard <= receiverTimeout) continue;
       this.#windows.delete(key);

@@ -12,44 +12,44 @@ export const PROTOCOL_VERSION = 2;
 /** Frame kinds. */
 export const Kind = {
   /** sender -> owner: open or probe a channel, say how many messages wait for credit. */
-  hello: "hello",
+  Hello: "hello",
   /** sender -> owner: a batch of consecutive messages of one channel. */
-  data: "data",
+  Data: "data",
   /** owner -> sender: what is stored and taken, and the credit limit. */
-  ack: "ack",
+  Ack: "ack",
   /** owner -> peer: a refusal that ends the operation (e.g. no such mailbox). */
-  nak: "nak",
+  Nak: "nak",
   /** remote receiver -> owner: ask for up to `window` messages. */
-  pull: "pull",
+  Pull: "pull",
   /** owner -> remote receiver: one message handed out under a delivery id. */
-  deliver: "deliver",
+  Deliver: "deliver",
   /** remote receiver -> owner: these deliveries were taken by a receiver. */
-  taken: "taken",
+  Taken: "taken",
   /** remote receiver -> owner: hand these deliveries back (not taken). */
-  release: "release",
+  Release: "release",
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
 /** Message flags, per data frame (every message of the frame has the same flags). */
 export const Flag = {
   /** The payload is the message's bytes as sent; otherwise it is one MessagePack value. */
-  raw: 1,
+  Raw: 1,
   /**
    * The sender waits on these messages ("stored" or "received" sends): ack them as soon as
    * they are stored, and again as soon as they are taken. Without it the owner may delay and
    * gather acks (a few ms), as long as the sender has credit and the unacked stay few.
    */
-  ackNow: 2,
+  AckNow: 2,
 } as const;
 
 /** `nak` codes. */
 export const NakCode = {
   /** No mailbox of that name: every message of the channel fails. */
-  noMailbox: "NO_MAILBOX",
+  NoMailbox: "NO_MAILBOX",
   /** The owner does not know the channel: open it again with hello. */
-  noChannel: "NO_CHANNEL",
+  NoChannel: "NO_CHANNEL",
   /** The message `seq` was refused (too large, or not MessagePack) and consumed: it fails alone. */
-  badMessage: "BAD_MESSAGE",
+  BadMessage: "BAD_MESSAGE",
 } as const;
 export type NakCode = (typeof NakCode)[keyof typeof NakCode];
 
@@ -66,25 +66,25 @@ export type Frame =
 /** Why an incoming frame was dropped; `stats().refused` counts each. */
 export const Refusal = {
   /** The header is not MessagePack, or not an array. */
-  decode: "decode",
+  Decode: "decode",
   /** The version is not {@link PROTOCOL_VERSION}. */
-  version: "version",
+  Version: "version",
   /** The kind is unknown, or not one this side accepts. */
-  kind: "kind",
+  Kind: "kind",
   /** A field is missing or has the wrong type. */
-  fields: "fields",
+  Fields: "fields",
   /** The frame or a message is larger than allowed, or the body does not match the lengths. */
-  size: "size",
+  Size: "size",
   /** A message payload is not valid MessagePack. */
-  payload: "payload",
+  Payload: "payload",
   /** No mailbox of that name. */
-  mailbox: "mailbox",
+  Mailbox: "mailbox",
   /** Data on a channel the owner does not know (never opened with `hello`, or forgotten). */
-  channel: "channel",
+  Channel: "channel",
   /** Messages past the credit limit. */
-  credit: "credit",
+  Credit: "credit",
   /** Messages after a gap in the sequence. */
-  order: "order",
+  Order: "order",
 } as const;
 export type Refusal = (typeof Refusal)[keyof typeof Refusal];
 
@@ -158,14 +158,14 @@ export function encodeValue(value: unknown): EncodedMessage {
     // Copied, so the caller may reuse its buffer as soon as send returns.
     const payload = Buffer.allocUnsafe(value.byteLength);
     payload.set(value);
-    return new EncodedMessage(MAKE, payload, Flag.raw);
+    return new EncodedMessage(MAKE, payload, Flag.Raw);
   }
   return new EncodedMessage(MAKE, packr.pack(value), 0);
 }
 
 /** Decodes a message payload. Throws on bytes that are not exactly one MessagePack value. */
 export function decodeValue(payload: Buffer, flags: number): unknown {
-  if (flags & Flag.raw) return payload;
+  if (flags & Flag.Raw) return payload;
   const value: unknown = unpackr.unpack(payload);
   // 0xc1 is never used in MessagePack; msgpackr returns a marker for it rather than throwing.
   if (value === C1) throw new TypeError("0xc1 is not a MessagePack value");
@@ -189,84 +189,84 @@ const fail = (reason: Refusal, detail: string): Decoded => ({ ok: false, reason,
  */
 export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
   const head = parts[0];
-  if (head === undefined) return fail(Refusal.fields, "no header frame");
+  if (head === undefined) return fail(Refusal.Fields, "no header frame");
   let h: unknown;
   try {
     h = decodeValue(head, 0);
   } catch (error) {
-    return fail(Refusal.decode, `header is not MessagePack: ${(error as Error).message}`);
+    return fail(Refusal.Decode, `header is not MessagePack: ${(error as Error).message}`);
   }
-  if (!Array.isArray(h)) return fail(Refusal.decode, "header is not an array");
+  if (!Array.isArray(h)) return fail(Refusal.Decode, "header is not an array");
   for (let i = 0; i < h.length; i++) {
     const v: unknown = h[i];
     if (typeof v === "bigint") h[i] = asUint(v);
     else if (Array.isArray(v)) for (let j = 0; j < v.length; j++) v[j] = asUint(v[j]);
   }
-  if (h[0] !== PROTOCOL_VERSION) return fail(Refusal.version, `version ${String(h[0])}, expected ${PROTOCOL_VERSION}`);
+  if (h[0] !== PROTOCOL_VERSION) return fail(Refusal.Version, `version ${String(h[0])}, expected ${PROTOCOL_VERSION}`);
   const kind = h[1];
   const mailbox = h[2];
-  if (typeof kind !== "string") return fail(Refusal.fields, "kind is not a string");
-  if (!isName(mailbox)) return fail(Refusal.fields, "mailbox is not a name");
+  if (typeof kind !== "string") return fail(Refusal.Fields, "kind is not a string");
+  if (!isName(mailbox)) return fail(Refusal.Fields, "mailbox is not a name");
   switch (kind) {
-    case Kind.hello: {
+    case Kind.Hello: {
       const [, , , base, want, probe = true] = h;
       if (parts.length !== 1 || !isUint(base) || base < 1 || !isUint(want) || typeof probe !== "boolean") {
-        return fail(Refusal.fields, "hello needs base >= 1, want (and probe, a boolean)");
+        return fail(Refusal.Fields, "hello needs base >= 1, want (and probe, a boolean)");
       }
       return { ok: true, frame: { kind, mailbox, base, want, probe } };
     }
-    case Kind.data: {
+    case Kind.Data: {
       const [, , , seq, flags, lens, want] = h;
       const body = joinBody(parts);
       if (
         body === undefined || !isUint(seq) || seq < 1 || !isUint(flags) ||
         !isUintArray(lens) || lens.length === 0 || !isUint(want)
       ) {
-        return fail(Refusal.fields, `data needs seq >= 1, flags, lens[], want and a body of 1 to ${MAX_BODY_PARTS} frames`);
+        return fail(Refusal.Fields, `data needs seq >= 1, flags, lens[], want and a body of 1 to ${MAX_BODY_PARTS} frames`);
       }
       // A message over maxMessageSize is refused on its own (with a nak), not the whole frame.
       let total = 0;
       for (const len of lens) total += len;
-      if (total !== body.length) return fail(Refusal.size, `lens add up to ${total}, body has ${body.length} bytes`);
+      if (total !== body.length) return fail(Refusal.Size, `lens add up to ${total}, body has ${body.length} bytes`);
       return { ok: true, frame: { kind, mailbox, seq, flags, lens, want, body } };
     }
-    case Kind.ack: {
+    case Kind.Ack: {
       const [, , , rid, stored, taken, limit, resend] = h;
       if (parts.length !== 1 || !isName(rid) || !isUint(stored) || !isUint(taken) || !isUint(limit) || typeof resend !== "boolean") {
-        return fail(Refusal.fields, "ack needs rid, stored, taken, limit, resend");
+        return fail(Refusal.Fields, "ack needs rid, stored, taken, limit, resend");
       }
       return { ok: true, frame: { kind, mailbox, rid, stored, taken, limit, resend } };
     }
-    case Kind.nak: {
+    case Kind.Nak: {
       const [, , , rid, code, message, seq = 0] = h;
       if (parts.length !== 1 || !isName(rid) || typeof code !== "string" || typeof message !== "string" || !isUint(seq)) {
-        return fail(Refusal.fields, "nak needs rid, code, message (and seq for BAD_MESSAGE)");
+        return fail(Refusal.Fields, "nak needs rid, code, message (and seq for BAD_MESSAGE)");
       }
       return { ok: true, frame: { kind, mailbox, rid, code, message, seq } };
     }
-    case Kind.pull: {
+    case Kind.Pull: {
       const [, , , window, epoch, rid, seen, held] = h;
       if (parts.length !== 1 || !isUint(window) || !isUint(epoch) || typeof rid !== "string" || !isUint(seen) || !isUintArray(held)) {
-        return fail(Refusal.fields, "pull needs window, epoch, rid, seen, held[]");
+        return fail(Refusal.Fields, "pull needs window, epoch, rid, seen, held[]");
       }
       return { ok: true, frame: { kind, mailbox, window, epoch, rid, seen, held } };
     }
-    case Kind.deliver: {
+    case Kind.Deliver: {
       const [, , , rid, epoch, id, flags] = h;
       const body = joinBody(parts);
       if (body === undefined || !isName(rid) || !isUint(epoch) || !isUint(id) || !isUint(flags)) {
-        return fail(Refusal.fields, `deliver needs rid, epoch, id, flags and a body of 1 to ${MAX_BODY_PARTS} frames`);
+        return fail(Refusal.Fields, `deliver needs rid, epoch, id, flags and a body of 1 to ${MAX_BODY_PARTS} frames`);
       }
-      if (body.length > maxMessageSize) return fail(Refusal.size, `message of ${body.length} bytes exceeds ${maxMessageSize}`);
+      if (body.length > maxMessageSize) return fail(Refusal.Size, `message of ${body.length} bytes exceeds ${maxMessageSize}`);
       return { ok: true, frame: { kind, mailbox, rid, epoch, id, flags, body } };
     }
-    case Kind.taken:
-    case Kind.release: {
+    case Kind.Taken:
+    case Kind.Release: {
       const [, , , rid, ids] = h;
-      if (parts.length !== 1 || typeof rid !== "string" || !isUintArray(ids)) return fail(Refusal.fields, `${kind} needs rid, ids[]`);
+      if (parts.length !== 1 || typeof rid !== "string" || !isUintArray(ids)) return fail(Refusal.Fields, `${kind} needs rid, ids[]`);
       return { ok: true, frame: { kind, mailbox, rid, ids } };
     }
     default:
-      return fail(Refusal.kind, `unknown kind ${JSON.stringify(kind).slice(0, 40)}`);
+      return fail(Refusal.Kind, `unknown kind ${JSON.stringify(kind).slice(0, 40)}`);
   }
 }

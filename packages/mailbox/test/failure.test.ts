@@ -41,7 +41,7 @@ t.test("messages lost with a broken connection are re-sent, and enqueued once", 
   const mb = owner.mailbox("through-proxy", { capacity: 200 });
   const p = await proxy(owner.endpoint);
   t.teardown(() => p.close());
-  const sender = await start(t, "tcp", { probeMs: 100, heartbeatMs: 100 });
+  const sender = await start(t, "tcp", { probeInterval: 100, heartbeatInterval: 100 });
   const N = 5000;
   const got: number[] = [];
   const consumer = (async () => {
@@ -61,7 +61,7 @@ t.test("a receiver that restarts: unacknowledged messages go to the new incarnat
   const first = await Runtime.start();
   const endpoint = first.endpoint;
   first.mailbox("jobs");
-  const sender = await start(t, "tcp", { probeMs: 100 });
+  const sender = await start(t, "tcp", { probeInterval: 100 });
   const address = `jobs@${endpoint}`;
   const lost = sender.send("stored-then-lost", address, { until: "received", timeout: 20_000 }).catch((e: unknown) => e);
   await eventually(() => first.stats().mailboxes.jobs!.depth === 1, 5000, "stored in the first incarnation");

@@ -22,7 +22,7 @@ t.test("two spellings of one owner's endpoint are two channels: nothing is lost"
 t.test("a remote receiver that pauses between receives gets every message once", async (t) => {
   const owner = await start(t, "tcp");
   const mb = owner.mailbox("paced", { capacity: 64 });
-  const receiver = await start(t, "tcp", { probeMs: 20, receiveWindow: 8 });
+  const receiver = await start(t, "tcp", { probeInterval: 20, receiveWindow: 8 });
   const N = 400;
   const sending = (async () => {
     for (let i = 0; i < N; i++) await owner.send(i, mb, { until: "queued" });
@@ -105,7 +105,7 @@ t.test("a message the owner cannot hold fails alone; the ones after it go on", a
 });
 
 t.test("credit taken back from an idle channel is not granted again until it speaks", async (t) => {
-  const owner = await start(t, "tcp", { creditLeaseMs: 100 });
+  const owner = await start(t, "tcp", { creditLease: 100 });
   owner.mailbox("idle", { capacity: 16 });
   const c = new RawClient(owner.endpoint, "raw-idle");
   t.teardown(() => c.close());
@@ -119,9 +119,9 @@ t.test("credit taken back from an idle channel is not granted again until it spe
 });
 
 t.test("a sporadic sender whose credit was taken back gets it again at once", async (t) => {
-  const owner = await start(t, "tcp", { creditLeaseMs: 100 });
+  const owner = await start(t, "tcp", { creditLease: 100 });
   const mb = owner.mailbox("sporadic");
-  const sender = await Runtime.start({ probeMs: 10_000 });
+  const sender = await Runtime.start({ probeInterval: 10_000 });
   t.teardown(() => sender.close());
   await sender.send(1, mb.address);
   await sleep(400);

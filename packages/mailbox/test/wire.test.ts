@@ -130,7 +130,7 @@ t.test("10,000 random and mutated frames: the runtime keeps serving, a good send
   // Fuzzed frames aim at the good sender's mailbox (hello, data) and at a decoy mailbox
   // (remote receive: pull, taken, release), so that a fuzzer can never legitimately take a good message.
   // Fuzzers open channels and ask for credit they never use: a short lease takes it back.
-  const owner = await start(t, "tcp", { creditLeaseMs: 300, receiverTimeout: 300 });
+  const owner = await start(t, "tcp", { creditLease: 300, receiverTimeout: 300 });
   const mb = owner.mailbox("fuzzed", { capacity: 64 });
   const decoy = owner.mailbox("decoy", { capacity: 16 });
   const good = await start(t, "tcp");
@@ -200,13 +200,13 @@ t.test("10,000 random and mutated frames: the runtime keeps serving, a good send
 });
 
 t.test("a peer that asks for credit and never uses it cannot starve other senders", async (t) => {
-  const owner = await start(t, "tcp", { creditLeaseMs: 200 });
+  const owner = await start(t, "tcp", { creditLease: 200 });
   const mb = owner.mailbox("contended", { capacity: 10 });
   const hog = new RawClient(owner.endpoint, "raw-hog");
   t.teardown(() => hog.close());
   await hog.send([V, "hello", "contended", 1, 1000]);
   await eventually(() => ((hog.last("ack")?.[6] as number) ?? 0) === 10, 5000, "the hog holds the whole capacity");
-  const sender = await start(t, "tcp", { probeMs: 100 });
+  const sender = await start(t, "tcp", { probeInterval: 100 });
   const consumer = (async () => {
     const got: unknown[] = [];
     while (got.length < 50) got.push(await mb.receive({ timeout: 10_000 }));

@@ -19,57 +19,48 @@ export type { PipelineStats } from "./pipeline/pipeline.js";
 export type { DeadLetter } from "./pipeline/dead-letter.js";
 export type { StageOptions, DrainOptions, ProduceOptions, PipelineOptions, PipelineStage } from "./pipeline/options.js";
 // Two-phase commit on the mailbox runtime (issue 3)
-export { Coordinator } from "./node/coordinator.js";
-export { Participant } from "./node/participant.js";
-export { NodeClosedError, NodeFailedError } from "./node/errors.js";
-export type { CoordinatorNodeOptions, TransactOptions, Outcome, CoordinatorInDoubt, CoordinatorStats } from "./node/coordinator.js";
-export type { ResourceManager, ParticipantOptions, ParticipantInDoubt, ParticipantStats } from "./node/participant.js";
-export type { NodeOptions, NodeStats } from "./node/node.js";
+export { Coordinator } from "./driver/coordinator.js";
+export { Participant } from "./driver/participant.js";
+export { NodeClosedError, NodeFailedError } from "./driver/errors.js";
+export type { CoordinatorOptions, TransactOptions, Outcome, CoordinatorInDoubt, CoordinatorStats } from "./driver/coordinator.js";
+export type { ResourceManager, ParticipantOptions, ParticipantInDoubt, ParticipantStats } from "./driver/participant.js";
+export type { NodeOptions, NodeStats } from "./driver/node.js";
 // Two-phase commit: the sans-IO machines (issue 3)
-export { CoordinatorMachine, stepCoordinator, recoverCoordinatorTx } from "./twopc/coordinator.js";
-export { WorkerMachine, stepWorker, recoverWorkerTx, recoverUnloggedPrepared } from "./twopc/worker.js";
-export { isWorkerTxDone, AbortProgress } from "./twopc/worker-state.js";
-export { TxMachine, summarizeRecords } from "./twopc/machine.js";
-export { ActionType, OutcomeReason } from "./twopc/actions.js";
-export { EventType, TimerName, eventTxId } from "./twopc/events.js";
-export { MessageType, isTwopcMessage } from "./twopc/messages.js";
-export { RecordType, isTwopcRecord } from "./twopc/records.js";
-export { summarizeLog } from "./twopc/log-state.js";
-export { Vote, Decision, CoordinatorPhase, WorkerPhase } from "./twopc/types.js";
+export { CoordinatorMachine, stepCoordinator, recoverCoordinatorTx } from "./protocol/coordinator.js";
+export { ParticipantMachine, stepParticipant, recoverParticipantTx, recoverUnloggedPrepared } from "./protocol/participant.js";
+export { isParticipantTxDone, AbortProgress } from "./protocol/participant-state.js";
+export { TxMachine, summarizeRecords } from "./protocol/machine.js";
+export { ActionType, OutcomeReason } from "./protocol/actions.js";
+export { EventType, TimerName, eventTxId } from "./protocol/events.js";
+export { MessageType, isTwopcMessage } from "./protocol/messages.js";
+export { RecordType, isTwopcRecord } from "./protocol/records.js";
+export { summarizeLog } from "./protocol/log-state.js";
+export { Vote, Decision, CoordinatorPhase, ParticipantPhase } from "./protocol/types.js";
 export {
   Mutation,
-  parseCoordinatorOptions,
-  parseWorkerOptions,
-  DEFAULT_VOTE_TIMEOUT_MS,
-  DEFAULT_RESEND_INTERVAL_MS,
-  DEFAULT_ASK_AFTER_MS,
-  DEFAULT_ASK_INTERVAL_MS,
-  DEFAULT_JOIN_TIMEOUT_MS,
-  DEFAULT_REMEMBER_MS,
-} from "./twopc/options.js";
-export { TxIdInUseError, InvalidParticipantsError, NotRecoveredError, AlreadyRecoveredError, InvalidLogError } from "./twopc/errors.js";
-export type { NodeId, TxId } from "./twopc/types.js";
-export type { CoordinatorTx, CoordinatorWaitTx, CoordinatorCommitTx } from "./twopc/coordinator.js";
-export type { WorkerTx, WorkerInitTx, WorkerReadyTx, WorkerCommitTx, WorkerAbortTx, WorkerReadOnlyTx } from "./twopc/worker-state.js";
-export type { Step } from "./twopc/machine.js";
-export type { TwopcAction, AppendAction, SendAction, SetTimerAction, ClearTimerAction, RmPrepareAction, RmCommitAction, RmAbortAction, OutcomeAction } from "./twopc/actions.js";
-export type { TwopcEvent, CoordinatorEvent, WorkerEvent, BeginEvent, JoinEvent, ReceiveEvent, TimeoutEvent, DurableEvent, PreparedEvent, AppliedEvent } from "./twopc/events.js";
-export type { TwopcMessage, VoteReqMessage, DecisionMessage } from "./twopc/messages.js";
-export type { TwopcRecord, CoordinatorRecord, WorkerRecord } from "./twopc/records.js";
-export type { LogSummary, CoordinatorLogState, WorkerLogState } from "./twopc/log-state.js";
-export type { CoordinatorOptions, WorkerOptions, ResolvedCoordinatorOptions, ResolvedWorkerOptions } from "./twopc/options.js";
-// The stable log (issue 3)
-export { StableLog, readLog, LOG_FILE_NAME, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_COMPACT_RATIO } from "./log/log.js";
-export { nodeFs, createNodeFs } from "./log/fs.js";
-export { MemoryFs } from "./log/memory-fs.js";
-export { encodeFrame, decodeFrames, FRAME_HEADER_BYTES, MAX_RECORD_BYTES } from "./log/frame.js";
-export { LogFailedError, LogClosedError, RecordTooLargeError } from "./log/errors.js";
-export { inspectLog, formatInspection } from "./log/inspect.js";
-export type { LogOptions, AppendOptions, LogStats, OpenedLog, LogContents } from "./log/log.js";
-export type { LogFs, LogFileHandle, NodeFsOptions } from "./log/fs.js";
-export type { MemoryFsOptions, MemoryFsOp } from "./log/memory-fs.js";
-export type { Frame, DecodedFrames } from "./log/frame.js";
-export type { Inspection } from "./log/inspect.js";
+  parseCoordinatorMachineOptions,
+  parseParticipantMachineOptions,
+  DEFAULT_VOTE_TIMEOUT,
+  DEFAULT_RESEND_INTERVAL,
+  DEFAULT_ASK_AFTER,
+  DEFAULT_ASK_INTERVAL,
+  DEFAULT_JOIN_TIMEOUT,
+  DEFAULT_REMEMBER_FOR,
+} from "./protocol/options.js";
+export { TxIdInUseError, InvalidParticipantsError, NotRecoveredError, AlreadyRecoveredError, InvalidLogError } from "./protocol/errors.js";
+export type { NodeId, TxId } from "./protocol/types.js";
+export type { CoordinatorTx, CoordinatorWaitTx, CoordinatorCommitTx } from "./protocol/coordinator.js";
+export type { ParticipantTx, ParticipantInitTx, ParticipantReadyTx, ParticipantCommitTx, ParticipantAbortTx, ParticipantReadOnlyTx } from "./protocol/participant-state.js";
+export type { Step } from "./protocol/machine.js";
+export type { TwopcAction, AppendAction, SendAction, SetTimerAction, ClearTimerAction, RmPrepareAction, RmCommitAction, RmAbortAction, OutcomeAction } from "./protocol/actions.js";
+export type { TwopcEvent, CoordinatorEvent, ParticipantEvent, BeginEvent, JoinEvent, ReceiveEvent, TimeoutEvent, DurableEvent, PreparedEvent, AppliedEvent } from "./protocol/events.js";
+export type { TwopcMessage, VoteReqMessage, DecisionMessage } from "./protocol/messages.js";
+export type { TwopcRecord, CoordinatorRecord, ParticipantRecord } from "./protocol/records.js";
+export type { LogSummary, CoordinatorLogState, ParticipantLogState } from "./protocol/log-state.js";
+export type { CoordinatorMachineOptions, ParticipantMachineOptions, ResolvedCoordinatorMachineOptions, ResolvedParticipantMachineOptions } from "./protocol/options.js";
+// The stable log is @zmbox/log; a node's log can be inspected
+export { inspectLog, formatInspection } from "./cli/inspect.js";
+export type { Inspection } from "./cli/inspect.js";
 // Checking 2PC: deterministic simulator and exhaustive checker (issue 3)
 export { simulateSeed } from "./sim/simulator.js";
 export { checkExhaustively } from "./sim/exhaustive.js";

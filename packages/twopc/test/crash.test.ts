@@ -78,17 +78,17 @@ function rng(seed: number): () => number {
   };
 }
 
-t.test("SIGKILL of workers and of the coordinator at random points: every transaction ends the same everywhere", async (t) => {
+t.test("SIGKILL of participants and of the coordinator at random points: every transaction ends the same everywhere", async (t) => {
   const seed = Number(process.env.CRASH_SEED ?? 20261125);
   const rand = rng(seed);
   t.comment(`seed ${seed}`);
   const dir = mkdtempSync(join(tmpdir(), "twopc-crash-"));
-  const workers: Node[] = [];
+  const participants: Node[] = [];
   for (const name of ["w1", "w2", "w3"]) {
     const endpoint = `tcp://127.0.0.1:${await freePort()}`;
-    workers.push({ name, args: ["participant", endpoint, join(dir, name), join(dir, `${name}.out`)], child: undefined, outcomes: join(dir, `${name}.out`) });
+    participants.push({ name, args: ["participant", endpoint, join(dir, name), join(dir, `${name}.out`)], child: undefined, outcomes: join(dir, `${name}.out`) });
   }
-  const workerAddresses = workers.map((w) => `worker@${w.args[1]!}`);
+  const workerAddresses = participants.map((w) => `participant@${w.args[1]!}`);
   const coordEndpoint = `tcp://127.0.0.1:${await freePort()}`;
   const coordinator: Node = {
     name: "coordinator",
@@ -96,7 +96,7 @@ t.test("SIGKILL of workers and of the coordinator at random points: every transa
     child: undefined,
     outcomes: join(dir, "coordinator.out"),
   };
-  const all = [coordinator, ...workers];
+  const all = [coordinator, ...participants];
   t.teardown(() => Promise.all(all.map(kill)));
   await Promise.all(all.map(launch));
 
@@ -145,11 +145,11 @@ t.test("SIGKILL of workers and of the coordinator at random points: every transa
     if (seen.size > 1) mixed.push(`${txId}: ${JSON.stringify([...byNode].map(([n, s]) => [n, [...s]]))}`);
     if (seen.has("C")) {
       committed++;
-      // Committed anywhere: committed at every worker, and the coordinator decided commit.
-      for (const w of workers) if (!byNode.get(w.name)?.has("C")) partial.push(`${txId} not committed at ${w.name}`);
+      // Committed anywhere: committed at every participant, and the coordinator decided commit.
+      for (const w of participants) if (!byNode.get(w.name)?.has("C")) partial.push(`${txId} not committed at ${w.name}`);
     } else aborted++;
   }
   t.same(mixed, [], "no transaction committed at one node and aborted at another");
-  t.same(partial, [], "every committed transaction was committed by every worker");
+  t.same(partial, [], "every committed transaction was committed by every participant");
   t.ok(committed > 50, `transactions committed despite the crashes (${committed} committed, ${aborted} aborted)`);
 });

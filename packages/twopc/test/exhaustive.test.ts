@@ -1,6 +1,6 @@
 import t from "tap";
 import { checkExhaustively, type ExhaustiveOptions, type ExhaustiveResult } from "../src/sim/exhaustive.js";
-import type { Vote } from "../src/twopc/types.js";
+import type { Vote } from "../src/protocol/types.js";
 
 function run(t: { comment(message: string): void }, options: ExhaustiveOptions): ExhaustiveResult {
   const started = performance.now();
@@ -18,7 +18,7 @@ t.test("exhaustive - both vote commit, 1 crash, 1 loss: safe in every reachable 
   t.ok(result.states > 100_000, "crashes at every step, torn tails and loss make a large space");
 });
 
-t.test("exhaustive - every other vote combination, with and without a joined worker", async (t) => {
+t.test("exhaustive - every other vote combination, with and without a joined participant", async (t) => {
   const votes: Vote[] = ["commit", "abort", "read-only"];
   for (const a of votes) {
     for (const b of votes) {
@@ -38,10 +38,10 @@ t.test("exhaustive - every other vote combination, with and without a joined wor
 
 t.test("exhaustive - catches each deliberately broken rule, with a trace", async (t) => {
   const cases: Array<[ExhaustiveOptions, "safety" | "liveness"]> = [
-    [{ mutation: "worker-votes-before-force" }, "safety"],
+    [{ mutation: "participant-votes-before-force" }, "safety"],
     [{ mutation: "coordinator-commits-before-force" }, "safety"],
     [{ mutation: "peer-aborts-unforced", joined: [false, true] }, "safety"],
-    [{ mutation: "worker-never-asks" }, "liveness"],
+    [{ mutation: "participant-never-asks" }, "liveness"],
   ];
   for (const [options, kind] of cases) {
     const result = run(t, options);

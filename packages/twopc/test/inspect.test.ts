@@ -1,9 +1,9 @@
 import t from "tap";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
-import { formatInspection, inspectLog } from "../src/log/inspect.js";
-import { LOG_FILE_NAME, StableLog, readLog } from "../src/log/log.js";
-import type { TwopcRecord } from "../src/twopc/records.js";
+import { formatInspection, inspectLog } from "../src/cli/inspect.js";
+import { LOG_FILE_NAME, StableLog, readLog } from "@zmbox/log";
+import type { TwopcRecord } from "../src/protocol/records.js";
 
 async function writeLog(dir: string, records: TwopcRecord[]): Promise<void> {
   const { log } = await StableLog.open<TwopcRecord>(dir);
@@ -11,7 +11,7 @@ async function writeLog(dir: string, records: TwopcRecord[]): Promise<void> {
   await log.close();
 }
 
-t.test("inspect - worker log: in-doubt READY transactions are listed first", async (t) => {
+t.test("inspect - participant log: in-doubt READY transactions are listed first", async (t) => {
   const dir = t.testdir();
   await writeLog(dir, [
     { type: "WORKER-READY", txId: "done", coordinator: "c", participants: ["w1", "w2"] },
@@ -75,7 +75,7 @@ t.test("inspect - a missing log is empty, an inconsistent one is an error", asyn
 t.test("twopc-inspect: a path that is not a log directory is a clear error", async (t) => {
   const { execFileSync } = await import("node:child_process");
   const { fileURLToPath } = await import("node:url");
-  const cli = fileURLToPath(new URL("../dist/log/inspect-cli.js", import.meta.url));
+  const cli = fileURLToPath(new URL("../dist/cli/twopc-inspect.js", import.meta.url));
   const run = (args: string[]): { status: number; stderr: string } => {
     try {
       execFileSync(process.execPath, [cli, ...args], { stdio: "pipe" });

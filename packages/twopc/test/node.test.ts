@@ -71,7 +71,7 @@ t.test("a participant that does not answer: the coordinator aborts when the vote
   const a = rm(() => "commit");
   const wa = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "a", resourceManager: a });
   const silent = rt.mailbox("silent"); // a mailbox nobody serves
-  const c = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "c", voteTimeoutMs: 200 });
+  const c = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "c", voteTimeout: 200 });
   t.teardown(async () => {
     await c.close();
     await wa.close();
@@ -81,7 +81,7 @@ t.test("a participant that does not answer: the coordinator aborts when the vote
   await until(() => a.log.some((l) => l.startsWith("abort")));
 });
 
-t.test("a worker in READY blocks while its coordinator is down, and learns the outcome when it comes back", async (t) => {
+t.test("a participant in READY blocks while its coordinator is down, and learns the outcome when it comes back", async (t) => {
   const coordLog = dir();
   const port = await (async () => {
     const probe = await Runtime.start();
@@ -94,29 +94,29 @@ t.test("a worker in READY blocks while its coordinator is down, and learns the o
   t.teardown(() => wrt.close());
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  // Worker b holds its vote until the coordinator is gone: a is READY by then, b is not.
+  // Participant b holds its vote until the coordinator is gone: a is READY by then, b is not.
   const a = rm(() => "commit");
   const b = rm(async () => {
     await gate;
     return "commit" as never;
   });
-  const wa = await Participant.open({ runtime: wrt, logDir: dir(), mailbox: "a", resourceManager: a, askAfterMs: 100, askIntervalMs: 100 });
-  const wb = await Participant.open({ runtime: wrt, logDir: dir(), mailbox: "b", resourceManager: b, askAfterMs: 100, askIntervalMs: 100 });
+  const wa = await Participant.open({ runtime: wrt, logDir: dir(), mailbox: "a", resourceManager: a, askAfter: 100, askInterval: 100 });
+  const wb = await Participant.open({ runtime: wrt, logDir: dir(), mailbox: "b", resourceManager: b, askAfter: 100, askInterval: 100 });
   t.teardown(async () => {
     await wa.close();
     await wb.close();
   });
   let crt = await Runtime.start({ endpoint: coordEndpoint });
-  let c = await Coordinator.open({ runtime: crt, logDir: coordLog, mailbox: "c", voteTimeoutMs: 60_000 });
+  let c = await Coordinator.open({ runtime: crt, logDir: coordLog, mailbox: "c", voteTimeout: 60_000 });
   const pending = t.rejects(c.transact({ participants: [wa.address, wb.address], txId: "blocked" }), NodeClosedError);
   await until(() => wa.inDoubt().length === 1);
-  // The coordinator goes away in WAIT: its transact rejects; worker a is in doubt.
+  // The coordinator goes away in WAIT: its transact rejects; participant a is in doubt.
   await c.close();
   await pending;
   await crt.close();
   release();
   await new Promise((r) => setTimeout(r, 300));
-  t.same(wa.inDoubt().map((d) => d.txId), ["blocked"], "a READY worker blocks: its peer b voted commit too, so it cannot decide");
+  t.same(wa.inDoubt().map((d) => d.txId), ["blocked"], "a READY participant blocks: its peer b voted commit too, so it cannot decide");
   t.notOk(a.log.includes("commit blocked") || a.log.includes("abort blocked"));
   // Recovery by the notes' table: a coordinator restarted in WAIT aborts.
   crt = await Runtime.start({ endpoint: coordEndpoint });
@@ -164,7 +164,7 @@ t.test("nodes whose logs write in the thread pool (inlineWrites: false) commit t
   await until(() => a.log.filter((l) => l.startsWith("commit")).length === 20);
   await c.close();
   await wa.close();
-  const { readLog } = await import("../src/log/log.js");
+  const { readLog } = await import("@zmbox/log");
   const records = (await readLog<{ type: string; txId: string }>(logs.c)).records;
   t.ok(records.filter((r) => r.type === "COORD-COMMIT").length === 20, "every decision is in the coordinator's log");
 });
@@ -186,18 +186,18 @@ t.test("bad input is a clear error; close rejects what waits", async (t) => {
   });
   const other = rt.mailbox("nobody");
   // A transaction id already in flight is refused; the first call still settles.
-  const first = c.transact({ participants: [other.address], txId: "same", timeoutMs: 100 });
+  const first = c.transact({ participants: [other.address], txId: "same", timeout: 100 });
   await t.rejects(c.transact({ participants: [other.address], txId: "same" }), { code: "ERR_TX_ID_IN_USE" });
   t.same((await first).reason, "vote-timeout");
   // A log that recovery refuses: a clear error, and the mailbox name is free again.
   const bad = dir();
   const { writeFileSync } = await import("node:fs");
-  const { encodeFrame } = await import("../src/log/frame.js");
+  const { encodeFrame } = await import("@zmbox/log");
   writeFileSync(join(bad, "twopc.log"), encodeFrame({ type: "COORD-START", txId: 7 }));
   await t.rejects(Coordinator.open({ runtime: rt, logDir: bad, mailbox: "recovering" }), { code: "ERR_INVALID_LOG" });
   const again = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "recovering" });
   await again.close();
-  const waiting = t.rejects(c.transact({ participants: [other.address], timeoutMs: 60_000 }), NodeClosedError);
+  const waiting = t.rejects(c.transact({ participants: [other.address], timeout: 60_000 }), NodeClosedError);
   await c.close();
   await waiting;
   await t.rejects(c.transact({ participants: [other.address] }), NodeClosedError);

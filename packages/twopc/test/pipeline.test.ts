@@ -190,7 +190,7 @@ t.test("pipeline - Pipeline.stop() stops the first stage and drains the others: 
   ], { capacity: 5, to: results });
   await produce(rt, p.input, Array.from({ length: 40 }, (_, i) => i), { until: "queued" });
   await eventually(() => p.stats().stages[0]!.received >= 10, 5000, "the pipeline busy");
-  const stats = await p.stop({ idleMs: 50 });
+  const stats = await p.stop({ idleTimeout: 50 });
   const [a, b, c] = stats.stages;
   t.equal(b!.received, a!.forwarded, "b finished all a sent on");
   t.equal(c!.received, b!.forwarded);

@@ -3,7 +3,7 @@ import { Rng } from "../src/sim/rng.js";
 import { EventQueue } from "../src/sim/event-queue.js";
 import { simulateSeed, type SimStats } from "../src/sim/simulator.js";
 import { atomicityViolation, RmState } from "../src/sim/model.js";
-import type { Mutation } from "../src/twopc/options.js";
+import type { Mutation } from "../src/protocol/options.js";
 
 const SEEDS = 10_000;
 
@@ -40,11 +40,11 @@ async function firstFailure(mutation: Mutation, limit: number): Promise<{ seed: 
   return undefined;
 }
 
-t.test("sim - catches a worker that sends VOTE-COMMIT without forcing READY", async (t) => {
-  const found = await firstFailure("worker-votes-before-force", 1000);
+t.test("sim - catches a participant that sends VOTE-COMMIT without forcing READY", async (t) => {
+  const found = await firstFailure("participant-votes-before-force", 1000);
   t.ok(found, "some seed fails");
   t.comment(`caught at seed ${found?.seed}: ${found?.violation}`);
-  const replay = await simulateSeed(found!.seed, { mutation: "worker-votes-before-force", trace: true });
+  const replay = await simulateSeed(found!.seed, { mutation: "participant-votes-before-force", trace: true });
   t.match(replay.trace.join("\n"), /!!! VIOLATION/, "the replayed trace shows the violation");
 });
 
@@ -54,8 +54,8 @@ t.test("sim - catches a coordinator that sends GLOBAL-COMMIT without forcing COM
   t.comment(`caught at seed ${found?.seed}: ${found?.violation}`);
 });
 
-t.test("sim - catches a worker that never asks for the decision (liveness)", async (t) => {
-  const found = await firstFailure("worker-never-asks", 1000);
+t.test("sim - catches a participant that never asks for the decision (liveness)", async (t) => {
+  const found = await firstFailure("participant-never-asks", 1000);
   t.match(found?.violation, /liveness|blocked forever|never got an outcome/);
   t.comment(`caught at seed ${found?.seed}: ${found?.violation}`);
 });

@@ -1,6 +1,6 @@
 import t from "tap";
-import { Timers } from "../src/node/timers.js";
-import { TimerName } from "../src/twopc/events.js";
+import { Timers } from "../src/driver/timers.js";
+import { TimerName } from "../src/protocol/events.js";
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,7 +1,7 @@
 /** Options of `stage`, `produce` and `pipeline`, their defaults, and one parse function for each. */
 import { InvalidArgumentError, type Mailbox, type Until } from "@zmbox/mailbox";
 import type { StageContext } from "./stage.js";
-import { checkFunction, checkInteger, checkMailbox, checkName, checkOptions, checkSignal, describe } from "../rr/check.js";
+import { checkFunction, checkInteger, checkMailbox, checkName, checkOptions, checkSignal, describe } from "../check.js";
 
 /** Options of {@link stage}. */
 export interface StageOptions {
@@ -72,14 +72,14 @@ export interface DrainOptions {
    * The stage stops once its mailbox has given it nothing for this many ms.
    * @default 100
    */
-  idleMs?: number;
+  idleTimeout?: number;
 }
 
-export const DEFAULT_IDLE_MS = 100;
+export const DEFAULT_IDLE_TIMEOUT = 100;
 
-export function parseDrainOptions(options: unknown): { idleMs: number } {
-  const o = checkOptions(options, "drain", ["idleMs"]);
-  return { idleMs: checkInteger("idleMs", o.idleMs, DEFAULT_IDLE_MS, 1) };
+export function parseDrainOptions(options: unknown): { idleTimeout: number } {
+  const o = checkOptions(options, "drain", ["idleTimeout"]);
+  return { idleTimeout: checkInteger("idleTimeout", o.idleTimeout, DEFAULT_IDLE_TIMEOUT, 1) };
 }
 
 /** Options of {@link produce}. */

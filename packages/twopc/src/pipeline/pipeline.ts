@@ -8,7 +8,7 @@
  *                        \____________\_______________\____> [dead-letter]
  */
 import type { Mailbox, Runtime } from "@zmbox/mailbox";
-import { addressOf, checkRuntime } from "../rr/check.js";
+import { addressOf, checkRuntime } from "../check.js";
 import { DEFAULT_DEAD_LETTER_CAPACITY, parsePipelineOptions, type PipelineOptions, type PipelineStage } from "./options.js";
 import { Stage, type StageStats } from "./stage.js";
 
@@ -48,12 +48,12 @@ export class Pipeline implements AsyncDisposable {
   /**
    * Graceful stop, front to back: the first stage takes no more input (what is still in the
    * input mailbox stays there) and finishes what it took; then each later stage drains its
-   * mailbox (until it stays empty for `idleMs`) and stops. Every message past the input
+   * mailbox (until it stays empty for `idleTimeout`) and stops. Every message past the input
    * mailbox is finished: forwarded, consumed or dead-lettered.
    * @example
-   * process.once("SIGTERM", async () => { await p.stop({ idleMs: 200 }); await rt.close(); });
+   * process.once("SIGTERM", async () => { await p.stop({ idleTimeout: 200 }); await rt.close(); });
    */
-  async stop(options?: { idleMs?: number }): Promise<PipelineStats> {
+  async stop(options?: { idleTimeout?: number }): Promise<PipelineStats> {
     const [first, ...rest] = this.stages;
     await first?.stop();
     for (const s of rest) await s.drain(options);

@@ -5,7 +5,7 @@
  */
 import type { Mailbox, Runtime } from "@zmbox/mailbox";
 import { InvalidArgumentError } from "@zmbox/mailbox";
-import { checkMailbox, checkRuntime, describe } from "../rr/check.js";
+import { checkMailbox, checkRuntime, describe } from "../check.js";
 import { parseProduceOptions, type ProduceOptions } from "./options.js";
 
 /**

@@ -20,7 +20,7 @@
 import { AbortedError, ClosedError, MailboxClosedError, TimeoutError } from "@zmbox/mailbox";
 import type { Mailbox, Runtime } from "@zmbox/mailbox";
 import { onAbort, parseAddress } from "@zmbox/mailbox";
-import { addressOf, checkFunction, checkMailbox, checkRuntime } from "../rr/check.js";
+import { addressOf, checkFunction, checkMailbox, checkRuntime } from "../check.js";
 import { deadLetter } from "./dead-letter.js";
 import { parseDrainOptions, parseStageOptions, type DrainOptions, type ParsedStageOptions, type StageOptions } from "./options.js";
 
@@ -77,7 +77,7 @@ export class Stage implements AsyncDisposable {
   readonly #cancel = new AbortController();
   readonly #counts = { received: 0, forwarded: 0, consumed: 0, deadLettered: 0, handedBack: 0, lost: 0, inFlight: 0, workers: 0 };
   #mode: Mode = "run";
-  #idleMs = 0;
+  #idleTimeout = 0;
   /** Aborted to wake the workers' receives when the mode changes. */
   #interrupt = new AbortController();
   #failure: Error | undefined;
@@ -131,16 +131,16 @@ export class Stage implements AsyncDisposable {
   }
 
   /**
-   * Takes messages until `from` has given none for `idleMs`, finishes them, then stops. Use
+   * Takes messages until `from` has given none for `idleTimeout`, finishes them, then stops. Use
    * it once whatever feeds `from` has stopped, to empty the stage.
    * @example
    * await upstream.stop();
-   * await downstream.drain({ idleMs: 200 });
+   * await downstream.drain({ idleTimeout: 200 });
    */
   async drain(options?: DrainOptions): Promise<StageStats> {
-    const { idleMs } = parseDrainOptions(options);
+    const { idleTimeout } = parseDrainOptions(options);
     if (this.#mode === "run") {
-      this.#idleMs = idleMs;
+      this.#idleTimeout = idleTimeout;
       this.#setMode("drain");
     }
     await this.closed;
@@ -167,7 +167,7 @@ export class Stage implements AsyncDisposable {
         const interrupt = this.#interrupt.signal;
         let message: unknown;
         try {
-          message = await receive(this.#source, this.#mode === "drain" ? { timeout: this.#idleMs, signal: interrupt } : { signal: interrupt });
+          message = await receive(this.#source, this.#mode === "drain" ? { timeout: this.#idleTimeout, signal: interrupt } : { signal: interrupt });
         } catch (error) {
           if (error instanceof AbortedError) continue; // the mode changed: look again
           if (error instanceof TimeoutError && this.#mode === "drain") return; // drained

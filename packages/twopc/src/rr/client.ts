@@ -10,7 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { AbortedError, ClosedError, DeadlineHeap, InvalidArgumentError, TimeoutError, onAbort, type Timed } from "@zmbox/mailbox";
 import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
-import { addressOf, checkMailbox, checkRuntime } from "./check.js";
+import { addressOf, checkMailbox, checkRuntime } from "../check.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseClientOptions, parseRequestOptions, type ClientOptions, type ParsedRequestOptions, type RequestOptions } from "./options.js";
 import { compactRequest, parseReply, type CompactRequest } from "./wire.js";

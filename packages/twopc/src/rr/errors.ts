@@ -70,13 +70,13 @@ export class RequestTimeoutError extends TimeoutError {
     /** Attempts made (1 + retries sent). */
     readonly attempts: number,
     /** Milliseconds from the first send to giving up. */
-    readonly waitedMs: number,
+    readonly waited: number,
     /** The per-attempt timeout. */
-    readonly timeoutMs: number,
+    readonly timeout: number,
   ) {
     super(
       `no reply from ${server} to request ${requestId} after ${attempts} attempt${attempts === 1 ? "" : "s"} ` +
-        `in ${Math.round(waitedMs)} ms (${timeoutMs} ms per attempt)`,
+        `in ${Math.round(waited)} ms (${timeout} ms per attempt)`,
     );
   }
 }

@@ -1,5 +1,5 @@
 /** Options of `serve`, `Client` and `request`, their defaults, and the one parse function for each. */
-import { checkInteger, checkName, checkOptions, checkSignal } from "./check.js";
+import { checkInteger, checkName, checkOptions, checkSignal } from "../check.js";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {
@@ -22,7 +22,7 @@ export interface ServeOptions {
      * Make it longer than clients keep retrying (`timeout × (retries + 1)`).
      * @default 60000
      */
-    ttlMs?: number;
+    ttl?: number;
   };
   /**
    * How long sending a reply may wait for room in this runtime's outbox to the client, in ms.
@@ -60,11 +60,11 @@ export interface ParsedServeOptions {
 
 export function parseServeOptions(options: unknown): ParsedServeOptions {
   const o = checkOptions(options, "serve", ["concurrency", "replyCache", "replyTimeout", "signal"]);
-  const cache = checkOptions(o.replyCache, "replyCache", ["max", "ttlMs"]);
+  const cache = checkOptions(o.replyCache, "replyCache", ["max", "ttl"]);
   return {
     concurrency: checkInteger("concurrency", o.concurrency, DEFAULT_CONCURRENCY, 1),
     cacheMax: checkInteger("replyCache.max", cache.max, DEFAULT_CACHE_MAX, 1),
-    cacheTtlMs: checkInteger("replyCache.ttlMs", cache.ttlMs, DEFAULT_CACHE_TTL_MS, 1),
+    cacheTtlMs: checkInteger("replyCache.ttl", cache.ttl, DEFAULT_CACHE_TTL_MS, 1),
     replyTimeout: checkInteger("replyTimeout", o.replyTimeout, DEFAULT_REPLY_TIMEOUT, 0, true),
     signal: checkSignal("signal", o.signal),
   };

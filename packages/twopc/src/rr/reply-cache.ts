@@ -8,14 +8,14 @@
  *
  * Running entries are kept until they finish (there are at most `concurrency` of them, plus
  * the one the receive loop holds). Finished ones are bounded in number (`max`, oldest out
- * first) and in age (`ttlMs`): a retry that comes after its entry left runs the handler
- * again, so `ttlMs` should exceed the longest a client keeps retrying.
+ * first) and in age (`ttl`): a retry that comes after its entry left runs the handler
+ * again, so `ttl` should exceed the longest a client keeps retrying.
  */
 export interface ReplyCacheOptions {
   /** Most finished replies kept. */
   max: number;
   /** A finished reply is forgotten this many ms after it was stored. */
-  ttlMs: number;
+  ttl: number;
   /** The clock, in ms (injected by tests). @default performance.now */
   now?: () => number;
 }
@@ -53,14 +53,14 @@ export class ReplyCache<V> {
   #running = 0;
   #finished = 0;
   readonly #max: number;
-  readonly #ttlMs: number;
+  readonly #ttl: number;
   readonly #now: () => number;
-  /** Finished entries dropped to stay within `max` or `ttlMs`. */
+  /** Finished entries dropped to stay within `max` or `ttl`. */
   evicted = 0;
 
   constructor(options: ReplyCacheOptions) {
     this.#max = options.max;
-    this.#ttlMs = options.ttlMs;
+    this.#ttl = options.ttl;
     this.#now = options.now ?? (() => performance.now());
   }
 
@@ -79,7 +79,7 @@ export class ReplyCache<V> {
     if (entry === undefined) return undefined;
     if (entry.at === undefined) return RUNNING;
     const now = this.#now();
-    if (now - entry.at > this.#ttlMs) {
+    if (now - entry.at > this.#ttl) {
       this.#expire(now);
       return undefined;
     }
@@ -101,7 +101,7 @@ export class ReplyCache<V> {
     if (entry !== undefined) {
       if (entry.at === undefined) return RUNNING;
       const now = this.#now();
-      if (now - entry.at <= this.#ttlMs) return { state: "done", value: entry.value as V };
+      if (now - entry.at <= this.#ttl) return { state: "done", value: entry.value as V };
     }
     this.#start(requests, clientId, requestId);
     return undefined;
@@ -166,7 +166,7 @@ export class ReplyCache<V> {
   }
 
   #expire(now: number): void {
-    const oldest = now - this.#ttlMs;
+    const oldest = now - this.#ttl;
     const order = this.#order;
     while (this.#head < order.length) {
       const entry = order[this.#head]!;

@@ -11,7 +11,7 @@ import { AbortedError, ClosedError, MailboxClosedError, MessageTooLargeError, on
 import type { EncodedMessage, Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
-import { addressOf, checkFunction, checkMailbox, checkRuntime } from "./check.js";
+import { addressOf, checkFunction, checkMailbox, checkRuntime } from "../check.js";
 import { errorInfo } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseServeOptions, type ParsedServeOptions, type ServeOptions } from "./options.js";
 import { ReplyCache } from "./reply-cache.js";
@@ -99,7 +99,7 @@ export class Server implements AsyncDisposable {
     this.#handler = handler;
     this.#options = options;
     this.#queue = new PQueue({ concurrency: options.concurrency });
-    this.#cache = new ReplyCache({ max: options.cacheMax, ttlMs: options.cacheTtlMs });
+    this.#cache = new ReplyCache({ max: options.cacheMax, ttl: options.cacheTtlMs });
     this.#replyOptions = { until: "queued", timeout: options.replyTimeout };
     // One listener per worker (see #work).
     setMaxListeners(0, this.#stopping.signal);

@@ -23,7 +23,7 @@
  * one shorter).
  */
 import { encodeMessage, type EncodedMessage } from "@zmbox/mailbox";
-import { isAddress, isPlainObject } from "./check.js";
+import { isAddress, isPlainObject } from "../check.js";
 import type { ErrorInfo } from "./errors.js";
 
 /** A request as a map. */

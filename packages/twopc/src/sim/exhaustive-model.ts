@@ -1,5 +1,5 @@
 /**
- * The model the exhaustive checker explores: one coordinator, two workers, one transaction.
+ * The model the exhaustive checker explores: one coordinator, two participants, one transaction.
  * The machines are the real per-transaction transition functions; around them, everything
  * that may happen in any order is a transition:
  *
@@ -18,29 +18,29 @@
  *
  * Loss and crashes are faults; the rest is a fault-free step.
  */
-import type { TwopcAction } from "../twopc/actions.js";
-import { recoverCoordinatorTx, stepCoordinator, type CoordinatorTx } from "../twopc/coordinator.js";
-import type { TimerName, TwopcEvent } from "../twopc/events.js";
-import { summarizeRecords } from "../twopc/machine.js";
-import type { TwopcMessage } from "../twopc/messages.js";
-import { parseCoordinatorOptions, parseWorkerOptions, type Mutation, type ResolvedCoordinatorOptions, type ResolvedWorkerOptions } from "../twopc/options.js";
-import type { TwopcRecord } from "../twopc/records.js";
-import { Decision, type NodeId, type Vote } from "../twopc/types.js";
-import { isWorkerTxDone, type WorkerTx } from "../twopc/worker-state.js";
-import { recoverUnloggedPrepared, recoverWorkerTx, stepWorker } from "../twopc/worker.js";
+import type { TwopcAction } from "../protocol/actions.js";
+import { recoverCoordinatorTx, stepCoordinator, type CoordinatorTx } from "../protocol/coordinator.js";
+import type { TimerName, TwopcEvent } from "../protocol/events.js";
+import { summarizeRecords } from "../protocol/machine.js";
+import type { TwopcMessage } from "../protocol/messages.js";
+import { parseCoordinatorMachineOptions, parseParticipantMachineOptions, type Mutation, type ResolvedCoordinatorMachineOptions, type ResolvedParticipantMachineOptions } from "../protocol/options.js";
+import type { TwopcRecord } from "../protocol/records.js";
+import { Decision, type NodeId, type Vote } from "../protocol/types.js";
+import { isParticipantTxDone, type ParticipantTx } from "../protocol/participant-state.js";
+import { recoverUnloggedPrepared, recoverParticipantTx, stepParticipant } from "../protocol/participant.js";
 import { RmState, atomicityViolation, rmAbort, rmCommit, rmPrepare, type RmStep } from "./model.js";
 import { describeAction, describeEvent, describeMessage } from "./trace.js";
 
 const TX = "tx";
 const COORDINATOR = "c";
-const WORKERS = ["w1", "w2"] as const;
-const NODES = [COORDINATOR, ...WORKERS] as const;
+const PARTICIPANTS = ["w1", "w2"] as const;
+const NODES = [COORDINATOR, ...PARTICIPANTS] as const;
 
 type RmCall = "rm-prepare" | "rm-commit" | "rm-abort";
 
 export interface ModelNode {
   readonly up: boolean;
-  readonly tx: CoordinatorTx | WorkerTx | undefined;
+  readonly tx: CoordinatorTx | ParticipantTx | undefined;
   readonly durable: readonly TwopcRecord[];
   readonly unsynced: readonly { readonly record: TwopcRecord; readonly force: boolean }[];
   readonly timers: readonly TimerName[];
@@ -52,7 +52,7 @@ export interface ModelState {
   readonly nodes: readonly ModelNode[];
   /** Messages in flight as `"<to> <msg as JSON>"`, sorted, no duplicates. */
   readonly network: readonly string[];
-  /** The workers' resource managers (they survive crashes). */
+  /** The participants' resource managers (they survive crashes). */
   readonly rm: readonly RmState[];
   readonly decided: { readonly commit: boolean; readonly abort: boolean };
   readonly crashes: number;
@@ -92,9 +92,9 @@ export class Interner {
 }
 
 export interface ModelConfig {
-  /** Each worker's resource-manager vote. */
+  /** Each participant's resource-manager vote. */
   readonly votes: readonly [Vote, Vote];
-  /** Workers whose application joined before VOTE-REQ (they start in INIT with a join timer). */
+  /** Participants whose application joined before VOTE-REQ (they start in INIT with a join timer). */
   readonly joined: readonly [boolean, boolean];
   readonly maxCrashes: number;
   /** How many times the network may lose everything in flight. */
@@ -111,8 +111,8 @@ export interface Transition {
 }
 
 interface Options {
-  readonly coordinator: ResolvedCoordinatorOptions;
-  readonly workers: readonly ResolvedWorkerOptions[];
+  readonly coordinator: ResolvedCoordinatorMachineOptions;
+  readonly participants: readonly ResolvedParticipantMachineOptions[];
 }
 
 const resolved = new WeakMap<ModelConfig, Options>();
@@ -122,8 +122,8 @@ function options(config: ModelConfig): Options {
   if (o === undefined) {
     const mutation = config.mutation === undefined ? {} : { mutation: config.mutation };
     o = {
-      coordinator: parseCoordinatorOptions({ self: COORDINATOR, ...mutation }),
-      workers: WORKERS.map((self) => parseWorkerOptions({ self, rememberMs: Infinity, ...mutation })),
+      coordinator: parseCoordinatorMachineOptions({ self: COORDINATOR, ...mutation }),
+      participants: PARTICIPANTS.map((self) => parseParticipantMachineOptions({ self, rememberFor: Infinity, ...mutation })),
     };
     resolved.set(config, o);
   }
@@ -231,8 +231,8 @@ function feed(draft: Draft, index: number, event: TwopcEvent, o: Options): void 
       if (event.type === "join" || event.type === "prepared" || event.type === "applied") throw new Error(`coordinator got ${event.type}`);
       step = stepCoordinator(node.tx as CoordinatorTx | undefined, event, o.coordinator);
     } else {
-      if (event.type === "begin") throw new Error("worker got begin");
-      step = stepWorker(node.tx as WorkerTx | undefined, event, o.workers[index - 1]!);
+      if (event.type === "begin") throw new Error("participant got begin");
+      step = stepParticipant(node.tx as ParticipantTx | undefined, event, o.participants[index - 1]!);
     }
   } catch (err) {
     draft.fail(`${NODES[index]} threw: ${err instanceof Error ? err.message : String(err)}`);
@@ -243,18 +243,18 @@ function feed(draft: Draft, index: number, event: TwopcEvent, o: Options): void 
 }
 
 function checkAtomicity(draft: Draft): void {
-  const violation = atomicityViolation({ participants: WORKERS, decided: draft.decided, rm: new Map(WORKERS.map((w, i) => [w, draft.rm[i]!])) });
+  const violation = atomicityViolation({ participants: PARTICIPANTS, decided: draft.decided, rm: new Map(PARTICIPANTS.map((w, i) => [w, draft.rm[i]!])) });
   if (violation !== undefined) draft.fail(violation);
 }
 
 /** The state after `begin` (and the joins), with every node up and nothing logged. */
 export function initialState(config: ModelConfig, interner: Interner): { state: ModelState; log: string[] } {
   const o = options(config);
-  const draft = new Draft({ nodes: NODES.map(() => emptyNode), network: [], rm: WORKERS.map(() => RmState.Idle), decided: { commit: false, abort: false }, crashes: 0, losses: 0 }, true);
-  WORKERS.forEach((_, i) => {
+  const draft = new Draft({ nodes: NODES.map(() => emptyNode), network: [], rm: PARTICIPANTS.map(() => RmState.Idle), decided: { commit: false, abort: false }, crashes: 0, losses: 0 }, true);
+  PARTICIPANTS.forEach((_, i) => {
     if (config.joined[i]) feed(draft, i + 1, { type: "join", txId: TX, coordinator: COORDINATOR }, o);
   });
-  feed(draft, 0, { type: "begin", txId: TX, participants: WORKERS }, o);
+  feed(draft, 0, { type: "begin", txId: TX, participants: PARTICIPANTS }, o);
   return { state: draft.freeze(interner), log: draft.log ?? [] };
 }
 
@@ -301,9 +301,9 @@ function restart(draft: Draft, index: number, o: Options): void {
     apply(draft, index, step.actions);
     return;
   }
-  const wo = o.workers[index - 1]!;
-  const state = summary.worker.get(TX);
-  const step = state !== undefined ? recoverWorkerTx(state, wo) : draft.rm[index - 1] === RmState.Prepared ? recoverUnloggedPrepared(TX) : undefined;
+  const wo = o.participants[index - 1]!;
+  const state = summary.participant.get(TX);
+  const step = state !== undefined ? recoverParticipantTx(state, wo) : draft.rm[index - 1] === RmState.Prepared ? recoverUnloggedPrepared(TX) : undefined;
   if (step === undefined) return;
   draft.nodes[index] = { ...draft.nodes[index]!, tx: step.tx };
   apply(draft, index, step.actions);
@@ -370,8 +370,8 @@ export function isTerminal(state: ModelState): boolean {
   if (state.rm.includes(RmState.Prepared)) return false;
   return state.nodes.every((node, i) => {
     if (!node.up || node.rmCalls.length > 0 || node.unsynced.some((u) => u.force)) return false;
-    if (node.tx !== undefined && (i === 0 || !isWorkerTxDone(node.tx as WorkerTx))) return false;
+    if (node.tx !== undefined && (i === 0 || !isParticipantTxDone(node.tx as ParticipantTx))) return false;
     const summary = summarizeRecords([...node.durable, ...node.unsynced.map((u) => u.record)]);
-    return [...summary.coordinator.values(), ...summary.worker.values()].every((s) => s.ended);
+    return [...summary.coordinator.values(), ...summary.participant.values()].every((s) => s.ended);
   });
 }

@@ -1,6 +1,6 @@
 /**
  * The exhaustive checker: every interleaving of the model in `exhaustive-model.ts` (one
- * coordinator, two workers, one transaction, a bounded number of crashes and message losses),
+ * coordinator, two participants, one transaction, a bounded number of crashes and message losses),
  * explored breadth-first with a visited set keyed on a hash of the canonical state.
  *
  * Checked in every reachable state: atomicity (see `atomicityViolation`) and resource-manager
@@ -11,18 +11,18 @@
  *
  * States are identified by an exact canonical key (see `Interner`).
  */
-import type { Mutation } from "../twopc/options.js";
-import { Vote } from "../twopc/types.js";
+import type { Mutation } from "../protocol/options.js";
+import { Vote } from "../protocol/types.js";
 import { Interner, initialState, isTerminal, successors, type ModelConfig, type ModelState } from "./exhaustive-model.js";
 
 export interface ExhaustiveOptions {
   /**
-   * Each worker's resource-manager vote.
+   * Each participant's resource-manager vote.
    * @default ["commit", "commit"]
    */
   readonly votes?: readonly [Vote, Vote];
   /**
-   * Which workers `join` before VOTE-REQ.
+   * Which participants `join` before VOTE-REQ.
    * @default [false, false]
    */
   readonly joined?: readonly [boolean, boolean];

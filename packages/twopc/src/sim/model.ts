@@ -3,7 +3,7 @@
  * a resource manager that remembers what it did (its state survives crashes, like a database),
  * and the atomicity invariants of the TLA+ TwoPhase spec.
  */
-import { Vote, type NodeId } from "../twopc/types.js";
+import { Vote, type NodeId } from "../protocol/types.js";
 
 export const RmState = {
   Idle: "idle",

@@ -3,16 +3,16 @@
  * contract in `twopc/machine.ts` says, against a `StableLog` over a `MemoryFs` (whose syncs
  * complete on the virtual clock), a virtual network and a durable resource-manager model.
  */
-import { MemoryFs } from "../log/memory-fs.js";
-import { StableLog } from "../log/log.js";
-import type { TwopcAction } from "../twopc/actions.js";
-import { CoordinatorMachine } from "../twopc/coordinator.js";
-import type { CoordinatorEvent, TimerName, TwopcEvent, WorkerEvent } from "../twopc/events.js";
-import type { TwopcMessage } from "../twopc/messages.js";
-import type { Mutation } from "../twopc/options.js";
-import type { TwopcRecord } from "../twopc/records.js";
-import type { Decision, NodeId, TxId } from "../twopc/types.js";
-import { WorkerMachine } from "../twopc/worker.js";
+import { MemoryFs } from "@zmbox/log";
+import { StableLog } from "@zmbox/log";
+import type { TwopcAction } from "../protocol/actions.js";
+import { CoordinatorMachine } from "../protocol/coordinator.js";
+import type { CoordinatorEvent, TimerName, TwopcEvent, ParticipantEvent } from "../protocol/events.js";
+import type { TwopcMessage } from "../protocol/messages.js";
+import type { Mutation } from "../protocol/options.js";
+import type { TwopcRecord } from "../protocol/records.js";
+import type { Decision, NodeId, TxId } from "../protocol/types.js";
+import { ParticipantMachine } from "../protocol/participant.js";
 import { SIM_LATENCY, type SimTiming } from "./scenario.js";
 import { describeAction, describeEvent } from "./trace.js";
 
@@ -25,7 +25,7 @@ export interface World {
   between(lo: number, hi: number): number;
   send(from: NodeId, to: NodeId, msg: TwopcMessage): void;
   /** The resource manager at `node` runs one call; returns the event to feed back. */
-  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): WorkerEvent;
+  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): ParticipantEvent;
   outcome(txId: TxId, decision: Decision): void;
   /** Transactions the resource manager at `node` holds prepared (its recover hook). */
   preparedAt(node: NodeId): TxId[];
@@ -51,12 +51,12 @@ function isCoordinatorEvent(event: TwopcEvent): event is CoordinatorEvent {
 
 export class SimNode {
   readonly id: NodeId;
-  readonly role: "coordinator" | "worker";
+  readonly role: "coordinator" | "participant";
   readonly fs: MemoryFs;
   status: NodeStatus = NodeStatus.Down;
   /** Bumped by every crash: callbacks from an older incarnation are dropped. */
   incarnation = 0;
-  machine: CoordinatorMachine | WorkerMachine | undefined;
+  machine: CoordinatorMachine | ParticipantMachine | undefined;
   log: StableLog<TwopcRecord> | undefined;
   readonly #world: World;
   readonly #mutation: Mutation | undefined;
@@ -64,7 +64,7 @@ export class SimNode {
   readonly #timers = new Map<string, number>();
   #timerTokens = 0;
 
-  constructor(id: NodeId, role: "coordinator" | "worker", world: World, timing: SimTiming, mutation: Mutation | undefined) {
+  constructor(id: NodeId, role: "coordinator" | "participant", world: World, timing: SimTiming, mutation: Mutation | undefined) {
     this.id = id;
     this.role = role;
     this.#world = world;
@@ -91,13 +91,13 @@ export class SimNode {
     const timing = this.#timing;
     const machine =
       this.role === "coordinator"
-        ? new CoordinatorMachine({ self: this.id, voteTimeoutMs: timing.voteTimeoutMs, resendIntervalMs: timing.resendIntervalMs, ...mutation })
-        : new WorkerMachine({
+        ? new CoordinatorMachine({ self: this.id, voteTimeout: timing.voteTimeout, resendInterval: timing.resendInterval, ...mutation })
+        : new ParticipantMachine({
             self: this.id,
-            askAfterMs: timing.askAfterMs,
-            askIntervalMs: timing.askIntervalMs,
-            joinTimeoutMs: timing.joinTimeoutMs,
-            rememberMs: SIM_LATENCY.rememberMs,
+            askAfter: timing.askAfter,
+            askInterval: timing.askInterval,
+            joinTimeout: timing.joinTimeout,
+            rememberFor: SIM_LATENCY.rememberFor,
             ...mutation,
           });
     const { log, records, truncatedBytes } = await StableLog.open<TwopcRecord>(LOG_DIR, { fs: this.fs, retain: (r) => machine.retains(r.txId), ...COMPACT });
@@ -106,7 +106,7 @@ export class SimNode {
     this.log = log;
     this.status = NodeStatus.Up;
     this.#trace(`RESTART: ${records.length} records recovered${truncatedBytes > 0 ? `, ${truncatedBytes} bytes of torn tail cut` : ""}`);
-    this.#run(machine instanceof WorkerMachine ? machine.recover(records, this.#world.preparedAt(this.id)) : machine.recover(records));
+    this.#run(machine instanceof ParticipantMachine ? machine.recover(records, this.#world.preparedAt(this.id)) : machine.recover(records));
   }
 
   /** Power loss: unsynced log bytes are lost except a random torn prefix. */
@@ -131,7 +131,7 @@ export class SimNode {
         if (!isCoordinatorEvent(event)) throw new Error(`coordinator got ${event.type}`);
         actions = machine.handle(event);
       } else {
-        if (event.type === "begin") throw new Error("worker got begin");
+        if (event.type === "begin") throw new Error("participant got begin");
         actions = machine.handle(event);
       }
     } catch (err) {

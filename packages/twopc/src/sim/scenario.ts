@@ -1,4 +1,4 @@
-import { Vote, type NodeId, type TxId } from "../twopc/types.js";
+import { Vote, type NodeId, type TxId } from "../protocol/types.js";
 import type { Rng } from "./rng.js";
 
 /** One transaction the simulated application runs. */
@@ -16,12 +16,12 @@ export interface ScenarioTx {
 /** Everything random about one seed, drawn up front. */
 export interface Scenario {
   readonly coordinator: NodeId;
-  readonly workers: readonly NodeId[];
+  readonly participants: readonly NodeId[];
   readonly txs: readonly ScenarioTx[];
   /** Network faults before healing. */
   readonly dropRate: number;
   readonly duplicateRate: number;
-  readonly maxDelayMs: number;
+  readonly maxDelay: number;
   /** Chance, after each step before healing, that a random node crashes. */
   readonly crashRate: number;
   readonly maxCrashes: number;
@@ -33,17 +33,17 @@ export interface Scenario {
 
 /** Timer settings of the simulated machines (virtual milliseconds). */
 export interface SimTiming {
-  readonly voteTimeoutMs: number;
-  readonly resendIntervalMs: number;
-  readonly askAfterMs: number;
-  readonly askIntervalMs: number;
-  readonly joinTimeoutMs: number;
+  readonly voteTimeout: number;
+  readonly resendInterval: number;
+  readonly askAfter: number;
+  readonly askInterval: number;
+  readonly joinTimeout: number;
 }
 
 /** Fixed latencies of the simulated world (virtual milliseconds, inclusive ranges). */
 export const SIM_LATENCY = {
-  /** Worker `rememberMs`: more than twice the longest network delay, as that option requires. */
-  rememberMs: 1_000,
+  /** Participant `rememberFor`: more than twice the longest network delay, as that option requires. */
+  rememberFor: 1_000,
   syncMs: [1, 3],
   rmMs: [0, 4],
   downMs: [5, 120],
@@ -54,14 +54,14 @@ function drawVote(rng: Rng): Vote {
   return x < 0.8 ? Vote.Commit : x < 0.9 ? Vote.ReadOnly : Vote.Abort;
 }
 
-/** Draws a scenario: 2-4 workers, 1-5 transactions over the first 150 ms, a fault mix. */
+/** Draws a scenario: 2-4 participants, 1-5 transactions over the first 150 ms, a fault mix. */
 export function drawScenario(rng: Rng): Scenario {
-  const workers = Array.from({ length: rng.between(2, 4) }, (_, i) => `w${i + 1}`);
+  const participantIds = Array.from({ length: rng.between(2, 4) }, (_, i) => `w${i + 1}`);
   const txs: ScenarioTx[] = [];
   const count = rng.between(1, 5);
   for (let i = 0; i < count; i++) {
-    const participants = rng.chance(0.6) ? workers : workers.filter(() => rng.chance(0.6));
-    const chosen = participants.length > 0 ? participants : [rng.pick(workers)];
+    const participants = rng.chance(0.6) ? participantIds : participantIds.filter(() => rng.chance(0.6));
+    const chosen = participants.length > 0 ? participants : [rng.pick(participantIds)];
     txs.push({
       txId: `tx${i + 1}`,
       at: rng.between(0, 150),
@@ -72,20 +72,20 @@ export function drawScenario(rng: Rng): Scenario {
   }
   return {
     coordinator: "c",
-    workers,
+    participants: participantIds,
     txs,
     dropRate: rng.pick([0, 0.05, 0.2]),
     duplicateRate: rng.pick([0, 0.05, 0.2]),
-    maxDelayMs: rng.pick([5, 20, 50]),
+    maxDelay: rng.pick([5, 20, 50]),
     crashRate: rng.pick([0, 0.01, 0.03, 0.06]),
     maxCrashes: 3,
     healAt: 300,
     timing: {
-      voteTimeoutMs: rng.pick([80, 200, 400]),
-      resendIntervalMs: rng.pick([20, 40]),
-      askAfterMs: rng.pick([20, 40]),
-      askIntervalMs: rng.pick([20, 40]),
-      joinTimeoutMs: rng.pick([60, 120, 250]),
+      voteTimeout: rng.pick([80, 200, 400]),
+      resendInterval: rng.pick([20, 40]),
+      askAfter: rng.pick([20, 40]),
+      askInterval: rng.pick([20, 40]),
+      joinTimeout: rng.pick([60, 120, 250]),
     },
   };
 }

@@ -14,13 +14,13 @@
  *   coordinator that did not crash got an outcome, and no node's log holds a transaction that
  *   a restart would still have to act on.
  */
-import { readLog } from "../log/log.js";
-import type { TwopcAction } from "../twopc/actions.js";
-import type { WorkerEvent } from "../twopc/events.js";
-import { summarizeRecords } from "../twopc/machine.js";
-import type { TwopcMessage } from "../twopc/messages.js";
-import type { Mutation } from "../twopc/options.js";
-import { Decision, Vote, type NodeId, type TxId } from "../twopc/types.js";
+import { readLog } from "@zmbox/log";
+import type { TwopcAction } from "../protocol/actions.js";
+import type { ParticipantEvent } from "../protocol/events.js";
+import { summarizeRecords } from "../protocol/machine.js";
+import type { TwopcMessage } from "../protocol/messages.js";
+import type { Mutation } from "../protocol/options.js";
+import { Decision, Vote, type NodeId, type TxId } from "../protocol/types.js";
 import { EventQueue } from "./event-queue.js";
 import { RmState, atomicityViolation, rmAbort, rmCommit, rmPrepare, type RmStep } from "./model.js";
 import { LOG_DIR, NodeStatus, SimNode, type World } from "./node.js";
@@ -89,9 +89,9 @@ class Simulation implements World {
     this.#rng = new Rng(seed);
     this.#scenario = drawScenario(this.#rng);
     this.trace = options.trace === true ? (line) => this.lines.push(line) : undefined;
-    const { coordinator, workers, txs, timing } = this.#scenario;
+    const { coordinator, participants, txs, timing } = this.#scenario;
     this.#nodes.set(coordinator, new SimNode(coordinator, "coordinator", this, timing, options.mutation));
-    for (const w of workers) this.#nodes.set(w, new SimNode(w, "worker", this, timing, options.mutation));
+    for (const w of participants) this.#nodes.set(w, new SimNode(w, "participant", this, timing, options.mutation));
     for (const spec of txs) this.#txs.set(spec.txId, { spec, decided: { commit: false, abort: false }, rm: new Map(), begunBy: undefined });
   }
 
@@ -122,16 +122,16 @@ class Simulation implements World {
     }
     const copies = !this.#healed && this.#rng.chance(s.duplicateRate) ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
-    for (let i = 0; i < copies; i++) this.schedule(this.#rng.between(1, s.maxDelayMs), () => this.#nodes.get(to)?.handle({ type: "receive", msg }));
+    for (let i = 0; i < copies; i++) this.schedule(this.#rng.between(1, s.maxDelay), () => this.#nodes.get(to)?.handle({ type: "receive", msg }));
   }
 
-  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): WorkerEvent {
+  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): ParticipantEvent {
     const { txId } = call;
     const tx = this.#txs.get(txId);
     if (tx === undefined) throw new Error(`unknown transaction ${txId}`);
     const before = tx.rm.get(node) ?? RmState.Idle;
     let step: RmStep;
-    let event: WorkerEvent;
+    let event: ParticipantEvent;
     switch (call.type) {
       case "rm-prepare": {
         const prepared = rmPrepare(before, tx.spec.votes.get(node) ?? Vote.Commit);
@@ -209,7 +209,7 @@ class Simulation implements World {
   async run(): Promise<void> {
     const s = this.#scenario;
     this.trace?.(
-      `scenario: workers ${s.workers.join(",")}; drop ${s.dropRate}, duplicate ${s.duplicateRate}, delay <= ${s.maxDelayMs}ms, crash rate ${s.crashRate}; heal at ${s.healAt}ms; timing ${JSON.stringify(s.timing)}`,
+      `scenario: participants ${s.participants.join(",")}; drop ${s.dropRate}, duplicate ${s.duplicateRate}, delay <= ${s.maxDelay}ms, crash rate ${s.crashRate}; heal at ${s.healAt}ms; timing ${JSON.stringify(s.timing)}`,
     );
     for (const tx of this.#txs.values()) {
       const votes = [...tx.spec.votes].map(([w, v]) => `${w}:${v}`).join(" ");
@@ -265,7 +265,7 @@ class Simulation implements World {
       this.stats.compactions += node.log?.stats.compactions ?? 0;
       const { records } = await readLog(LOG_DIR, node.fs);
       const summary = summarizeRecords(records);
-      for (const state of [...summary.coordinator.values(), ...summary.worker.values()]) {
+      for (const state of [...summary.coordinator.values(), ...summary.participant.values()]) {
         if (!state.ended) return this.fail(`${node.id}'s log still has ${state.txId} in ${state.phase}: a restart would act on it`);
       }
     }

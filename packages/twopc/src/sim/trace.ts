@@ -1,6 +1,6 @@
-import type { TwopcAction } from "../twopc/actions.js";
-import type { TwopcEvent } from "../twopc/events.js";
-import type { TwopcMessage } from "../twopc/messages.js";
+import type { TwopcAction } from "../protocol/actions.js";
+import type { TwopcEvent } from "../protocol/events.js";
+import type { TwopcMessage } from "../protocol/messages.js";
 
 /** One message, briefly: `VOTE-COMMIT tx1 from w1`. */
 export function describeMessage(msg: TwopcMessage): string {

@@ -1,36 +1,36 @@
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError, parseAddress } from "@zmbox/mailbox";
-import { ActionType, type OutcomeReason, type TwopcAction } from "../twopc/actions.js";
-import { CoordinatorMachine, type CoordinatorTx } from "../twopc/coordinator.js";
-import { TxIdInUseError } from "../twopc/errors.js";
-import { EventType, type CoordinatorEvent } from "../twopc/events.js";
-import type { NodeId, TxId } from "../twopc/types.js";
+import { ActionType, type OutcomeReason, type TwopcAction } from "../protocol/actions.js";
+import { CoordinatorMachine, type CoordinatorTx } from "../protocol/coordinator.js";
+import { TxIdInUseError } from "../protocol/errors.js";
+import { EventType, type CoordinatorEvent } from "../protocol/events.js";
+import type { NodeId, TxId } from "../protocol/types.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
 
 /** Options of {@link Coordinator.open}. */
-export interface CoordinatorNodeOptions extends NodeOptions {
+export interface CoordinatorOptions extends NodeOptions {
   /**
    * How long the coordinator waits in WAIT for every vote before it aborts, in ms.
    * @default 5000
    */
-  readonly voteTimeoutMs?: number;
+  readonly voteTimeout?: number;
   /**
-   * How often GLOBAL-COMMIT is resent to workers that have not ACKed, in ms.
+   * How often GLOBAL-COMMIT is resent to participants that have not ACKed, in ms.
    * @default 1000
    */
-  readonly resendIntervalMs?: number;
+  readonly resendInterval?: number;
   /** Called for every outcome, including those re-decided by recovery after a restart. */
   readonly onOutcome?: (outcome: Outcome) => void;
 }
 
 /** What {@link Coordinator.transact} takes. */
 export interface TransactOptions {
-  /** The workers' node ids (mailbox addresses), at least one, distinct. */
+  /** The participants' node ids (mailbox addresses), at least one, distinct. */
   readonly participants: readonly NodeId[];
-  /** Handed to every worker's resource manager `prepare`. Any MessagePack value. */
+  /** Handed to every participant's resource manager `prepare`. Any MessagePack value. */
   readonly payload?: unknown;
-  /** How long to wait for the votes, in ms (overrides `voteTimeoutMs`). */
-  readonly timeoutMs?: number;
+  /** How long to wait for the votes, in ms (overrides `voteTimeout`). */
+  readonly timeout?: number;
   /** A transaction id, unique forever; one is made up when absent. */
   readonly txId?: TxId;
 }
@@ -41,7 +41,7 @@ export interface Outcome {
   readonly committed: boolean;
   /** Why: all voted commit, all read-only, someone voted abort, the votes timed out, or recovery. */
   readonly reason: OutcomeReason;
-  /** The worker that voted abort, when `reason` is `"voted-abort"`. */
+  /** The participant that voted abort, when `reason` is `"voted-abort"`. */
   readonly by?: NodeId;
 }
 
@@ -50,7 +50,7 @@ export interface CoordinatorInDoubt {
   readonly txId: TxId;
   readonly phase: CoordinatorTx["phase"];
   readonly participants: readonly NodeId[];
-  /** COMMIT: the workers that have not ACKed yet. */
+  /** COMMIT: the participants that have not ACKed yet. */
   readonly awaitingAck: readonly NodeId[];
 }
 
@@ -63,7 +63,7 @@ export interface CoordinatorStats extends NodeStats {
 
 /**
  * The 2PC coordinator on the mailbox runtime: `transact` asks every participant to vote and
- * resolves with the outcome once it is final (a commit is on stable storage before any worker
+ * resolves with the outcome once it is final (a commit is on stable storage before any participant
  * hears of it).
  *
  * @example
@@ -86,11 +86,11 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     this.start(parts.records);
   }
 
-  private static async parts(options: CoordinatorNodeOptions) {
+  private static async parts(options: CoordinatorOptions) {
     const parts = await TwopcNode.openParts(options, (self) => {
-      const o: { self: string; voteTimeoutMs?: number; resendIntervalMs?: number } = { self };
-      if (options.voteTimeoutMs !== undefined) o.voteTimeoutMs = options.voteTimeoutMs;
-      if (options.resendIntervalMs !== undefined) o.resendIntervalMs = options.resendIntervalMs;
+      const o: { self: string; voteTimeout?: number; resendInterval?: number } = { self };
+      if (options.voteTimeout !== undefined) o.voteTimeout = options.voteTimeout;
+      if (options.resendInterval !== undefined) o.resendInterval = options.resendInterval;
       return new CoordinatorMachine(o);
     });
     return { ...parts, options };
@@ -100,7 +100,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
    * Opens the coordinator: its log is read and every transaction in it recovered by the notes'
    * table (abort what was undecided; finish what was committed), then it starts serving.
    */
-  static async open(options: CoordinatorNodeOptions): Promise<Coordinator> {
+  static async open(options: CoordinatorOptions): Promise<Coordinator> {
     if (options?.onOutcome !== undefined && typeof options.onOutcome !== "function") {
       throw new InvalidArgumentError("Expected `onOutcome` to be a function");
     }
@@ -134,7 +134,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
       const result = new Promise<Outcome>((resolve, reject) => this.#pending.set(txId, { resolve, reject }));
       const event: CoordinatorEvent = { type: EventType.Begin, txId, participants: options.participants, payload: options.payload };
       try {
-        this.feed(options.timeoutMs === undefined ? event : { ...event, timeoutMs: options.timeoutMs });
+        this.feed(options.timeout === undefined ? event : { ...event, timeout: options.timeout });
       } catch (error) {
         this.#pending.delete(txId);
         throw error;

@@ -43,18 +43,18 @@ export interface ClearTimerAction {
   readonly txId: TxId;
   readonly timer: TimerName;
 }
-/** Worker: ask the resource manager to prepare; answer with a `prepared` event. */
+/** Participant: ask the resource manager to prepare; answer with a `prepared` event. */
 export interface RmPrepareAction {
   readonly type: typeof ActionType.RmPrepare;
   readonly txId: TxId;
   readonly payload: unknown;
 }
-/** Worker: make the transaction's effects permanent; answer with `applied`. Idempotent. */
+/** Participant: make the transaction's effects permanent; answer with `applied`. Idempotent. */
 export interface RmCommitAction {
   readonly type: typeof ActionType.RmCommit;
   readonly txId: TxId;
 }
-/** Worker: roll the transaction back; answer with `applied`. Idempotent, also for unknown ids. */
+/** Participant: roll the transaction back; answer with `applied`. Idempotent, also for unknown ids. */
 export interface RmAbortAction {
   readonly type: typeof ActionType.RmAbort;
   readonly txId: TxId;
@@ -79,7 +79,7 @@ export interface OutcomeAction {
   readonly txId: TxId;
   readonly committed: boolean;
   readonly reason: OutcomeReason;
-  /** The worker that voted abort, for `voted-abort`. */
+  /** The participant that voted abort, for `voted-abort`. */
   readonly by?: NodeId;
 }
 

@@ -6,7 +6,7 @@
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { formatInspection, inspectLog } from "./inspect.js";
-import { LOG_FILE_NAME } from "./log.js";
+import { LOG_FILE_NAME } from "@zmbox/log";
 
 const [dir, ...rest] = process.argv.slice(2);
 if (dir === undefined || rest.length > 0 || dir === "--help" || dir === "-h") {

@@ -5,91 +5,91 @@ import type { NodeId } from "./types.js";
  * Never set one outside such a test: each breaks atomicity or liveness.
  */
 export const Mutation = {
-  /** Worker sends VOTE-COMMIT without waiting for WORKER-READY to be durable. */
-  WorkerVotesBeforeForce: "worker-votes-before-force",
+  /** Participant sends VOTE-COMMIT without waiting for WORKER-READY to be durable. */
+  ParticipantVotesBeforeForce: "participant-votes-before-force",
   /** Coordinator sends GLOBAL-COMMIT without waiting for COORD-COMMIT to be durable. */
   CoordinatorCommitsBeforeForce: "coordinator-commits-before-force",
-  /** A worker in INIT tells an asking peer "abort" without forcing WORKER-ABORT first. */
+  /** A participant in INIT tells an asking peer "abort" without forcing WORKER-ABORT first. */
   PeerAbortsUnforced: "peer-aborts-unforced",
-  /** A worker in READY never asks for the decision (breaks liveness, not safety). */
-  WorkerNeverAsks: "worker-never-asks",
+  /** A participant in READY never asks for the decision (breaks liveness, not safety). */
+  ParticipantNeverAsks: "participant-never-asks",
 } as const;
 export type Mutation = (typeof Mutation)[keyof typeof Mutation];
 
-/** Default for {@link CoordinatorOptions.voteTimeoutMs}. */
-export const DEFAULT_VOTE_TIMEOUT_MS = 5_000;
-/** Default for {@link CoordinatorOptions.resendIntervalMs}. */
-export const DEFAULT_RESEND_INTERVAL_MS = 1_000;
-/** Default for {@link WorkerOptions.askAfterMs}. */
-export const DEFAULT_ASK_AFTER_MS = 2_000;
-/** Default for {@link WorkerOptions.askIntervalMs}. */
-export const DEFAULT_ASK_INTERVAL_MS = 1_000;
-/** Default for {@link WorkerOptions.joinTimeoutMs}. */
-export const DEFAULT_JOIN_TIMEOUT_MS = 10_000;
-/** Default for {@link WorkerOptions.rememberMs}. */
-export const DEFAULT_REMEMBER_MS = 10 * 60_000;
+/** Default for {@link CoordinatorMachineOptions.voteTimeout}. */
+export const DEFAULT_VOTE_TIMEOUT = 5_000;
+/** Default for {@link CoordinatorMachineOptions.resendInterval}. */
+export const DEFAULT_RESEND_INTERVAL = 1_000;
+/** Default for {@link ParticipantMachineOptions.askAfter}. */
+export const DEFAULT_ASK_AFTER = 2_000;
+/** Default for {@link ParticipantMachineOptions.askInterval}. */
+export const DEFAULT_ASK_INTERVAL = 1_000;
+/** Default for {@link ParticipantMachineOptions.joinTimeout}. */
+export const DEFAULT_JOIN_TIMEOUT = 10_000;
+/** Default for {@link ParticipantMachineOptions.rememberFor}. */
+export const DEFAULT_REMEMBER_FOR = 10 * 60_000;
 
-export interface CoordinatorOptions {
-  /** This coordinator's node id: the `from` of its messages, where workers reply. */
+export interface CoordinatorMachineOptions {
+  /** This coordinator's node id: the `from` of its messages, where participants reply. */
   readonly self: NodeId;
   /**
    * How long the coordinator waits in WAIT for every vote before it aborts. Per transaction,
-   * `begin.timeoutMs` overrides it.
+   * `begin.timeout` overrides it.
    * @default 5000
    */
-  readonly voteTimeoutMs?: number;
+  readonly voteTimeout?: number;
   /**
-   * How often GLOBAL-COMMIT is resent to workers that have not ACKed.
+   * How often GLOBAL-COMMIT is resent to participants that have not ACKed.
    * @default 1000
    */
-  readonly resendIntervalMs?: number;
+  readonly resendInterval?: number;
   /** Deliberately unsafe behaviour, for checker self-tests only. */
   readonly mutation?: Mutation;
 }
 
-export interface WorkerOptions {
-  /** This worker's node id: the `from` of its messages. */
+export interface ParticipantMachineOptions {
+  /** This participant's node id: the `from` of its messages. */
   readonly self: NodeId;
   /**
-   * How long a worker in READY waits for the decision before it asks the coordinator.
+   * How long a participant in READY waits for the decision before it asks the coordinator.
    * @default 2000
    */
-  readonly askAfterMs?: number;
+  readonly askAfter?: number;
   /**
    * Interval between later asks (from the second on, the peers are asked too).
    * @default 1000
    */
-  readonly askIntervalMs?: number;
+  readonly askInterval?: number;
   /**
    * After `join`, how long to wait for VOTE-REQ before aborting. Per transaction,
-   * `join.timeoutMs` overrides it.
+   * `join.timeout` overrides it.
    * @default 10000
    */
-  readonly joinTimeoutMs?: number;
+  readonly joinTimeout?: number;
   /**
    * How long a finished transaction is remembered (and kept in the log) to answer late
    * duplicates; `Infinity` never forgets. Must exceed twice the longest time a message can
    * spend in the network, or a stale VOTE-REQ could be taken for a new transaction.
    * @default 600000
    */
-  readonly rememberMs?: number;
+  readonly rememberFor?: number;
   /** Deliberately unsafe behaviour, for checker self-tests only. */
   readonly mutation?: Mutation;
 }
 
-export interface ResolvedCoordinatorOptions {
+export interface ResolvedCoordinatorMachineOptions {
   readonly self: NodeId;
-  readonly voteTimeoutMs: number;
-  readonly resendIntervalMs: number;
+  readonly voteTimeout: number;
+  readonly resendInterval: number;
   readonly mutation: Mutation | undefined;
 }
 
-export interface ResolvedWorkerOptions {
+export interface ResolvedParticipantMachineOptions {
   readonly self: NodeId;
-  readonly askAfterMs: number;
-  readonly askIntervalMs: number;
-  readonly joinTimeoutMs: number;
-  readonly rememberMs: number;
+  readonly askAfter: number;
+  readonly askInterval: number;
+  readonly joinTimeout: number;
+  readonly rememberFor: number;
   readonly mutation: Mutation | undefined;
 }
 
@@ -118,23 +118,23 @@ function checkMutation(value: unknown): Mutation | undefined {
 }
 
 /** Validates coordinator options and fills in the defaults. @throws {TypeError} naming the field. */
-export function parseCoordinatorOptions(options: CoordinatorOptions): ResolvedCoordinatorOptions {
+export function parseCoordinatorMachineOptions(options: CoordinatorMachineOptions): ResolvedCoordinatorMachineOptions {
   return {
     self: checkSelf(options.self),
-    voteTimeoutMs: checkMs("voteTimeoutMs", options.voteTimeoutMs, DEFAULT_VOTE_TIMEOUT_MS),
-    resendIntervalMs: checkMs("resendIntervalMs", options.resendIntervalMs, DEFAULT_RESEND_INTERVAL_MS),
+    voteTimeout: checkMs("voteTimeout", options.voteTimeout, DEFAULT_VOTE_TIMEOUT),
+    resendInterval: checkMs("resendInterval", options.resendInterval, DEFAULT_RESEND_INTERVAL),
     mutation: checkMutation(options.mutation),
   };
 }
 
-/** Validates worker options and fills in the defaults. @throws {TypeError} naming the field. */
-export function parseWorkerOptions(options: WorkerOptions): ResolvedWorkerOptions {
+/** Validates participant options and fills in the defaults. @throws {TypeError} naming the field. */
+export function parseParticipantMachineOptions(options: ParticipantMachineOptions): ResolvedParticipantMachineOptions {
   return {
     self: checkSelf(options.self),
-    askAfterMs: checkMs("askAfterMs", options.askAfterMs, DEFAULT_ASK_AFTER_MS),
-    askIntervalMs: checkMs("askIntervalMs", options.askIntervalMs, DEFAULT_ASK_INTERVAL_MS),
-    joinTimeoutMs: checkMs("joinTimeoutMs", options.joinTimeoutMs, DEFAULT_JOIN_TIMEOUT_MS),
-    rememberMs: checkMs("rememberMs", options.rememberMs, DEFAULT_REMEMBER_MS, true),
+    askAfter: checkMs("askAfter", options.askAfter, DEFAULT_ASK_AFTER),
+    askInterval: checkMs("askInterval", options.askInterval, DEFAULT_ASK_INTERVAL),
+    joinTimeout: checkMs("joinTimeout", options.joinTimeout, DEFAULT_JOIN_TIMEOUT),
+    rememberFor: checkMs("rememberFor", options.rememberFor, DEFAULT_REMEMBER_FOR, true),
     mutation: checkMutation(options.mutation),
   };
 }

@@ -1,22 +1,22 @@
 import { InvalidLogError } from "./errors.js";
 import { RecordType, type TwopcRecord } from "./records.js";
-import { CoordinatorPhase, WorkerPhase, type NodeId, type TxId } from "./types.js";
+import { CoordinatorPhase, ParticipantPhase, type NodeId, type TxId } from "./types.js";
 
 /** What a coordinator's log says about one transaction. */
 export interface CoordinatorLogState {
   readonly txId: TxId;
   readonly phase: CoordinatorPhase;
   readonly participants: readonly NodeId[];
-  /** In COMMIT: the workers that voted commit and owe an ACK. */
+  /** In COMMIT: the participants that voted commit and owe an ACK. */
   readonly ackers: readonly NodeId[];
   /** COORD-END or COORD-ABORT is logged: nothing left to do. */
   readonly ended: boolean;
 }
 
-/** What a worker's log says about one transaction (no record at all means INIT: presumed abort). */
-export interface WorkerLogState {
+/** What a participant's log says about one transaction (no record at all means INIT: presumed abort). */
+export interface ParticipantLogState {
   readonly txId: TxId;
-  readonly phase: typeof WorkerPhase.Ready | typeof WorkerPhase.Commit | typeof WorkerPhase.Abort;
+  readonly phase: typeof ParticipantPhase.Ready | typeof ParticipantPhase.Commit | typeof ParticipantPhase.Abort;
   /** Known once WORKER-READY is logged. */
   readonly coordinator: NodeId | undefined;
   readonly participants: readonly NodeId[];
@@ -27,7 +27,7 @@ export interface WorkerLogState {
 /** A log folded into one state per transaction, in first-appearance order. */
 export interface LogSummary {
   readonly coordinator: ReadonlyMap<TxId, CoordinatorLogState>;
-  readonly worker: ReadonlyMap<TxId, WorkerLogState>;
+  readonly participant: ReadonlyMap<TxId, ParticipantLogState>;
 }
 
 /**
@@ -38,11 +38,11 @@ export interface LogSummary {
  */
 export function summarizeLog(records: readonly TwopcRecord[]): LogSummary {
   const coordinator = new Map<TxId, CoordinatorLogState>();
-  const worker = new Map<TxId, WorkerLogState>();
+  const participant = new Map<TxId, ParticipantLogState>();
   for (const record of records) {
     const { txId } = record;
     const c = coordinator.get(txId);
-    const w = worker.get(txId);
+    const w = participant.get(txId);
     switch (record.type) {
       case RecordType.CoordStart:
         coordinator.set(txId, c ?? { txId, phase: CoordinatorPhase.Wait, participants: record.participants, ackers: [], ended: false });
@@ -67,21 +67,21 @@ export function summarizeLog(records: readonly TwopcRecord[]): LogSummary {
         if (c !== undefined) coordinator.set(txId, { ...c, ended: true });
         break;
       case RecordType.WorkerReady:
-        if (w !== undefined && w.phase !== WorkerPhase.Ready) throw new InvalidLogError(txId, `WORKER-READY after ${w.phase}`);
-        worker.set(txId, { txId, phase: WorkerPhase.Ready, coordinator: record.coordinator, participants: record.participants, ended: false });
+        if (w !== undefined && w.phase !== ParticipantPhase.Ready) throw new InvalidLogError(txId, `WORKER-READY after ${w.phase}`);
+        participant.set(txId, { txId, phase: ParticipantPhase.Ready, coordinator: record.coordinator, participants: record.participants, ended: false });
         break;
       case RecordType.WorkerCommit:
-        if (w === undefined || w.phase === WorkerPhase.Abort) throw new InvalidLogError(txId, "WORKER-COMMIT without WORKER-READY, or after WORKER-ABORT");
-        worker.set(txId, { ...w, phase: WorkerPhase.Commit });
+        if (w === undefined || w.phase === ParticipantPhase.Abort) throw new InvalidLogError(txId, "WORKER-COMMIT without WORKER-READY, or after WORKER-ABORT");
+        participant.set(txId, { ...w, phase: ParticipantPhase.Commit });
         break;
       case RecordType.WorkerAbort:
-        if (w?.phase === WorkerPhase.Commit) throw new InvalidLogError(txId, "WORKER-ABORT after WORKER-COMMIT");
-        worker.set(txId, { txId, phase: WorkerPhase.Abort, coordinator: w?.coordinator, participants: w?.participants ?? [], ended: w?.ended ?? false });
+        if (w?.phase === ParticipantPhase.Commit) throw new InvalidLogError(txId, "WORKER-ABORT after WORKER-COMMIT");
+        participant.set(txId, { txId, phase: ParticipantPhase.Abort, coordinator: w?.coordinator, participants: w?.participants ?? [], ended: w?.ended ?? false });
         break;
       case RecordType.WorkerEnd:
         if (w === undefined) break; // lone END after compaction, as for COORD-END
-        if (w.phase === WorkerPhase.Ready) throw new InvalidLogError(txId, "WORKER-END before an outcome");
-        worker.set(txId, { ...w, ended: true });
+        if (w.phase === ParticipantPhase.Ready) throw new InvalidLogError(txId, "WORKER-END before an outcome");
+        participant.set(txId, { ...w, ended: true });
         break;
       default: {
         const unknown: never = record;
@@ -89,5 +89,5 @@ export function summarizeLog(records: readonly TwopcRecord[]): LogSummary {
       }
     }
   }
-  return { coordinator, worker };
+  return { coordinator, participant };
 }

@@ -4,7 +4,7 @@ import { EventType, TimerName, type BeginEvent, type CoordinatorEvent } from "./
 import type { CoordinatorLogState, LogSummary } from "./log-state.js";
 import { TxMachine, type Step } from "./machine.js";
 import { MessageType, type TwopcMessage } from "./messages.js";
-import { Mutation, parseCoordinatorOptions, type CoordinatorOptions, type ResolvedCoordinatorOptions } from "./options.js";
+import { Mutation, parseCoordinatorMachineOptions, type CoordinatorMachineOptions, type ResolvedCoordinatorMachineOptions } from "./options.js";
 import { RecordType, type TwopcRecord } from "./records.js";
 import { CoordinatorPhase, Decision, type NodeId, type TxId } from "./types.js";
 
@@ -13,9 +13,9 @@ export interface CoordinatorWaitTx {
   readonly phase: typeof CoordinatorPhase.Wait;
   readonly txId: TxId;
   readonly participants: readonly NodeId[];
-  /** Workers that voted commit so far. */
+  /** Participants that voted commit so far. */
   readonly committed: readonly NodeId[];
-  /** Workers that voted read-only so far. */
+  /** Participants that voted read-only so far. */
   readonly readOnly: readonly NodeId[];
 }
 
@@ -39,7 +39,7 @@ export interface CoordinatorCommitTx {
  */
 export type CoordinatorTx = CoordinatorWaitTx | CoordinatorCommitTx;
 
-type Opts = ResolvedCoordinatorOptions;
+type Opts = ResolvedCoordinatorMachineOptions;
 
 function stay(tx: CoordinatorTx | undefined): Step<CoordinatorTx> {
   return { tx, actions: [] };
@@ -50,32 +50,32 @@ function message(type: typeof MessageType.GlobalCommit | typeof MessageType.Glob
 }
 
 function validateBegin(event: BeginEvent, self: NodeId): number | undefined {
-  const { txId, participants, timeoutMs } = event;
+  const { txId, participants, timeout } = event;
   if (participants.length === 0) throw new InvalidParticipantsError(txId, "the list is empty");
-  if (new Set(participants).size !== participants.length) throw new InvalidParticipantsError(txId, "a worker is named twice");
+  if (new Set(participants).size !== participants.length) throw new InvalidParticipantsError(txId, "a participant is named twice");
   if (participants.includes(self)) {
-    throw new InvalidParticipantsError(txId, `the coordinator ${JSON.stringify(self)} is in the list (give its worker its own node id)`);
+    throw new InvalidParticipantsError(txId, `the coordinator ${JSON.stringify(self)} is in the list (give its participant its own node id)`);
   }
-  if (timeoutMs !== undefined && !(timeoutMs > 0 && Number.isFinite(timeoutMs))) {
-    throw new TypeError(`Expected \`timeoutMs\` to be a number of milliseconds above 0, got \`${String(timeoutMs)}\` (${typeof timeoutMs})`);
+  if (timeout !== undefined && !(timeout > 0 && Number.isFinite(timeout))) {
+    throw new TypeError(`Expected \`timeout\` to be a number of milliseconds above 0, got \`${String(timeout)}\` (${typeof timeout})`);
   }
-  return timeoutMs;
+  return timeout;
 }
 
 function begin(tx: CoordinatorTx | undefined, event: BeginEvent, o: Opts): Step<CoordinatorTx> {
   if (tx !== undefined) throw new TxIdInUseError(event.txId);
-  const timeoutMs = validateBegin(event, o.self) ?? o.voteTimeoutMs;
+  const timeout = validateBegin(event, o.self) ?? o.voteTimeout;
   const { txId } = event;
   const participants = [...event.participants];
   const payload = event.payload === undefined ? {} : { payload: event.payload };
-  // 2PC (notes): coordinator INIT -> WAIT on "Recv: START, Send: VOTE-REQ" to all workers.
+  // 2PC (notes): coordinator INIT -> WAIT on "Recv: START, Send: VOTE-REQ" to all participants.
   // Presumed abort: COORD-START is not forced; if it is lost, the transaction is simply unknown,
   // which means abort. VOTE-REQ carries the participants for cooperative termination.
   const actions: TwopcAction[] = [{ type: ActionType.Append, record: { type: RecordType.CoordStart, txId, participants }, force: false }];
   for (const to of participants) {
     actions.push({ type: ActionType.Send, to, msg: { type: MessageType.VoteReq, txId, from: o.self, participants, ...payload } });
   }
-  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Vote, ms: timeoutMs });
+  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Vote, ms: timeout });
   return { tx: { phase: CoordinatorPhase.Wait, txId, participants, committed: [], readOnly: [] }, actions };
 }
 
@@ -88,7 +88,7 @@ function abort(
   const { txId } = tx;
   // 2PC (notes): "If anyone votes to abort, coordinator writes Abort in its log and tells
   // everyone to abort" (GLOBAL-ABORT; read-only voters have left and the aborter knows).
-  // Presumed abort: COORD-ABORT is not forced and no ACK is awaited; a worker that misses
+  // Presumed abort: COORD-ABORT is not forced and no ACK is awaited; a participant that misses
   // GLOBAL-ABORT asks, and the coordinator, having forgotten, answers abort.
   const actions: TwopcAction[] = [
     { type: ActionType.ClearTimer, txId, timer: TimerName.Vote },
@@ -106,7 +106,7 @@ function commitDurable(tx: CoordinatorCommitTx, reason: OutcomeReason, o: Opts):
   // 2PC (notes): "Then asks all nodes to commit" — GLOBAL-COMMIT to every commit voter, only now
   // that COORD-COMMIT is durable; resent on a timer until each has ACKed.
   const actions: TwopcAction[] = tx.awaitingAck.map((to) => ({ type: ActionType.Send, to, msg: message(MessageType.GlobalCommit, txId, o.self) }));
-  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Resend, ms: o.resendIntervalMs });
+  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Resend, ms: o.resendInterval });
   actions.push({ type: ActionType.Outcome, txId, committed: true, reason });
   return { tx: { ...tx, durable: true }, actions };
 }
@@ -136,14 +136,14 @@ function allVoted(tx: CoordinatorWaitTx, o: Opts): Step<CoordinatorTx> {
 function onVote(tx: CoordinatorTx | undefined, msg: TwopcMessage, readOnly: boolean, o: Opts): Step<CoordinatorTx> {
   if (tx === undefined) {
     // Presumed abort: a coordinator that knows nothing of a transaction aborted it (or lost its
-    // START); a worker that voted commit is told at once instead of after its ask timer.
+    // START); a participant that voted commit is told at once instead of after its ask timer.
     if (readOnly) return stay(tx);
     return { tx, actions: [{ type: ActionType.Send, to: msg.from, msg: message(MessageType.GlobalAbort, msg.txId, o.self) }] };
   }
   if (tx.phase !== CoordinatorPhase.Wait || !tx.participants.includes(msg.from)) return stay(tx);
   if (tx.committed.includes(msg.from) || tx.readOnly.includes(msg.from)) return stay(tx);
   const next: CoordinatorWaitTx = readOnly ? { ...tx, readOnly: [...tx.readOnly, msg.from] } : { ...tx, committed: [...tx.committed, msg.from] };
-  // 2PC (notes): "If receive VOTE-COMMIT from all N workers" (read-only counts as a yes).
+  // 2PC (notes): "If receive VOTE-COMMIT from all N participants" (read-only counts as a yes).
   if (next.committed.length + next.readOnly.length < next.participants.length) return stay(next);
   return allVoted(next, o);
 }
@@ -154,7 +154,7 @@ function onAck(tx: CoordinatorTx | undefined, from: NodeId): Step<CoordinatorTx>
   if (awaitingAck.length > 0) return stay({ ...tx, awaitingAck });
   const { txId } = tx;
   // 2PC (notes): "After receive ACKs, coordinator writes 'Got Commit' to log" — END, not forced:
-  // if it is lost, recovery finds COMMIT, resends GLOBAL-COMMIT and the workers ACK again.
+  // if it is lost, recovery finds COMMIT, resends GLOBAL-COMMIT and the participants ACK again.
   return {
     tx: undefined,
     actions: [
@@ -194,7 +194,7 @@ function receive(tx: CoordinatorTx | undefined, msg: TwopcMessage, o: Opts): Ste
     case MessageType.GlobalCommit:
     case MessageType.GlobalAbort:
     case MessageType.Decision:
-      return stay(tx); // worker-bound: misrouted, ignored
+      return stay(tx); // participant-bound: misrouted, ignored
     default:
       throw new Error(`unhandled message ${JSON.stringify(msg satisfies never)}`);
   }
@@ -209,13 +209,13 @@ function timeout(tx: CoordinatorTx | undefined, timer: TimerName, o: Opts): Step
       if (tx?.phase !== CoordinatorPhase.Commit || !tx.durable) return stay(tx);
       // The coordinator resends GLOBAL-COMMIT until every commit voter has ACKed.
       const actions: TwopcAction[] = tx.awaitingAck.map((to) => ({ type: ActionType.Send, to, msg: message(MessageType.GlobalCommit, tx.txId, o.self) }));
-      actions.push({ type: ActionType.SetTimer, txId: tx.txId, timer: TimerName.Resend, ms: o.resendIntervalMs });
+      actions.push({ type: ActionType.SetTimer, txId: tx.txId, timer: TimerName.Resend, ms: o.resendInterval });
       return { tx, actions };
     }
     case TimerName.Join:
     case TimerName.Ask:
     case TimerName.Forget:
-      return stay(tx); // worker timers
+      return stay(tx); // participant timers
     default:
       throw new Error(`unhandled timer ${String(timer satisfies never)}`);
   }
@@ -279,12 +279,12 @@ export function recoverCoordinatorTx(state: CoordinatorLogState, o: Opts): Step<
  * run(coordinator.handle({ type: "begin", txId: "tx-1", participants: ["w1", "w2"] }))
  */
 export class CoordinatorMachine extends TxMachine<CoordinatorTx, CoordinatorEvent> {
-  readonly options: ResolvedCoordinatorOptions;
+  readonly options: ResolvedCoordinatorMachineOptions;
 
   /** @throws {TypeError} when an option is invalid. */
-  constructor(options: CoordinatorOptions) {
+  constructor(options: CoordinatorMachineOptions) {
     super();
-    this.options = parseCoordinatorOptions(options);
+    this.options = parseCoordinatorMachineOptions(options);
   }
 
   protected step(tx: CoordinatorTx | undefined, event: CoordinatorEvent): Step<CoordinatorTx> {
@@ -292,8 +292,8 @@ export class CoordinatorMachine extends TxMachine<CoordinatorTx, CoordinatorEven
   }
 
   protected *recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<CoordinatorTx>]> {
-    const [stray] = summary.worker.keys();
-    if (stray !== undefined) throw new InvalidLogError(stray, "worker records in a coordinator log");
+    const [stray] = summary.participant.keys();
+    if (stray !== undefined) throw new InvalidLogError(stray, "participant records in a coordinator log");
     for (const [txId, state] of summary.coordinator) yield [txId, recoverCoordinatorTx(state, this.options)];
   }
 }

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 /**
- * `node packages/twopc/dist/sim/cli.js --seeds N --seed S [--mutation M]` (or `pnpm sim ...`):
+ * `node packages/twopc/dist/cli/sim.js --seeds N --seed S [--mutation M]` (or `pnpm sim ...`):
  * simulates seeds S .. S+N-1 and prints one summary line. On the first failing seed it prints
  * the violation and the seed's full trace, and exits 1. Exit 2 on bad arguments.
  */
 import { parseArgs } from "node:util";
-import { Mutation } from "../twopc/options.js";
-import { simulateSeed, type SimStats } from "./simulator.js";
+import { Mutation } from "../protocol/options.js";
+import { simulateSeed, type SimStats } from "../sim/simulator.js";
 
 const usage = "usage: sim [--seeds N (default 1000)] [--seed S (default 1)] [--mutation " + Object.values(Mutation).join("|") + "]";
 
@@ -62,6 +62,6 @@ process.stdout.write(
 if (failedSeed !== undefined) {
   const replay = await simulateSeed(failedSeed, { ...options, trace: true });
   process.stdout.write(`\nFAILED seed ${failedSeed}: ${replay.violation ?? "(did not fail again: nondeterminism!)"}\n\ntrace:\n${replay.trace.join("\n")}\n`);
-  process.stdout.write(`\nreplay: node packages/twopc/dist/sim/cli.js --seeds 1 --seed ${failedSeed}${mutation === undefined ? "" : ` --mutation ${mutation}`}\n`);
+  process.stdout.write(`\nreplay: node packages/twopc/dist/cli/sim.js --seeds 1 --seed ${failedSeed}${mutation === undefined ? "" : ` --mutation ${mutation}`}\n`);
   process.exitCode = 1;
 }

@@ -8,20 +8,20 @@
  *                          \--- resource manager (prepared / applied) <--rm-*--/
  */
 import { InvalidArgumentError, type Mailbox, type Runtime } from "@zmbox/mailbox";
-import { createNodeFs } from "../log/fs.js";
-import { StableLog, type LogStats } from "../log/log.js";
-import { ActionType, type TwopcAction } from "../twopc/actions.js";
-import { EventType, type TwopcEvent } from "../twopc/events.js";
-import type { TxMachine } from "../twopc/machine.js";
-import { isTwopcMessage, type TwopcMessage } from "../twopc/messages.js";
-import { RecordType, type TwopcRecord } from "../twopc/records.js";
-import type { TxId } from "../twopc/types.js";
+import { createNodeFs } from "@zmbox/log";
+import { StableLog, type LogStats } from "@zmbox/log";
+import { ActionType, type TwopcAction } from "../protocol/actions.js";
+import { EventType, type TwopcEvent } from "../protocol/events.js";
+import type { TxMachine } from "../protocol/machine.js";
+import { isTwopcMessage, type TwopcMessage } from "../protocol/messages.js";
+import { RecordType, type TwopcRecord } from "../protocol/records.js";
+import type { TxId } from "../protocol/types.js";
 import { NodeClosedError, NodeFailedError } from "./errors.js";
 import { Timers } from "./timers.js";
 
 /**
  * How long the node's lazy forced records (WORKER-COMMIT, whose ACK waits on it) wait for a
- * forced one in a hurry to share its write (see `LogOptions.lazyWriteMs`), in ms.
+ * forced one in a hurry to share its write (see `LogOptions.lazyWriteDelay`), in ms.
  */
 const LAZY_WRITE_MS = 2;
 /**
@@ -135,8 +135,8 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
         fs: createNodeFs({ inlineWrites: options.inlineWrites ?? true }),
         retain: (r) => machine.retains(r.txId),
         // Unforced records (COORD-START, ENDs) ride with the next forced group.
-        lazyWriteMs: LAZY_WRITE_MS,
-        unforcedWriteMs: UNFORCED_WRITE_MS,
+        lazyWriteDelay: LAZY_WRITE_MS,
+        unforcedWriteDelay: UNFORCED_WRITE_MS,
       });
       return { mailbox, log, machine, records };
     } catch (error) {

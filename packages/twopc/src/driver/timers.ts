@@ -1,6 +1,6 @@
 import { DeadlineHeap, type Timed } from "@zmbox/mailbox";
-import type { TimerName } from "../twopc/events.js";
-import type { TxId } from "../twopc/types.js";
+import type { TimerName } from "../protocol/events.js";
+import type { TxId } from "../protocol/types.js";
 
 /** One timer of one transaction: its own entry in the deadline heap. */
 interface Entry extends Timed {
@@ -11,7 +11,7 @@ interface Entry extends Timed {
 /**
  * The machines' timers, at most one per (transaction, timer name), on one deadline heap.
  *
- * A participant remembers every finished transaction for `rememberMs`, and at 64 transactions
+ * A participant remembers every finished transaction for `rememberFor`, and at 64 transactions
  * in flight finishes about 10,000 a second. With a Node `setTimeout` per timer, its closure and
  * a string key, a remembered transaction held 593 bytes of heap (measured); the timer was about
  * half of it. Here it is one small entry, found by the transaction id the machine holds anyway.

@@ -3,11 +3,11 @@ import { crc32 } from "node:zlib";
 import { open, readFile, writeFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { unpack } from "msgpackr";
-import { LogClosedError, LogFailedError, RecordTooLargeError } from "../src/log/errors.js";
-import { decodeFrames, encodeFrame, endOfData, FRAME_HEADER_BYTES } from "../src/log/frame.js";
-import { LOG_FILE_NAME, StableLog, readLog } from "../src/log/log.js";
-import { MemoryFs } from "../src/log/memory-fs.js";
-import { PREALLOCATE_BYTES, createNodeFs } from "../src/log/fs.js";
+import { LogClosedError, LogFailedError, RecordTooLargeError } from "../src/errors.js";
+import { decodeFrames, encodeFrame, endOfData, FRAME_HEADER_BYTES } from "../src/frame.js";
+import { LOG_FILE_NAME, StableLog, readLog } from "../src/log.js";
+import { MemoryFs } from "../src/memory-fs.js";
+import { PREALLOCATE_BYTES, createNodeFs } from "../src/fs.js";
 
 interface Rec {
   txId: string;
@@ -195,9 +195,9 @@ t.test("log - unforced appends are written without a sync and made durable by th
   t.same((await StableLog.open<Rec>("/n1", { fs })).records, [{ txId: "b", n: 1 }, { txId: "c", n: 2 }], "the forced append synced the earlier one");
 });
 
-t.test("log - with lazyWriteMs, unforced and lazy records wait for the next forced group, and a lazy one still resolves only when durable", async (t) => {
+t.test("log - with lazyWriteDelay, unforced and lazy records wait for the next forced group, and a lazy one still resolves only when durable", async (t) => {
   const fs = new MemoryFs();
-  const { log } = await StableLog.open<Rec>("/lazy", { fs, lazyWriteMs: 50 });
+  const { log } = await StableLog.open<Rec>("/lazy", { fs, lazyWriteDelay: 50 });
   let lazyDone = false;
   void log.append({ txId: "start", n: 0 }, { sync: false });
   const lazy = log.append({ txId: "commit", n: 1 }, { lazy: true }).then(() => (lazyDone = true));
@@ -211,34 +211,34 @@ t.test("log - with lazyWriteMs, unforced and lazy records wait for the next forc
   fs.crash();
   t.same((await StableLog.open<Rec>("/lazy", { fs })).records.map((r) => r.txId), ["start", "commit", "ready"], "all three durable, in order");
 
-  const alone = (await StableLog.open<Rec>("/lazy2", { fs, lazyWriteMs: 20 })).log;
+  const alone = (await StableLog.open<Rec>("/lazy2", { fs, lazyWriteDelay: 20 })).log;
   const started = performance.now();
   await alone.append({ txId: "solo", n: 0 }, { lazy: true });
-  t.ok(performance.now() - started >= 15, "a lazy record with no company goes out after lazyWriteMs");
+  t.ok(performance.now() - started >= 15, "a lazy record with no company goes out after lazyWriteDelay");
   fs.crash();
   t.same((await StableLog.open<Rec>("/lazy2", { fs })).records.map((r) => r.txId), ["solo"], "and it was synced");
 });
 
-t.test("log - unforced records alone wait unforcedWriteMs; a lazy forced record brings the write forward to lazyWriteMs", async (t) => {
+t.test("log - unforced records alone wait unforcedWriteDelay; a lazy forced record brings the write forward to lazyWriteDelay", async (t) => {
   const fs = new MemoryFs();
-  const { log } = await StableLog.open<Rec>("/unforced", { fs, lazyWriteMs: 20, unforcedWriteMs: 400 });
+  const { log } = await StableLog.open<Rec>("/unforced", { fs, lazyWriteDelay: 20, unforcedWriteDelay: 400 });
   void log.append({ txId: "end-1", n: 0 }, { sync: false });
   await new Promise((r) => setTimeout(r, 60));
-  t.equal(fs.stats.writes, 0, "an unforced record alone is still waiting after 3 x lazyWriteMs");
+  t.equal(fs.stats.writes, 0, "an unforced record alone is still waiting after 3 x lazyWriteDelay");
   const started = performance.now();
   await log.append({ txId: "commit", n: 1 }, { lazy: true });
   const waited = performance.now() - started;
-  t.ok(waited >= 15 && waited < 300, `the lazy forced record went out after about lazyWriteMs (${waited.toFixed(0)} ms), not unforcedWriteMs`);
+  t.ok(waited >= 15 && waited < 300, `the lazy forced record went out after about lazyWriteDelay (${waited.toFixed(0)} ms), not unforcedWriteDelay`);
   t.equal(fs.stats.writes, 1, "in one write with the unforced record");
   t.equal(fs.stats.syncs, 1, "and one sync");
 
   void log.append({ txId: "end-2", n: 2 }, { sync: false });
   const written = fs.stats.writes;
   await new Promise((r) => setTimeout(r, 500));
-  t.equal(fs.stats.writes, written + 1, "an unforced record with no company is written after unforcedWriteMs");
+  t.equal(fs.stats.writes, written + 1, "an unforced record with no company is written after unforcedWriteDelay");
   fs.crash();
   t.same((await StableLog.open<Rec>("/unforced", { fs })).records.map((r) => r.txId), ["end-1", "commit"], "unsynced, the last one is lost in a crash, as unforced records may be");
-  await t.rejects(StableLog.open<Rec>("/bad", { fs, unforcedWriteMs: -1 }), /unforcedWriteMs/, "a negative unforcedWriteMs is refused, naming the option");
+  await t.rejects(StableLog.open<Rec>("/bad", { fs, unforcedWriteDelay: -1 }), /unforcedWriteDelay/, "a negative unforcedWriteDelay is refused, naming the option");
 });
 
 t.test("log - a crash tears the unsynced tail at any byte, and open recovers the synced prefix", async (t) => {

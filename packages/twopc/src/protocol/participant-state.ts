@@ -1,8 +1,8 @@
-import { WorkerPhase, type NodeId, type TxId } from "./types.js";
+import { ParticipantPhase, type NodeId, type TxId } from "./types.js";
 
-/** Worker in INIT: knows the transaction (from `join` or VOTE-REQ) and has not voted. */
-export interface WorkerInitTx {
-  readonly phase: typeof WorkerPhase.Init;
+/** Participant in INIT: knows the transaction (from `join` or VOTE-REQ) and has not voted. */
+export interface ParticipantInitTx {
+  readonly phase: typeof ParticipantPhase.Init;
   readonly txId: TxId;
   readonly coordinator: NodeId;
   /** Empty until VOTE-REQ names them. */
@@ -13,9 +13,9 @@ export interface WorkerInitTx {
   readonly askers: readonly NodeId[];
 }
 
-/** Worker in READY: promised to commit; blocked until it learns the decision. */
-export interface WorkerReadyTx {
-  readonly phase: typeof WorkerPhase.Ready;
+/** Participant in READY: promised to commit; blocked until it learns the decision. */
+export interface ParticipantReadyTx {
+  readonly phase: typeof ParticipantPhase.Ready;
   readonly txId: TxId;
   readonly coordinator: NodeId;
   readonly participants: readonly NodeId[];
@@ -25,9 +25,9 @@ export interface WorkerReadyTx {
   readonly askedCoordinator: boolean;
 }
 
-/** Worker in COMMIT. */
-export interface WorkerCommitTx {
-  readonly phase: typeof WorkerPhase.Commit;
+/** Participant in COMMIT. */
+export interface ParticipantCommitTx {
+  readonly phase: typeof ParticipantPhase.Commit;
   readonly txId: TxId;
   readonly coordinator: NodeId;
   /** WORKER-COMMIT is on stable storage (the ACK has been sent). */
@@ -45,9 +45,9 @@ export const AbortProgress = {
 } as const;
 export type AbortProgress = (typeof AbortProgress)[keyof typeof AbortProgress];
 
-/** Worker in ABORT. */
-export interface WorkerAbortTx {
-  readonly phase: typeof WorkerPhase.Abort;
+/** Participant in ABORT. */
+export interface ParticipantAbortTx {
+  readonly phase: typeof ParticipantPhase.Abort;
   readonly txId: TxId;
   readonly coordinator: NodeId | undefined;
   /**
@@ -62,26 +62,26 @@ export interface WorkerAbortTx {
   readonly rm: AbortProgress;
 }
 
-/** Worker voted read-only: out of phase 2, remembered only to answer duplicates. */
-export interface WorkerReadOnlyTx {
-  readonly phase: typeof WorkerPhase.ReadOnly;
+/** Participant voted read-only: out of phase 2, remembered only to answer duplicates. */
+export interface ParticipantReadOnlyTx {
+  readonly phase: typeof ParticipantPhase.ReadOnly;
   readonly txId: TxId;
   readonly coordinator: NodeId;
 }
 
-export type WorkerTx = WorkerInitTx | WorkerReadyTx | WorkerCommitTx | WorkerAbortTx | WorkerReadOnlyTx;
+export type ParticipantTx = ParticipantInitTx | ParticipantReadyTx | ParticipantCommitTx | ParticipantAbortTx | ParticipantReadOnlyTx;
 
 /** Finished here: kept only to answer duplicates until the `forget` timer. */
-export function isWorkerTxDone(tx: WorkerTx): boolean {
+export function isParticipantTxDone(tx: ParticipantTx): boolean {
   switch (tx.phase) {
-    case WorkerPhase.Commit:
+    case ParticipantPhase.Commit:
       return tx.applied;
-    case WorkerPhase.Abort:
+    case ParticipantPhase.Abort:
       return tx.rm === AbortProgress.Aborted && !tx.forcing;
-    case WorkerPhase.ReadOnly:
+    case ParticipantPhase.ReadOnly:
       return true;
-    case WorkerPhase.Init:
-    case WorkerPhase.Ready:
+    case ParticipantPhase.Init:
+    case ParticipantPhase.Ready:
       return false;
     default:
       throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);

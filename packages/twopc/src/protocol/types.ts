@@ -1,7 +1,7 @@
 /**
- * Identifies one node of a transaction: the coordinator or a worker. For the mailbox
+ * Identifies one node of a transaction: the coordinator or a participant. For the mailbox
  * runtime this is the address of the node's mailbox, e.g. `w1@tcp://10.0.0.5:7001`.
- * One node id hosts exactly one state machine (a coordinator or a worker, never both).
+ * One node id hosts exactly one state machine (a coordinator or a participant, never both).
  */
 export type NodeId = string;
 
@@ -11,11 +11,11 @@ export type NodeId = string;
  */
 export type TxId = string;
 
-/** A worker's answer to VOTE-REQ, as given by its resource manager's `prepare`. */
+/** A participant's answer to VOTE-REQ, as given by its resource manager's `prepare`. */
 export const Vote = {
   Commit: "commit",
   Abort: "abort",
-  /** Nothing to commit here: the worker leaves phase 2 (no GLOBAL-* to it, no ACK from it). */
+  /** Nothing to commit here: the participant leaves phase 2 (no GLOBAL-* to it, no ACK from it). */
   ReadOnly: "read-only",
 } as const;
 export type Vote = (typeof Vote)[keyof typeof Vote];
@@ -38,12 +38,12 @@ export const CoordinatorPhase = {
 } as const;
 export type CoordinatorPhase = (typeof CoordinatorPhase)[keyof typeof CoordinatorPhase];
 
-/** Worker states of the notes: INIT -> READY -> COMMIT | ABORT, plus READ-ONLY (left phase 2). */
-export const WorkerPhase = {
+/** Participant states of the notes: INIT -> READY -> COMMIT | ABORT, plus READ-ONLY (left phase 2). */
+export const ParticipantPhase = {
   Init: "INIT",
   Ready: "READY",
   Commit: "COMMIT",
   Abort: "ABORT",
   ReadOnly: "READ-ONLY",
 } as const;
-export type WorkerPhase = (typeof WorkerPhase)[keyof typeof WorkerPhase];
+export type ParticipantPhase = (typeof ParticipantPhase)[keyof typeof ParticipantPhase];

@@ -1,18 +1,18 @@
 import t from "tap";
-import type { TwopcAction } from "../src/twopc/actions.js";
-import { CoordinatorMachine } from "../src/twopc/coordinator.js";
-import type { TwopcMessage } from "../src/twopc/messages.js";
-import { isTwopcMessage } from "../src/twopc/messages.js";
-import type { CoordinatorOptions, WorkerOptions } from "../src/twopc/options.js";
-import type { TwopcRecord } from "../src/twopc/records.js";
-import { WorkerMachine } from "../src/twopc/worker.js";
+import type { TwopcAction } from "../src/protocol/actions.js";
+import { CoordinatorMachine } from "../src/protocol/coordinator.js";
+import type { TwopcMessage } from "../src/protocol/messages.js";
+import { isTwopcMessage } from "../src/protocol/messages.js";
+import type { CoordinatorMachineOptions, ParticipantMachineOptions } from "../src/protocol/options.js";
+import type { TwopcRecord } from "../src/protocol/records.js";
+import { ParticipantMachine } from "../src/protocol/participant.js";
 
-const coordinator = (options: Partial<CoordinatorOptions> = {}, records: TwopcRecord[] = []): { c: CoordinatorMachine; recovered: TwopcAction[] } => {
-  const c = new CoordinatorMachine({ self: "c", voteTimeoutMs: 100, resendIntervalMs: 50, ...options });
+const coordinator = (options: Partial<CoordinatorMachineOptions> = {}, records: TwopcRecord[] = []): { c: CoordinatorMachine; recovered: TwopcAction[] } => {
+  const c = new CoordinatorMachine({ self: "c", voteTimeout: 100, resendInterval: 50, ...options });
   return { c, recovered: c.recover(records) };
 };
-const worker = (self = "w1", options: Partial<WorkerOptions> = {}, records: TwopcRecord[] = []): { w: WorkerMachine; recovered: TwopcAction[] } => {
-  const w = new WorkerMachine({ self, askAfterMs: 40, askIntervalMs: 30, joinTimeoutMs: 200, rememberMs: 1000, ...options });
+const participant = (self = "w1", options: Partial<ParticipantMachineOptions> = {}, records: TwopcRecord[] = []): { w: ParticipantMachine; recovered: TwopcAction[] } => {
+  const w = new ParticipantMachine({ self, askAfter: 40, askInterval: 30, joinTimeout: 200, rememberFor: 1000, ...options });
   return { w, recovered: w.recover(records) };
 };
 
@@ -43,7 +43,7 @@ function show(actions: readonly TwopcAction[]): string[] {
 const msg = (type: Exclude<TwopcMessage["type"], "VOTE-REQ" | "DECISION">, from: string, txId = "t1"): TwopcMessage => ({ type, txId, from });
 const voteReq = (participants = ["w1", "w2"], txId = "t1"): TwopcMessage => ({ type: "VOTE-REQ", txId, from: "c", participants, payload: { op: "debit" } });
 const decision = (d: "commit" | "abort", from: string, txId = "t1"): TwopcMessage => ({ type: "DECISION", txId, from, decision: d });
-const recv = (m: CoordinatorMachine | WorkerMachine, message: TwopcMessage): TwopcAction[] =>
+const recv = (m: CoordinatorMachine | ParticipantMachine, message: TwopcMessage): TwopcAction[] =>
   m instanceof CoordinatorMachine ? m.handle({ type: "receive", msg: message }) : m.handle({ type: "receive", msg: message });
 
 function beginT1(c: CoordinatorMachine, participants = ["w1", "w2"]): TwopcAction[] {
@@ -59,9 +59,9 @@ function deciding(): CoordinatorMachine {
   return c;
 }
 
-/** A worker with t1 in READY, WORKER-READY durable. */
-function ready(self = "w1", options: Partial<WorkerOptions> = {}): WorkerMachine {
-  const { w } = worker(self, options);
+/** A participant with t1 in READY, WORKER-READY durable. */
+function ready(self = "w1", options: Partial<ParticipantMachineOptions> = {}): ParticipantMachine {
+  const { w } = participant(self, options);
   recv(w, voteReq());
   w.handle({ type: "prepared", txId: "t1", vote: "commit" });
   w.handle({ type: "durable", record: { type: "WORKER-READY", txId: "t1", coordinator: "c", participants: ["w1", "w2"] } });
@@ -133,7 +133,7 @@ t.test("coordinator - all read-only: no phase 2; committed once END is durable",
   t.equal(c.size, 0);
 });
 
-t.test("coordinator - resends GLOBAL-COMMIT to workers that have not ACKed until all ACK, then END unforced", async (t) => {
+t.test("coordinator - resends GLOBAL-COMMIT to participants that have not ACKed until all ACK, then END unforced", async (t) => {
   const c = deciding();
   c.handle({ type: "durable", record: { type: "COORD-COMMIT", txId: "t1", participants: ["w1", "w2"] } });
   t.same(show(recv(c, msg("ACK", "w1"))), []);
@@ -223,9 +223,9 @@ t.test("coordinator - begin rejects a reused id and bad participant lists; optio
   t.throws(() => c.handle({ type: "begin", txId: "x", participants: [] }), { code: "ERR_INVALID_PARTICIPANTS" });
   t.throws(() => c.handle({ type: "begin", txId: "x", participants: ["w1", "w1"] }), { code: "ERR_INVALID_PARTICIPANTS" });
   t.throws(() => c.handle({ type: "begin", txId: "x", participants: ["c"] }), { code: "ERR_INVALID_PARTICIPANTS" });
-  t.throws(() => c.handle({ type: "begin", txId: "x", participants: ["w1"], timeoutMs: -1 }), TypeError);
-  t.throws(() => new CoordinatorMachine({ self: "c", voteTimeoutMs: 0 }), { message: "Expected `voteTimeoutMs` to be a number of milliseconds above 0, got `0` (number)" });
-  t.throws(() => new WorkerMachine({ self: "" }), { message: /`self`/ });
+  t.throws(() => c.handle({ type: "begin", txId: "x", participants: ["w1"], timeout: -1 }), TypeError);
+  t.throws(() => new CoordinatorMachine({ self: "c", voteTimeout: 0 }), { message: "Expected `voteTimeout` to be a number of milliseconds above 0, got `0` (number)" });
+  t.throws(() => new ParticipantMachine({ self: "" }), { message: /`self`/ });
 });
 
 t.test("machine - events before recover() and a second recover() are refused", async (t) => {
@@ -233,23 +233,23 @@ t.test("machine - events before recover() and a second recover() are refused", a
   t.throws(() => beginT1(c), { code: "ERR_NOT_RECOVERED" });
   c.recover([]);
   t.throws(() => c.recover([]), { code: "ERR_ALREADY_RECOVERED" });
-  t.throws(() => new WorkerMachine({ self: "w" }).recover([{ type: "COORD-START", txId: "t", participants: ["w"] }]), { code: "ERR_INVALID_LOG" });
-  t.throws(() => new WorkerMachine({ self: "w" }).recover([{ type: "nonsense" }]), { code: "ERR_INVALID_LOG" });
+  t.throws(() => new ParticipantMachine({ self: "w" }).recover([{ type: "COORD-START", txId: "t", participants: ["w"] }]), { code: "ERR_INVALID_LOG" });
+  t.throws(() => new ParticipantMachine({ self: "w" }).recover([{ type: "nonsense" }]), { code: "ERR_INVALID_LOG" });
   t.throws(() => new CoordinatorMachine({ self: "c" }).recover([{ type: "COORD-COMMIT", txId: "t", participants: [] }, { type: "COORD-ABORT", txId: "t" }]), {
     code: "ERR_INVALID_LOG",
   });
 });
 
-t.test("worker - VOTE-REQ asks the resource manager to prepare, once", async (t) => {
-  const { w } = worker();
+t.test("participant - VOTE-REQ asks the resource manager to prepare, once", async (t) => {
+  const { w } = participant();
   const actions = recv(w, voteReq());
   t.same(actions, [{ type: "rm-prepare", txId: "t1", payload: { op: "debit" } }]);
   t.same(show(recv(w, voteReq())), [], "a duplicate while preparing does nothing");
-  t.same(show(recv(w, voteReq(["w2", "w3"], "t2"))), [], "a VOTE-REQ that does not name this worker is ignored");
+  t.same(show(recv(w, voteReq(["w2", "w3"], "t2"))), [], "a VOTE-REQ that does not name this participant is ignored");
 });
 
-t.test("worker - forces READY before VOTE-COMMIT", async (t) => {
-  const { w } = worker();
+t.test("participant - forces READY before VOTE-COMMIT", async (t) => {
+  const { w } = participant();
   recv(w, voteReq());
   const actions = w.handle({ type: "prepared", txId: "t1", vote: "commit" });
   t.same(show(actions), ["append! WORKER-READY"], "no vote leaves before the promise is durable");
@@ -257,23 +257,23 @@ t.test("worker - forces READY before VOTE-COMMIT", async (t) => {
   t.same(show(w.handle({ type: "durable", record: { type: "WORKER-READY", txId: "t1", coordinator: "c", participants: ["w1", "w2"] } })), ["send c VOTE-COMMIT", "set-timer ask 40"]);
 });
 
-t.test("worker - votes abort: VOTE-ABORT, unforced ABORT, rolls back; later VOTE-REQs get VOTE-ABORT", async (t) => {
-  const { w } = worker();
+t.test("participant - votes abort: VOTE-ABORT, unforced ABORT, rolls back; later VOTE-REQs get VOTE-ABORT", async (t) => {
+  const { w } = participant();
   recv(w, voteReq());
   t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "abort" })), ["send c VOTE-ABORT", "append WORKER-ABORT", "rm-abort"]);
   t.same(show(w.handle({ type: "applied", txId: "t1", decision: "abort" })), ["append WORKER-END", "set-timer forget 1000"]);
   t.same(show(recv(w, voteReq())), ["send c VOTE-ABORT"]);
 });
 
-t.test("worker - read-only vote: VOTE-READONLY, no log record, out of phase 2", async (t) => {
-  const { w } = worker();
+t.test("participant - read-only vote: VOTE-READONLY, no log record, out of phase 2", async (t) => {
+  const { w } = participant();
   recv(w, voteReq());
   t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "read-only" })), ["send c VOTE-READONLY", "set-timer forget 1000"]);
   t.same(show(recv(w, voteReq())), ["send c VOTE-READONLY"], "a duplicate VOTE-REQ gets the same vote");
   t.same(show(recv(w, msg("DECISION-REQ", "w2"))), [], "knows no outcome, so tells a peer nothing");
 });
 
-t.test("worker - forces COMMIT before ACK, then commits the resource manager, then END unforced", async (t) => {
+t.test("participant - forces COMMIT before ACK, then commits the resource manager, then END unforced", async (t) => {
   const w = ready();
   t.same(show(recv(w, msg("GLOBAL-COMMIT", "c"))), ["clear-timer ask", "append! WORKER-COMMIT"]);
   t.same(show(recv(w, msg("GLOBAL-COMMIT", "c"))), [], "no ACK before COMMIT is durable, even when asked again");
@@ -283,21 +283,21 @@ t.test("worker - forces COMMIT before ACK, then commits the resource manager, th
   t.same(show(recv(w, msg("GLOBAL-ABORT", "c"))), [], "a conflicting late GLOBAL-ABORT is ignored");
 });
 
-t.test("worker - GLOBAL-ABORT in READY aborts, unforced (presumed abort)", async (t) => {
+t.test("participant - GLOBAL-ABORT in READY aborts, unforced (presumed abort)", async (t) => {
   const w = ready();
   t.same(show(recv(w, msg("GLOBAL-ABORT", "c"))), ["clear-timer ask", "append WORKER-ABORT", "rm-abort"]);
   t.same(show(recv(w, msg("GLOBAL-ABORT", "c"))), [], "idempotent");
   t.same(show(recv(w, msg("DECISION-REQ", "w2"))), ["send w2 DECISION abort"], "an abort from the coordinator can be told at once");
 });
 
-t.test("worker - GLOBAL-COMMIT for a forgotten transaction is ACKed; GLOBAL-ABORT ignored", async (t) => {
-  const { w } = worker();
+t.test("participant - GLOBAL-COMMIT for a forgotten transaction is ACKed; GLOBAL-ABORT ignored", async (t) => {
+  const { w } = participant();
   t.same(show(recv(w, msg("GLOBAL-COMMIT", "c", "old"))), ["send c ACK"]);
   t.same(show(recv(w, msg("GLOBAL-ABORT", "c", "old"))), []);
   t.equal(w.size, 0);
 });
 
-t.test("worker - in READY blocks and asks the coordinator, then its peers too", async (t) => {
+t.test("participant - in READY blocks and asks the coordinator, then its peers too", async (t) => {
   const w = ready("w1");
   t.same(show(w.handle({ type: "timeout", txId: "t1", timer: "ask" })), ["send c DECISION-REQ", "set-timer ask 30"]);
   t.same(show(w.handle({ type: "timeout", txId: "t1", timer: "ask" })), ["send c DECISION-REQ", "send w2 DECISION-REQ", "set-timer ask 30"]);
@@ -308,45 +308,45 @@ t.test("worker - in READY blocks and asks the coordinator, then its peers too", 
   t.same(show(recv(w, decision("commit", "w2"))), ["clear-timer ask", "append! WORKER-COMMIT"], "a peer's answer counts like the coordinator's");
 });
 
-t.test("worker - a peer's DECISION abort ends READY", async (t) => {
+t.test("participant - a peer's DECISION abort ends READY", async (t) => {
   const w = ready("w1");
   t.same(show(recv(w, decision("abort", "w2"))), ["clear-timer ask", "append WORKER-ABORT", "rm-abort"]);
 });
 
-t.test("worker - cooperative termination: a peer that knows the outcome tells it", async (t) => {
+t.test("participant - cooperative termination: a peer that knows the outcome tells it", async (t) => {
   const w = ready("w2");
   recv(w, msg("GLOBAL-COMMIT", "c"));
   t.same(show(recv(w, msg("DECISION-REQ", "w1"))), ["send w1 DECISION commit"]);
 });
 
-t.test("worker - cooperative termination: a joined peer that has not voted aborts, forces ABORT, then tells", async (t) => {
-  const { w } = worker("w2");
+t.test("participant - cooperative termination: a joined peer that has not voted aborts, forces ABORT, then tells", async (t) => {
+  const { w } = participant("w2");
   w.handle({ type: "join", txId: "t1", coordinator: "c" });
   t.same(show(recv(w, msg("DECISION-REQ", "w1"))), ["clear-timer join", "append! WORKER-ABORT", "rm-abort", "send c VOTE-ABORT"], "nothing told before the abort is durable");
   t.same(show(w.handle({ type: "durable", record: { type: "WORKER-ABORT", txId: "t1" } })), ["send w1 DECISION abort"]);
   t.same(show(w.handle({ type: "applied", txId: "t1", decision: "abort" })), ["append WORKER-END", "set-timer forget 1000"]);
 });
 
-t.test("worker - cooperative termination: a preparing peer decides on its resource manager's answer", async (t) => {
-  const { w } = worker("w2");
+t.test("participant - cooperative termination: a preparing peer decides on its resource manager's answer", async (t) => {
+  const { w } = participant("w2");
   recv(w, voteReq());
   t.same(show(recv(w, msg("DECISION-REQ", "w1"))), [], "prepare is running: no answer yet");
   t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "commit" })), ["append! WORKER-ABORT", "rm-abort", "send c VOTE-ABORT"], "not voted yet, so it aborts instead");
   t.same(show(w.handle({ type: "durable", record: { type: "WORKER-ABORT", txId: "t1" } })), ["send w1 DECISION abort"]);
 
-  const readOnly = worker("w2").w;
+  const readOnly = participant("w2").w;
   recv(readOnly, voteReq());
   recv(readOnly, msg("DECISION-REQ", "w1"));
   t.same(show(readOnly.handle({ type: "prepared", txId: "t1", vote: "read-only" })), ["send c VOTE-READONLY", "set-timer forget 1000"], "a read-only vote may repeat a forgotten one: the asker is told nothing");
 });
 
-t.test("worker - cooperative termination: a peer in READY or that knows nothing stays silent", async (t) => {
+t.test("participant - cooperative termination: a peer in READY or that knows nothing stays silent", async (t) => {
   t.same(show(recv(ready("w2"), msg("DECISION-REQ", "w1"))), []);
-  t.same(show(recv(worker("w2").w, msg("DECISION-REQ", "w1"))), [], "unknown: it may have voted read-only and forgotten");
+  t.same(show(recv(participant("w2").w, msg("DECISION-REQ", "w1"))), [], "unknown: it may have voted read-only and forgotten");
 });
 
-t.test("worker - its own unforced abort is forced before a peer is told", async (t) => {
-  const { w } = worker("w2");
+t.test("participant - its own unforced abort is forced before a peer is told", async (t) => {
+  const { w } = participant("w2");
   recv(w, voteReq());
   w.handle({ type: "prepared", txId: "t1", vote: "abort" });
   t.same(show(recv(w, msg("DECISION-REQ", "w1"))), ["append! WORKER-ABORT"]);
@@ -355,29 +355,29 @@ t.test("worker - its own unforced abort is forced before a peer is told", async 
   t.same(show(recv(w, msg("DECISION-REQ", "w1"))), ["send w1 DECISION abort"]);
 });
 
-t.test("worker - joined but no VOTE-REQ in time: aborts in INIT", async (t) => {
-  const { w } = worker();
+t.test("participant - joined but no VOTE-REQ in time: aborts in INIT", async (t) => {
+  const { w } = participant();
   t.same(show(w.handle({ type: "join", txId: "t1", coordinator: "c" })), ["set-timer join 200"]);
   t.same(show(w.handle({ type: "timeout", txId: "t1", timer: "join" })), ["append WORKER-ABORT", "rm-abort"]);
   t.same(show(recv(w, voteReq())), ["send c VOTE-ABORT"], "the late VOTE-REQ is answered with the abort");
 });
 
-t.test("worker - joined, then VOTE-REQ: the join timer is cleared and prepare runs", async (t) => {
-  const { w } = worker();
-  w.handle({ type: "join", txId: "t1", coordinator: "c", timeoutMs: 5 });
+t.test("participant - joined, then VOTE-REQ: the join timer is cleared and prepare runs", async (t) => {
+  const { w } = participant();
+  w.handle({ type: "join", txId: "t1", coordinator: "c", timeout: 5 });
   t.same(show(recv(w, voteReq())), ["clear-timer join", "rm-prepare"]);
   t.same(show(w.handle({ type: "timeout", txId: "t1", timer: "join" })), [], "a stale join timer does not abort");
 });
 
-t.test("worker - GLOBAL-ABORT while prepare runs: rm-abort only after prepare answers", async (t) => {
-  const { w } = worker();
+t.test("participant - GLOBAL-ABORT while prepare runs: rm-abort only after prepare answers", async (t) => {
+  const { w } = participant();
   recv(w, voteReq());
   t.same(show(recv(w, msg("GLOBAL-ABORT", "c"))), ["clear-timer join", "append WORKER-ABORT"]);
   t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "commit" })), ["rm-abort"]);
 });
 
-t.test("worker - recovery: READY asks, COMMIT re-applies and ACKs, ABORT re-aborts, ended is remembered", async (t) => {
-  const { w, recovered } = worker("w1", {}, [
+t.test("participant - recovery: READY asks, COMMIT re-applies and ACKs, ABORT re-aborts, ended is remembered", async (t) => {
+  const { w, recovered } = participant("w1", {}, [
     { type: "WORKER-READY", txId: "r", coordinator: "c", participants: ["w1", "w2"] },
     { type: "WORKER-READY", txId: "k", coordinator: "c", participants: ["w1"] },
     { type: "WORKER-COMMIT", txId: "k" },
@@ -394,15 +394,15 @@ t.test("worker - recovery: READY asks, COMMIT re-applies and ACKs, ABORT re-abor
   t.same(show(recv(w, msg("DECISION-REQ", "w2", "e"))), ["send w2 DECISION commit"], "an ended transaction still answers its peers");
 });
 
-t.test("worker - recovery: work its resource manager holds prepared but the log does not know is rolled back", async (t) => {
-  const w = new WorkerMachine({ self: "w1", rememberMs: 1000 });
+t.test("participant - recovery: work its resource manager holds prepared but the log does not know is rolled back", async (t) => {
+  const w = new ParticipantMachine({ self: "w1", rememberFor: 1000 });
   const actions = w.recover([{ type: "WORKER-READY", txId: "logged", coordinator: "c", participants: ["w1"] }], ["logged", "unlogged"]);
   t.same(show(actions), ["send c DECISION-REQ", "set-timer ask 1000", "append WORKER-ABORT", "rm-abort"], "the logged one asks; the unlogged one never voted: presumed abort");
   t.equal(w.get("unlogged")?.phase, "ABORT");
   t.same(show(w.handle({ type: "applied", txId: "unlogged", decision: "abort" })), ["append WORKER-END", "set-timer forget 1000"]);
 });
 
-t.test("worker - remembers a finished transaction until the forget timer, then forgets it", async (t) => {
+t.test("participant - remembers a finished transaction until the forget timer, then forgets it", async (t) => {
   const w = ready();
   recv(w, msg("GLOBAL-COMMIT", "c"));
   t.same(show(w.handle({ type: "timeout", txId: "t1", timer: "forget" })), [], "not done yet: the timer is stale");
@@ -411,24 +411,24 @@ t.test("worker - remembers a finished transaction until the forget timer, then f
   w.handle({ type: "applied", txId: "t1", decision: "commit" });
   w.handle({ type: "timeout", txId: "t1", timer: "forget" });
   t.notOk(w.retains("t1"), "forgotten, so compaction drops its records");
-  const forever = ready("w1", { rememberMs: Infinity });
+  const forever = ready("w1", { rememberFor: Infinity });
   recv(forever, msg("GLOBAL-ABORT", "c"));
-  t.same(show(forever.handle({ type: "applied", txId: "t1", decision: "abort" })), ["append WORKER-END"], "rememberMs Infinity never arms forget");
+  t.same(show(forever.handle({ type: "applied", txId: "t1", decision: "abort" })), ["append WORKER-END"], "rememberFor Infinity never arms forget");
 });
 
 t.test("mutations - each deliberately breaks its rule", async (t) => {
-  const { w } = worker("w1", { mutation: "worker-votes-before-force" });
+  const { w } = participant("w1", { mutation: "participant-votes-before-force" });
   recv(w, voteReq());
   t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "commit" })), ["append WORKER-READY", "send c VOTE-COMMIT", "set-timer ask 40"]);
-  const quiet = worker("w1", { mutation: "worker-never-asks" }).w;
+  const quiet = participant("w1", { mutation: "participant-never-asks" }).w;
   recv(quiet, voteReq());
   quiet.handle({ type: "prepared", txId: "t1", vote: "commit" });
   t.same(show(quiet.handle({ type: "durable", record: { type: "WORKER-READY", txId: "t1", coordinator: "c", participants: ["w1", "w2"] } })), ["send c VOTE-COMMIT"], "no ask timer");
   const { c } = coordinator({ mutation: "coordinator-commits-before-force" });
   beginT1(c, ["w1"]);
   t.same(show(recv(c, msg("VOTE-COMMIT", "w1"))), ["clear-timer vote", "append COORD-COMMIT", "send w1 GLOBAL-COMMIT", "set-timer resend 50", "outcome committed all-voted-commit"]);
-  t.same(show(worker("w1", { mutation: "worker-never-asks" }, [{ type: "WORKER-READY", txId: "t1", coordinator: "c", participants: ["w1"] }]).recovered), [], "nor after recovery");
-  const peer = worker("w2", { mutation: "peer-aborts-unforced" }).w;
+  t.same(show(participant("w1", { mutation: "participant-never-asks" }, [{ type: "WORKER-READY", txId: "t1", coordinator: "c", participants: ["w1"] }]).recovered), [], "nor after recovery");
+  const peer = participant("w2", { mutation: "peer-aborts-unforced" }).w;
   peer.handle({ type: "join", txId: "t1", coordinator: "c" });
   t.same(show(recv(peer, msg("DECISION-REQ", "w1"))), ["clear-timer join", "append WORKER-ABORT", "rm-abort", "send w1 DECISION abort", "send c VOTE-ABORT"]);
 });

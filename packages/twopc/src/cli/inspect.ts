@@ -1,8 +1,7 @@
-import type { CoordinatorLogState, WorkerLogState } from "../twopc/log-state.js";
-import { summarizeRecords } from "../twopc/machine.js";
-import { CoordinatorPhase, WorkerPhase } from "../twopc/types.js";
-import type { LogFs } from "./fs.js";
-import { readLog } from "./log.js";
+import type { CoordinatorLogState, ParticipantLogState } from "../protocol/log-state.js";
+import { summarizeRecords } from "../protocol/machine.js";
+import { CoordinatorPhase, ParticipantPhase } from "../protocol/types.js";
+import { readLog, type LogFs } from "@zmbox/log";
 
 /** A node's log, sorted by what an operator has to care about. */
 export interface Inspection {
@@ -10,14 +9,14 @@ export interface Inspection {
   readonly fileBytes: number;
   readonly validBytes: number;
   readonly records: number;
-  /** Worker in READY: promised to commit, outcome unknown, blocked until told. First to look at. */
-  readonly inDoubt: readonly WorkerLogState[];
+  /** Participant in READY: promised to commit, outcome unknown, blocked until told. First to look at. */
+  readonly inDoubt: readonly ParticipantLogState[];
   /** Coordinator in WAIT: a restart aborts them. */
   readonly waiting: readonly CoordinatorLogState[];
   /** Coordinator in COMMIT: decided, some commit voters have not ACKed. */
   readonly committing: readonly CoordinatorLogState[];
-  /** Worker decided (COMMIT or ABORT) but its resource manager has not confirmed. */
-  readonly applying: readonly WorkerLogState[];
+  /** Participant decided (COMMIT or ABORT) but its resource manager has not confirmed. */
+  readonly applying: readonly ParticipantLogState[];
   /** Transactions with nothing left to do (END, or coordinator ABORT). */
   readonly ended: number;
 }
@@ -31,14 +30,14 @@ export interface Inspection {
 export async function inspectLog(dir: string, fs?: LogFs): Promise<Inspection> {
   const contents = await readLog(dir, fs);
   const summary = summarizeRecords(contents.records);
-  const inDoubt: WorkerLogState[] = [];
-  const applying: WorkerLogState[] = [];
+  const inDoubt: ParticipantLogState[] = [];
+  const applying: ParticipantLogState[] = [];
   const waiting: CoordinatorLogState[] = [];
   const committing: CoordinatorLogState[] = [];
   let ended = 0;
-  for (const w of summary.worker.values()) {
+  for (const w of summary.participant.values()) {
     if (w.ended) ended++;
-    else if (w.phase === WorkerPhase.Ready) inDoubt.push(w);
+    else if (w.phase === ParticipantPhase.Ready) inDoubt.push(w);
     else applying.push(w);
   }
   for (const c of summary.coordinator.values()) {
@@ -59,7 +58,7 @@ export function formatInspection(report: Inspection): string {
     lines.push("", `${title} (${rows.length})`, ...rows.map((row) => `  ${row}`));
   };
   section(
-    "IN DOUBT - worker READY: promised to commit, outcome unknown, blocked until the coordinator or a peer answers",
+    "IN DOUBT - participant READY: promised to commit, outcome unknown, blocked until the coordinator or a peer answers",
     report.inDoubt.map((w) => `${w.txId}  coordinator=${w.coordinator ?? "?"}  participants=${w.participants.join(",")}`),
   );
   section(

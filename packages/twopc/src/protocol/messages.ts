@@ -1,6 +1,6 @@
 import { Decision, type NodeId, type TxId } from "./types.js";
 
-/** The protocol's message kinds: the notes' six, plus the decision request of a blocked worker. */
+/** The protocol's message kinds: the notes' six, plus the decision request of a blocked participant. */
 export const MessageType = {
   VoteReq: "VOTE-REQ",
   VoteCommit: "VOTE-COMMIT",
@@ -9,7 +9,7 @@ export const MessageType = {
   GlobalCommit: "GLOBAL-COMMIT",
   GlobalAbort: "GLOBAL-ABORT",
   Ack: "ACK",
-  /** A worker in READY asks the coordinator, then its peers, for the decision. */
+  /** A participant in READY asks the coordinator, then its peers, for the decision. */
   DecisionReq: "DECISION-REQ",
   /** The answer to DECISION-REQ, from the coordinator or from a peer that knows it. */
   Decision: "DECISION",
@@ -22,11 +22,11 @@ interface MessageBase {
   readonly from: NodeId;
 }
 
-/** Coordinator -> worker. Carries the participant list so a blocked worker can ask its peers. */
+/** Coordinator -> participant. Carries the participant list so a blocked participant can ask its peers. */
 export interface VoteReqMessage extends MessageBase {
   readonly type: typeof MessageType.VoteReq;
   readonly participants: readonly NodeId[];
-  /** Opaque to the protocol: handed to the worker's resource manager `prepare`. */
+  /** Opaque to the protocol: handed to the participant's resource manager `prepare`. */
   readonly payload?: unknown;
 }
 export interface VoteCommitMessage extends MessageBase {

@@ -1,20 +1,20 @@
 import { InvalidArgumentError } from "@zmbox/mailbox";
-import { ActionType, type TwopcAction } from "../twopc/actions.js";
-import type { TwopcRecord } from "../twopc/records.js";
-import { EventType, type WorkerEvent } from "../twopc/events.js";
-import { WorkerMachine } from "../twopc/worker.js";
-import { Decision, Vote, type NodeId, type TxId } from "../twopc/types.js";
+import { ActionType, type TwopcAction } from "../protocol/actions.js";
+import type { TwopcRecord } from "../protocol/records.js";
+import { EventType, type ParticipantEvent } from "../protocol/events.js";
+import { ParticipantMachine } from "../protocol/participant.js";
+import { Decision, Vote, type NodeId, type TxId } from "../protocol/types.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
 
 /**
- * The application's side of a worker: where the work of a transaction is done. 2PC calls
+ * The application's side of a participant: where the work of a transaction is done. 2PC calls
  * `prepare` once per VOTE-REQ, then `commit` or `abort`. Calls may repeat after a restart,
  * so `commit` and `abort` must be idempotent (and `abort` must accept ids it never saw).
  * Isolating concurrent transactions (locks) is the resource manager's job.
  */
 export interface ResourceManager {
   /**
-   * Can this worker promise to commit `txId`? Return `"commit"` (then the promise must be kept
+   * Can this participant promise to commit `txId`? Return `"commit"` (then the promise must be kept
    * across crashes: make the work durable before returning), `"abort"`, or `"read-only"` (nothing
    * to commit here). A throw is a vote to abort.
    */
@@ -25,7 +25,7 @@ export interface ResourceManager {
   abort(txId: TxId): Promise<void> | void;
   /**
    * After a restart: the ids this resource manager holds prepared (voted, or was voting,
-   * commit) and not yet committed or aborted, like XA's `xa_recover`. The worker aborts those
+   * commit) and not yet committed or aborted, like XA's `xa_recover`. The participant aborts those
    * its log does not know (it crashed before its READY record was durable, so it never
    * promised) and settles the others by the protocol. Without it, such a transaction would
    * stay prepared (holding its locks) for ever.
@@ -38,23 +38,23 @@ export interface ResourceManager {
 export interface ParticipantOptions extends NodeOptions {
   readonly resourceManager: ResourceManager;
   /**
-   * How long a worker in READY waits for the decision before asking the coordinator, in ms.
+   * How long a participant in READY waits for the decision before asking the coordinator, in ms.
    * @default 2000
    */
-  readonly askAfterMs?: number;
+  readonly askAfter?: number;
   /**
    * Interval between later asks (from the second on, its peers are asked too), in ms.
    * @default 1000
    */
-  readonly askIntervalMs?: number;
+  readonly askInterval?: number;
   /**
    * How long a finished transaction is remembered to answer late duplicates, in ms.
    * @default 600000
    */
-  readonly rememberMs?: number;
+  readonly rememberFor?: number;
 }
 
-/** A transaction this worker promised to commit and has no decision for: it is blocked. */
+/** A transaction this participant promised to commit and has no decision for: it is blocked. */
 export interface ParticipantInDoubt {
   readonly txId: TxId;
   readonly coordinator: NodeId;
@@ -72,17 +72,17 @@ export interface ParticipantStats extends NodeStats {
 const MAX_RETRY_MS = 5000;
 
 /**
- * A 2PC worker on the mailbox runtime: it votes through its resource manager, keeps its
+ * A 2PC participant on the mailbox runtime: it votes through its resource manager, keeps its
  * promise in its stable log, and obeys the decision (asking for it when the coordinator is
  * silent).
  *
  * @example
- * const worker = await Participant.open({
+ * const participant = await Participant.open({
  *   runtime: rt, logDir: "./bank-a-log", mailbox: "bank-a",
  *   resourceManager: { prepare: (tx, p) => (lock(p) ? "commit" : "abort"), commit: apply, abort: release },
  * });
  */
-export class Participant extends TwopcNode<WorkerEvent, WorkerMachine> {
+export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine> {
   readonly #rm: ResourceManager;
   readonly #counters = { prepared: 0, committed: 0, aborted: 0, rmRetries: 0 };
 
@@ -112,17 +112,17 @@ export class Participant extends TwopcNode<WorkerEvent, WorkerMachine> {
       throw new InvalidArgumentError("Expected `resourceManager.recover()` to give an array of transaction ids");
     }
     const parts = await TwopcNode.openParts(options, (self) => {
-      const o: { self: string; askAfterMs?: number; askIntervalMs?: number; rememberMs?: number } = { self };
-      if (options.askAfterMs !== undefined) o.askAfterMs = options.askAfterMs;
-      if (options.askIntervalMs !== undefined) o.askIntervalMs = options.askIntervalMs;
-      if (options.rememberMs !== undefined) o.rememberMs = options.rememberMs;
-      return new WorkerMachine(o);
+      const o: { self: string; askAfter?: number; askInterval?: number; rememberFor?: number } = { self };
+      if (options.askAfter !== undefined) o.askAfter = options.askAfter;
+      if (options.askInterval !== undefined) o.askInterval = options.askInterval;
+      if (options.rememberFor !== undefined) o.rememberFor = options.rememberFor;
+      return new ParticipantMachine(o);
     });
     return { ...parts, options, prepared };
   }
 
   /**
-   * Opens the worker: its log is recovered by the notes' table (commit what was committed,
+   * Opens the participant: its log is recovered by the notes' table (commit what was committed,
    * abort what was not promised, ask about READY), with what `resourceManager.recover()` says
    * it still holds prepared.
    */
@@ -139,12 +139,12 @@ export class Participant extends TwopcNode<WorkerEvent, WorkerMachine> {
   }
 
   /**
-   * Tells the worker that work for `txId` started here before 2PC: if no VOTE-REQ comes within
-   * `timeoutMs`, it aborts (the notes' "worker in INIT times out and aborts").
+   * Tells the participant that work for `txId` started here before 2PC: if no VOTE-REQ comes within
+   * `timeout`, it aborts (the notes' "participant in INIT times out and aborts").
    */
-  join(txId: TxId, coordinator: NodeId, timeoutMs?: number): void {
-    const event: WorkerEvent = { type: EventType.Join, txId, coordinator };
-    this.feed(timeoutMs === undefined ? event : { ...event, timeoutMs });
+  join(txId: TxId, coordinator: NodeId, timeout?: number): void {
+    const event: ParticipantEvent = { type: EventType.Join, txId, coordinator };
+    this.feed(timeout === undefined ? event : { ...event, timeout });
   }
 
   /** Transactions in READY: promised, no decision yet (blocked). */

@@ -40,15 +40,15 @@ export interface LogOptions<R> {
    * lets the forced group that takes them be written durable in one call.
    * @default 0
    */
-  readonly lazyWriteMs?: number;
+  readonly lazyWriteDelay?: number;
   /**
    * How long unforced records may wait when no forced record waits with them, in ms. Nobody
-   * waits on an unforced record, so it can wait longer than `lazyWriteMs`: written on its own,
+   * waits on an unforced record, so it can wait longer than `lazyWriteDelay`: written on its own,
    * it leaves the file unsynced, and the next forced group then needs a write and an
    * `fdatasync` (two thread-pool hops) instead of one durable write.
-   * @default lazyWriteMs
+   * @default lazyWriteDelay
    */
-  readonly unforcedWriteMs?: number;
+  readonly unforcedWriteDelay?: number;
 }
 
 export interface AppendOptions {
@@ -59,7 +59,7 @@ export interface AppendOptions {
    */
   readonly sync?: boolean;
   /**
-   * No hurry: the record may wait (up to `lazyWriteMs`) for a record that is in a hurry, to
+   * No hurry: the record may wait (up to `lazyWriteDelay`) for a record that is in a hurry, to
    * share its write and sync, rather than start one of its own. A forced record still resolves
    * only once durable. Unforced records are always lazy.
    * @default false
@@ -145,8 +145,8 @@ export class StableLog<R> {
   readonly #retain: ((record: R) => boolean) | undefined;
   readonly #compactMinBytes: number;
   readonly #compactRatio: number;
-  readonly #lazyWriteMs: number;
-  readonly #unforcedWriteMs: number;
+  readonly #lazyWriteDelay: number;
+  readonly #unforcedWriteDelay: number;
   #file: LogFileHandle;
   #queue: PendingAppend[] = [];
   #inflight: PendingAppend[] = [];
@@ -159,7 +159,7 @@ export class StableLog<R> {
   #lazyTimer: NodeJS.Timeout | undefined;
   /** The queue holds a forced record that is not lazy. */
   #urgentQueued = false;
-  /** A forced record that may wait (`lazy`) is queued: the wait is `lazyWriteMs`, not `unforcedWriteMs`. */
+  /** A forced record that may wait (`lazy`) is queued: the wait is `lazyWriteDelay`, not `unforcedWriteDelay`. */
   #lazyForcedQueued = false;
   /** When the lazy timer fires (performance.now() ms). */
   #lazyDue = 0;
@@ -181,8 +181,8 @@ export class StableLog<R> {
     this.#retain = options.retain;
     this.#compactMinBytes = checkNumber("compactMinBytes", options.compactMinBytes, 0, DEFAULT_COMPACT_MIN_BYTES);
     this.#compactRatio = checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
-    this.#lazyWriteMs = checkNumber("lazyWriteMs", options.lazyWriteMs, 0, 0);
-    this.#unforcedWriteMs = checkNumber("unforcedWriteMs", options.unforcedWriteMs, 0, this.#lazyWriteMs);
+    this.#lazyWriteDelay = checkNumber("lazyWriteDelay", options.lazyWriteDelay, 0, 0);
+    this.#unforcedWriteDelay = checkNumber("unforcedWriteDelay", options.unforcedWriteDelay, 0, this.#lazyWriteDelay);
     this.#stats = { bytes, appends: 0, writes: 0, syncs: 0, compactions: 0 };
     this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
   }
@@ -196,8 +196,8 @@ export class StableLog<R> {
   static async open<R>(dir: string, options: LogOptions<R> = {}): Promise<OpenedLog<R>> {
     checkNumber("compactMinBytes", options.compactMinBytes, 0, DEFAULT_COMPACT_MIN_BYTES);
     checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
-    checkNumber("lazyWriteMs", options.lazyWriteMs, 0, 0);
-    checkNumber("unforcedWriteMs", options.unforcedWriteMs, 0, 0);
+    checkNumber("lazyWriteDelay", options.lazyWriteDelay, 0, 0);
+    checkNumber("unforcedWriteDelay", options.unforcedWriteDelay, 0, 0);
     const fs = options.fs ?? nodeFs;
     const path = join(dir, LOG_FILE_NAME);
     await fs.mkdir(dir);
@@ -277,7 +277,7 @@ export class StableLog<R> {
 
   /** How long the queued records may wait for company: a lazy forced record waits less than unforced ones. */
   #lazyDelay(): number {
-    return this.#lazyForcedQueued ? this.#lazyWriteMs : this.#unforcedWriteMs;
+    return this.#lazyForcedQueued ? this.#lazyWriteDelay : this.#unforcedWriteDelay;
   }
 
   #kick(): void {

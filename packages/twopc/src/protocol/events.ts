@@ -6,11 +6,11 @@ import type { Decision, NodeId, TxId, Vote } from "./types.js";
 export const TimerName = {
   /** Coordinator in WAIT: votes not all in -> GLOBAL-ABORT. */
   Vote: "vote",
-  /** Coordinator in COMMIT: resend GLOBAL-COMMIT to workers that have not ACKed. */
+  /** Coordinator in COMMIT: resend GLOBAL-COMMIT to participants that have not ACKed. */
   Resend: "resend",
-  /** Worker in INIT after `join`: no VOTE-REQ in time -> abort. */
+  /** Participant in INIT after `join`: no VOTE-REQ in time -> abort. */
   Join: "join",
-  /** Worker in READY: no decision yet -> ask the coordinator, then the peers. */
+  /** Participant in READY: no decision yet -> ask the coordinator, then the peers. */
   Ask: "ask",
   /** Finished transaction remembered long enough to answer duplicates; then forgotten. */
   Forget: "forget",
@@ -32,26 +32,26 @@ export type EventType = (typeof EventType)[keyof typeof EventType];
 export interface BeginEvent {
   readonly type: typeof EventType.Begin;
   readonly txId: TxId;
-  /** The workers, distinct, at least one, not the coordinator itself. */
+  /** The participants, distinct, at least one, not the coordinator itself. */
   readonly participants: readonly NodeId[];
-  /** Sent to every worker in VOTE-REQ, for its resource manager's `prepare`. */
+  /** Sent to every participant in VOTE-REQ, for its resource manager's `prepare`. */
   readonly payload?: unknown;
-  /** How long to wait for all votes; defaults to the machine's `voteTimeoutMs`. */
-  readonly timeoutMs?: number;
+  /** How long to wait for all votes; defaults to the machine's `voteTimeout`. */
+  readonly timeout?: number;
 }
 
 /**
- * Worker: the application started work for `txId` here before 2PC (optional). The worker then
+ * Participant: the application started work for `txId` here before 2PC (optional). The participant then
  * knows the transaction in INIT and aborts it if no VOTE-REQ comes in time. Feed it at most once
  * per transaction, before its VOTE-REQ, and never after a restart (the work died with the
- * process): a joined worker is taken not to have voted, so it may abort when a peer asks.
+ * process): a joined participant is taken not to have voted, so it may abort when a peer asks.
  */
 export interface JoinEvent {
   readonly type: typeof EventType.Join;
   readonly txId: TxId;
   readonly coordinator: NodeId;
-  /** Defaults to the machine's `joinTimeoutMs`. */
-  readonly timeoutMs?: number;
+  /** Defaults to the machine's `joinTimeout`. */
+  readonly timeout?: number;
 }
 
 /** A message arrived (possibly late, duplicated or out of order). */
@@ -73,14 +73,14 @@ export interface DurableEvent {
   readonly record: TwopcRecord;
 }
 
-/** Worker: the resource manager's `prepare` answered. */
+/** Participant: the resource manager's `prepare` answered. */
 export interface PreparedEvent {
   readonly type: typeof EventType.Prepared;
   readonly txId: TxId;
   readonly vote: Vote;
 }
 
-/** Worker: the resource manager applied `commit` or `abort`. */
+/** Participant: the resource manager applied `commit` or `abort`. */
 export interface AppliedEvent {
   readonly type: typeof EventType.Applied;
   readonly txId: TxId;
@@ -88,8 +88,8 @@ export interface AppliedEvent {
 }
 
 export type CoordinatorEvent = BeginEvent | ReceiveEvent | TimeoutEvent | DurableEvent;
-export type WorkerEvent = JoinEvent | ReceiveEvent | TimeoutEvent | DurableEvent | PreparedEvent | AppliedEvent;
-export type TwopcEvent = CoordinatorEvent | WorkerEvent;
+export type ParticipantEvent = JoinEvent | ReceiveEvent | TimeoutEvent | DurableEvent | PreparedEvent | AppliedEvent;
+export type TwopcEvent = CoordinatorEvent | ParticipantEvent;
 
 /** The transaction an event is about: machines keep state per transaction. */
 export function eventTxId(event: TwopcEvent): TxId {

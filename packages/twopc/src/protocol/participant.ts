@@ -1,25 +1,25 @@
 import { ActionType, type TwopcAction } from "./actions.js";
 import { InvalidLogError } from "./errors.js";
-import { EventType, TimerName, type JoinEvent, type WorkerEvent } from "./events.js";
-import type { LogSummary, WorkerLogState } from "./log-state.js";
+import { EventType, TimerName, type JoinEvent, type ParticipantEvent } from "./events.js";
+import type { LogSummary, ParticipantLogState } from "./log-state.js";
 import { TxMachine, type Step } from "./machine.js";
 import { MessageType, type TwopcMessage, type VoteReqMessage } from "./messages.js";
-import { Mutation, parseWorkerOptions, type ResolvedWorkerOptions, type WorkerOptions } from "./options.js";
+import { Mutation, parseParticipantMachineOptions, type ResolvedParticipantMachineOptions, type ParticipantMachineOptions } from "./options.js";
 import { RecordType, type TwopcRecord } from "./records.js";
-import { Decision, Vote, WorkerPhase, type NodeId, type TxId } from "./types.js";
+import { Decision, Vote, ParticipantPhase, type NodeId, type TxId } from "./types.js";
 import {
   AbortProgress,
-  isWorkerTxDone,
-  type WorkerAbortTx,
-  type WorkerCommitTx,
-  type WorkerInitTx,
-  type WorkerReadyTx,
-  type WorkerTx,
-} from "./worker-state.js";
+  isParticipantTxDone,
+  type ParticipantAbortTx,
+  type ParticipantCommitTx,
+  type ParticipantInitTx,
+  type ParticipantReadyTx,
+  type ParticipantTx,
+} from "./participant-state.js";
 
-type Opts = ResolvedWorkerOptions;
+type Opts = ResolvedParticipantMachineOptions;
 
-function stay(tx: WorkerTx | undefined): Step<WorkerTx> {
+function stay(tx: ParticipantTx | undefined): Step<ParticipantTx> {
   return { tx, actions: [] };
 }
 
@@ -36,7 +36,7 @@ function clearTimer(txId: TxId, timer: TimerName): TwopcAction {
 }
 
 interface AbortEntry {
-  /** The abort came from the coordinator or a peer (see {@link WorkerAbortTx.settled}). */
+  /** The abort came from the coordinator or a peer (see {@link ParticipantAbortTx.settled}). */
   readonly settled: boolean;
   /** `prepare` is running: call `abort` after it answers. */
   readonly preparing: boolean;
@@ -45,73 +45,73 @@ interface AbortEntry {
   readonly waiting: readonly NodeId[];
 }
 
-function enterAbort(txId: TxId, coordinator: NodeId | undefined, entry: AbortEntry): Step<WorkerTx> {
+function enterAbort(txId: TxId, coordinator: NodeId | undefined, entry: AbortEntry): Step<ParticipantTx> {
   const actions: TwopcAction[] = [{ type: ActionType.Append, record: { type: RecordType.WorkerAbort, txId }, force: entry.force }];
   if (!entry.preparing) actions.push({ type: ActionType.RmAbort, txId });
   const rm = entry.preparing ? AbortProgress.AwaitingPrepare : AbortProgress.Aborting;
   return {
-    tx: { phase: WorkerPhase.Abort, txId, coordinator, settled: entry.settled, forcing: entry.force, waiting: entry.waiting, rm },
+    tx: { phase: ParticipantPhase.Abort, txId, coordinator, settled: entry.settled, forcing: entry.force, waiting: entry.waiting, rm },
     actions,
   };
 }
 
-function join(tx: WorkerTx | undefined, event: JoinEvent, o: Opts): Step<WorkerTx> {
+function join(tx: ParticipantTx | undefined, event: JoinEvent, o: Opts): Step<ParticipantTx> {
   if (tx !== undefined) return stay(tx);
   const { txId, coordinator } = event;
   return {
-    tx: { phase: WorkerPhase.Init, txId, coordinator, participants: [], preparing: false, askers: [] },
-    actions: [{ type: ActionType.SetTimer, txId, timer: TimerName.Join, ms: event.timeoutMs ?? o.joinTimeoutMs }],
+    tx: { phase: ParticipantPhase.Init, txId, coordinator, participants: [], preparing: false, askers: [] },
+    actions: [{ type: ActionType.SetTimer, txId, timer: TimerName.Join, ms: event.timeout ?? o.joinTimeout }],
   };
 }
 
-function onVoteReq(tx: WorkerTx | undefined, msg: VoteReqMessage, o: Opts): Step<WorkerTx> {
+function onVoteReq(tx: ParticipantTx | undefined, msg: VoteReqMessage, o: Opts): Step<ParticipantTx> {
   if (!msg.participants.includes(o.self)) return stay(tx);
   const { txId } = msg;
-  // 2PC (notes): the worker waits in INIT for VOTE-REQ; on it, its resource manager decides
+  // 2PC (notes): the participant waits in INIT for VOTE-REQ; on it, its resource manager decides
   // whether it is ready (prepare).
   const prepare: TwopcAction = { type: ActionType.RmPrepare, txId, payload: msg.payload };
-  const init: WorkerInitTx = { phase: WorkerPhase.Init, txId, coordinator: msg.from, participants: msg.participants, preparing: true, askers: [] };
+  const init: ParticipantInitTx = { phase: ParticipantPhase.Init, txId, coordinator: msg.from, participants: msg.participants, preparing: true, askers: [] };
   if (tx === undefined) return { tx: init, actions: [prepare] };
   switch (tx.phase) {
-    case WorkerPhase.Init:
+    case ParticipantPhase.Init:
       return tx.preparing ? stay(tx) : { tx: init, actions: [clearTimer(txId, TimerName.Join), prepare] };
     // A duplicate VOTE-REQ gets the answer already given.
-    case WorkerPhase.Ready:
+    case ParticipantPhase.Ready:
       return tx.durable ? { tx, actions: [send(msg.from, MessageType.VoteCommit, txId, o)] } : stay(tx);
-    case WorkerPhase.Abort:
+    case ParticipantPhase.Abort:
       return { tx, actions: [send(msg.from, MessageType.VoteAbort, txId, o)] };
-    case WorkerPhase.ReadOnly:
+    case ParticipantPhase.ReadOnly:
       return { tx, actions: [send(msg.from, MessageType.VoteReadOnly, txId, o)] };
-    case WorkerPhase.Commit:
+    case ParticipantPhase.Commit:
       return stay(tx);
     default:
       throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);
   }
 }
 
-function readyDurable(tx: WorkerReadyTx, o: Opts): Step<WorkerTx> {
+function readyDurable(tx: ParticipantReadyTx, o: Opts): Step<ParticipantTx> {
   const { txId } = tx;
   const actions: TwopcAction[] = [send(tx.coordinator, MessageType.VoteCommit, txId, o)];
-  if (o.mutation !== Mutation.WorkerNeverAsks) actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askAfterMs });
+  if (o.mutation !== Mutation.ParticipantNeverAsks) actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askAfter });
   return { tx: { ...tx, durable: true }, actions };
 }
 
-function onPrepared(tx: WorkerTx | undefined, vote: Vote, o: Opts): Step<WorkerTx> {
-  if (tx?.phase === WorkerPhase.Abort && tx.rm === AbortProgress.AwaitingPrepare) {
+function onPrepared(tx: ParticipantTx | undefined, vote: Vote, o: Opts): Step<ParticipantTx> {
+  if (tx?.phase === ParticipantPhase.Abort && tx.rm === AbortProgress.AwaitingPrepare) {
     // The abort was decided while prepare ran; the resource manager hears it now.
     return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId: tx.txId }] };
   }
-  if (tx?.phase !== WorkerPhase.Init || !tx.preparing) return stay(tx);
+  if (tx?.phase !== ParticipantPhase.Init || !tx.preparing) return stay(tx);
   const { txId, coordinator, participants, askers } = tx;
   switch (vote) {
     case Vote.Commit: {
-      // Cooperative termination: a peer asked before this worker voted, so it may still abort
+      // Cooperative termination: a peer asked before this participant voted, so it may still abort
       // and tell the asker. (It cannot have voted commit before a crash: READY would be logged.)
       if (askers.length > 0) return peerAbort(txId, coordinator, askers, o);
       // 2PC (notes): "Participants record promise in log, then acknowledge": WORKER-READY is
       // forced, and VOTE-COMMIT goes out only on its durable event.
-      const ready: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false };
-      const force = o.mutation !== Mutation.WorkerVotesBeforeForce;
+      const ready: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false };
+      const force = o.mutation !== Mutation.ParticipantVotesBeforeForce;
       const append: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerReady, txId, coordinator, participants }, force };
       if (force) return { tx: ready, actions: [append] };
       const early = readyDurable(ready, o);
@@ -125,21 +125,21 @@ function onPrepared(tx: WorkerTx | undefined, vote: Vote, o: Opts): Step<WorkerT
       return { tx: step.tx, actions: [send(coordinator, MessageType.VoteAbort, txId, o), ...step.actions] };
     }
     case Vote.ReadOnly:
-      // Read-only optimisation: nothing to commit here; the worker answers and leaves phase 2
+      // Read-only optimisation: nothing to commit here; the participant answers and leaves phase 2
       // (no record, no GLOBAL-* to it, no ACK from it). Peers that asked are told nothing: this
       // vote may repeat one given before a crash, so the coordinator may already have committed.
-      return { tx: { phase: WorkerPhase.ReadOnly, txId, coordinator }, actions: [send(coordinator, MessageType.VoteReadOnly, txId, o)] };
+      return { tx: { phase: ParticipantPhase.ReadOnly, txId, coordinator }, actions: [send(coordinator, MessageType.VoteReadOnly, txId, o)] };
     default:
       throw new Error(`unhandled vote ${String(vote satisfies never)}`);
   }
 }
 
 /**
- * Cooperative termination: a worker that has not voted aborts, so the coordinator can never
+ * Cooperative termination: a participant that has not voted aborts, so the coordinator can never
  * commit, and tells the asking peers ABORT once WORKER-ABORT is durable (the answer is a
- * promise: a crash must not let this worker vote commit later). The coordinator hears VOTE-ABORT.
+ * promise: a crash must not let this participant vote commit later). The coordinator hears VOTE-ABORT.
  */
-function peerAbort(txId: TxId, coordinator: NodeId, askers: readonly NodeId[], o: Opts): Step<WorkerTx> {
+function peerAbort(txId: TxId, coordinator: NodeId, askers: readonly NodeId[], o: Opts): Step<ParticipantTx> {
   const vote = send(coordinator, MessageType.VoteAbort, txId, o);
   if (o.mutation === Mutation.PeerAbortsUnforced) {
     const step = enterAbort(txId, coordinator, { settled: true, preparing: false, force: false, waiting: [] });
@@ -149,98 +149,98 @@ function peerAbort(txId: TxId, coordinator: NodeId, askers: readonly NodeId[], o
   return { tx: step.tx, actions: [...step.actions, vote] };
 }
 
-function onApplied(tx: WorkerTx | undefined, decision: Decision): Step<WorkerTx> {
+function onApplied(tx: ParticipantTx | undefined, decision: Decision): Step<ParticipantTx> {
   if (tx === undefined) return stay(tx);
   // The resource manager is done: END, not forced (if lost, recovery re-applies, idempotently).
   const end: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerEnd, txId: tx.txId }, force: false };
-  if (tx.phase === WorkerPhase.Commit && tx.durable && !tx.applied && decision === Decision.Commit) {
+  if (tx.phase === ParticipantPhase.Commit && tx.durable && !tx.applied && decision === Decision.Commit) {
     return { tx: { ...tx, applied: true }, actions: [end] };
   }
-  if (tx.phase === WorkerPhase.Abort && tx.rm === AbortProgress.Aborting && decision === Decision.Abort) {
+  if (tx.phase === ParticipantPhase.Abort && tx.rm === AbortProgress.Aborting && decision === Decision.Abort) {
     return { tx: { ...tx, rm: AbortProgress.Aborted }, actions: [end] };
   }
   return stay(tx);
 }
 
-function onCommitDecision(tx: WorkerTx | undefined, msg: TwopcMessage, o: Opts): Step<WorkerTx> {
+function onCommitDecision(tx: ParticipantTx | undefined, msg: TwopcMessage, o: Opts): Step<ParticipantTx> {
   const fromCoordinator = msg.type === MessageType.GlobalCommit;
   if (tx === undefined) {
     // Unknown here yet told to commit: WORKER-READY was forced before the vote and compaction
     // keeps live transactions, so this one finished and was forgotten. ACK it again.
     return fromCoordinator ? { tx, actions: [send(msg.from, MessageType.Ack, msg.txId, o)] } : stay(tx);
   }
-  if (tx.phase === WorkerPhase.Ready && tx.durable) {
+  if (tx.phase === ParticipantPhase.Ready && tx.durable) {
     // 2PC (notes): "If receive GLOBAL-COMMIT then commit" — WORKER-COMMIT is forced, and the
     // ACK goes out only on its durable event. A peer's DECISION commit counts the same.
     const { txId, coordinator } = tx;
     return {
-      tx: { phase: WorkerPhase.Commit, txId, coordinator, durable: false, applied: false },
+      tx: { phase: ParticipantPhase.Commit, txId, coordinator, durable: false, applied: false },
       actions: [clearTimer(txId, TimerName.Ask), { type: ActionType.Append, record: { type: RecordType.WorkerCommit, txId }, force: true }],
     };
   }
   // A resent GLOBAL-COMMIT means the ACK was lost: ACK again (once durable).
-  if (tx.phase === WorkerPhase.Commit && tx.durable && fromCoordinator) return { tx, actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o)] };
+  if (tx.phase === ParticipantPhase.Commit && tx.durable && fromCoordinator) return { tx, actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o)] };
   return stay(tx);
 }
 
-function onAbortDecision(tx: WorkerTx | undefined, o: Opts): Step<WorkerTx> {
+function onAbortDecision(tx: ParticipantTx | undefined, o: Opts): Step<ParticipantTx> {
   if (tx === undefined) return stay(tx); // nothing to undo; a late VOTE-REQ will learn it again
   const { txId } = tx;
   switch (tx.phase) {
-    case WorkerPhase.Init: {
+    case ParticipantPhase.Init: {
       // 2PC (notes): "If receive GLOBAL-ABORT then abort" (here even before voting).
       const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: tx.preparing, force: false, waiting: [] });
       return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions] };
     }
-    case WorkerPhase.Ready: {
+    case ParticipantPhase.Ready: {
       // 2PC (notes): "If receive GLOBAL-ABORT then abort". Presumed abort: not forced.
       const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: false, force: false, waiting: [] });
       return { tx: step.tx, actions: [clearTimer(txId, TimerName.Ask), ...step.actions] };
     }
-    case WorkerPhase.Abort:
+    case ParticipantPhase.Abort:
       if (tx.settled) return stay(tx);
       return { tx: { ...tx, settled: true, waiting: [] }, actions: tx.waiting.map((p) => tell(p, Decision.Abort, txId, o)) };
-    case WorkerPhase.Commit:
-    case WorkerPhase.ReadOnly:
+    case ParticipantPhase.Commit:
+    case ParticipantPhase.ReadOnly:
       return stay(tx);
     default:
       throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);
   }
 }
 
-function onDecisionReq(tx: WorkerTx | undefined, from: NodeId, o: Opts): Step<WorkerTx> {
-  // Cooperative termination: a blocked peer asks; a worker that knows the outcome tells it. One
+function onDecisionReq(tx: ParticipantTx | undefined, from: NodeId, o: Opts): Step<ParticipantTx> {
+  // Cooperative termination: a blocked peer asks; a participant that knows the outcome tells it. One
   // that knows nothing (READY, read-only, or forgotten) must stay silent: it may have voted.
   if (tx === undefined) return stay(tx);
   const { txId } = tx;
   switch (tx.phase) {
-    case WorkerPhase.Commit:
+    case ParticipantPhase.Commit:
       return { tx, actions: [tell(from, Decision.Commit, txId, o)] };
-    case WorkerPhase.Abort: {
+    case ParticipantPhase.Abort: {
       if (tx.settled) return { tx, actions: [tell(from, Decision.Abort, txId, o)] };
-      // This worker's own abort becomes a promise once told, so WORKER-ABORT is forced first;
+      // This participant's own abort becomes a promise once told, so WORKER-ABORT is forced first;
       // otherwise a crash could let it vote commit later while the peer has aborted.
       const waiting = tx.waiting.includes(from) ? tx.waiting : [...tx.waiting, from];
       if (tx.forcing) return stay({ ...tx, waiting });
       return { tx: { ...tx, waiting, forcing: true }, actions: [{ type: ActionType.Append, record: { type: RecordType.WorkerAbort, txId }, force: true }] };
     }
-    case WorkerPhase.Init: {
-      // Whether a preparing worker may abort depends on its resource manager's vote: answered
+    case ParticipantPhase.Init: {
+      // Whether a preparing participant may abort depends on its resource manager's vote: answered
       // in onPrepared.
       if (tx.preparing) return stay(tx.askers.includes(from) ? tx : { ...tx, askers: [...tx.askers, from] });
       // Joined but no VOTE-REQ yet: it has not voted (join is fed once, before any vote).
       const step = peerAbort(txId, tx.coordinator, [from], o);
       return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions] };
     }
-    case WorkerPhase.Ready:
-    case WorkerPhase.ReadOnly:
+    case ParticipantPhase.Ready:
+    case ParticipantPhase.ReadOnly:
       return stay(tx);
     default:
       throw new Error(`unhandled phase ${JSON.stringify(tx satisfies never)}`);
   }
 }
 
-function receive(tx: WorkerTx | undefined, msg: TwopcMessage, o: Opts): Step<WorkerTx> {
+function receive(tx: ParticipantTx | undefined, msg: TwopcMessage, o: Opts): Step<ParticipantTx> {
   switch (msg.type) {
     case MessageType.VoteReq:
       return onVoteReq(tx, msg, o);
@@ -249,7 +249,7 @@ function receive(tx: WorkerTx | undefined, msg: TwopcMessage, o: Opts): Step<Wor
     case MessageType.GlobalAbort:
       return onAbortDecision(tx, o);
     case MessageType.Decision:
-      if (tx?.phase !== WorkerPhase.Ready || !tx.durable) return stay(tx);
+      if (tx?.phase !== ParticipantPhase.Ready || !tx.durable) return stay(tx);
       return msg.decision === Decision.Commit ? onCommitDecision(tx, msg, o) : onAbortDecision(tx, o);
     case MessageType.DecisionReq:
       return onDecisionReq(tx, msg.from, o);
@@ -263,30 +263,30 @@ function receive(tx: WorkerTx | undefined, msg: TwopcMessage, o: Opts): Step<Wor
   }
 }
 
-function ask(tx: WorkerReadyTx, o: Opts): Step<WorkerTx> {
+function ask(tx: ParticipantReadyTx, o: Opts): Step<ParticipantTx> {
   const { txId } = tx;
-  // 2PC (notes): "If coordinator fails, workers must BLOCK waiting for coordinator to recover":
-  // the worker blocks, asking the coordinator; from the second ask on, its peers too
+  // 2PC (notes): "If coordinator fails, participants must BLOCK waiting for coordinator to recover":
+  // the participant blocks, asking the coordinator; from the second ask on, its peers too
   // (cooperative termination).
   const actions: TwopcAction[] = [send(tx.coordinator, MessageType.DecisionReq, txId, o)];
   if (tx.askedCoordinator) {
     for (const peer of tx.participants) if (peer !== o.self) actions.push(send(peer, MessageType.DecisionReq, txId, o));
   }
-  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askIntervalMs });
+  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askInterval });
   return { tx: { ...tx, askedCoordinator: true }, actions };
 }
 
-function timeout(tx: WorkerTx | undefined, timer: TimerName, o: Opts): Step<WorkerTx> {
+function timeout(tx: ParticipantTx | undefined, timer: TimerName, o: Opts): Step<ParticipantTx> {
   switch (timer) {
     case TimerName.Join:
-      // 2PC (notes): "Worker waits for VOTE-REQ in INIT — worker can time out and abort
+      // 2PC (notes): "Participant waits for VOTE-REQ in INIT — participant can time out and abort
       // (coordinator handles it)".
-      if (tx?.phase !== WorkerPhase.Init || tx.preparing) return stay(tx);
+      if (tx?.phase !== ParticipantPhase.Init || tx.preparing) return stay(tx);
       return enterAbort(tx.txId, tx.coordinator, { settled: false, preparing: false, force: false, waiting: [] });
     case TimerName.Ask:
-      return tx?.phase === WorkerPhase.Ready && tx.durable ? ask(tx, o) : stay(tx);
+      return tx?.phase === ParticipantPhase.Ready && tx.durable ? ask(tx, o) : stay(tx);
     case TimerName.Forget:
-      return tx !== undefined && isWorkerTxDone(tx) ? stay(undefined) : stay(tx);
+      return tx !== undefined && isParticipantTxDone(tx) ? stay(undefined) : stay(tx);
     case TimerName.Vote:
     case TimerName.Resend:
       return stay(tx); // coordinator timers
@@ -295,22 +295,22 @@ function timeout(tx: WorkerTx | undefined, timer: TimerName, o: Opts): Step<Work
   }
 }
 
-function durable(tx: WorkerTx | undefined, record: TwopcRecord, o: Opts): Step<WorkerTx> {
-  if (record.type === RecordType.WorkerReady && tx?.phase === WorkerPhase.Ready && !tx.durable) return readyDurable(tx, o);
-  if (record.type === RecordType.WorkerCommit && tx?.phase === WorkerPhase.Commit && !tx.durable) {
-    // 2PC (notes): the worker commits and responds with ACK, now that its COMMIT is durable.
+function durable(tx: ParticipantTx | undefined, record: TwopcRecord, o: Opts): Step<ParticipantTx> {
+  if (record.type === RecordType.WorkerReady && tx?.phase === ParticipantPhase.Ready && !tx.durable) return readyDurable(tx, o);
+  if (record.type === RecordType.WorkerCommit && tx?.phase === ParticipantPhase.Commit && !tx.durable) {
+    // 2PC (notes): the participant commits and responds with ACK, now that its COMMIT is durable.
     return {
       tx: { ...tx, durable: true },
       actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o), { type: ActionType.RmCommit, txId: tx.txId }],
     };
   }
-  if (record.type === RecordType.WorkerAbort && tx?.phase === WorkerPhase.Abort && tx.forcing) {
+  if (record.type === RecordType.WorkerAbort && tx?.phase === ParticipantPhase.Abort && tx.forcing) {
     return { tx: { ...tx, forcing: false, settled: true, waiting: [] }, actions: tx.waiting.map((p) => tell(p, Decision.Abort, tx.txId, o)) };
   }
   return stay(tx);
 }
 
-function stepInner(tx: WorkerTx | undefined, event: WorkerEvent, o: Opts): Step<WorkerTx> {
+function stepInner(tx: ParticipantTx | undefined, event: ParticipantEvent, o: Opts): Step<ParticipantTx> {
   switch (event.type) {
     case EventType.Join:
       return join(tx, event, o);
@@ -330,43 +330,43 @@ function stepInner(tx: WorkerTx | undefined, event: WorkerEvent, o: Opts): Step<
 }
 
 /** Arms the `forget` timer when a transaction has just finished. */
-function rememberFinished(before: WorkerTx | undefined, step: Step<WorkerTx>, o: Opts): Step<WorkerTx> {
+function rememberFinished(before: ParticipantTx | undefined, step: Step<ParticipantTx>, o: Opts): Step<ParticipantTx> {
   const { tx } = step;
-  if (tx === undefined || !isWorkerTxDone(tx) || (before !== undefined && isWorkerTxDone(before))) return step;
-  if (o.rememberMs === Infinity) return step;
-  return { tx, actions: [...step.actions, { type: ActionType.SetTimer, txId: tx.txId, timer: TimerName.Forget, ms: o.rememberMs }] };
+  if (tx === undefined || !isParticipantTxDone(tx) || (before !== undefined && isParticipantTxDone(before))) return step;
+  if (o.rememberFor === Infinity) return step;
+  return { tx, actions: [...step.actions, { type: ActionType.SetTimer, txId: tx.txId, timer: TimerName.Forget, ms: o.rememberFor }] };
 }
 
-/** The worker's transition for one transaction: pure, no I/O. */
-export function stepWorker(tx: WorkerTx | undefined, event: WorkerEvent, o: Opts): Step<WorkerTx> {
+/** The participant's transition for one transaction: pure, no I/O. */
+export function stepParticipant(tx: ParticipantTx | undefined, event: ParticipantEvent, o: Opts): Step<ParticipantTx> {
   return rememberFinished(tx, stepInner(tx, event, o), o);
 }
 
-function recoverInner(state: WorkerLogState, o: Opts): Step<WorkerTx> {
+function recoverInner(state: ParticipantLogState, o: Opts): Step<ParticipantTx> {
   const { txId, coordinator } = state;
   switch (state.phase) {
-    case WorkerPhase.Ready: {
+    case ParticipantPhase.Ready: {
       if (coordinator === undefined) throw new InvalidLogError(txId, "READY without a coordinator");
-      // 2PC (notes), recovery: worker "asks" Coordinator in READY.
-      const tx: WorkerReadyTx = { phase: WorkerPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true };
-      if (o.mutation === Mutation.WorkerNeverAsks) return stay(tx);
+      // 2PC (notes), recovery: participant "asks" Coordinator in READY.
+      const tx: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true };
+      if (o.mutation === Mutation.ParticipantNeverAsks) return stay(tx);
       return {
         tx,
-        actions: [send(coordinator, MessageType.DecisionReq, txId, o), { type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askIntervalMs }],
+        actions: [send(coordinator, MessageType.DecisionReq, txId, o), { type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askInterval }],
       };
     }
-    case WorkerPhase.Commit: {
+    case ParticipantPhase.Commit: {
       if (coordinator === undefined) throw new InvalidLogError(txId, "COMMIT without a coordinator");
-      const tx: WorkerCommitTx = { phase: WorkerPhase.Commit, txId, coordinator, durable: true, applied: state.ended };
+      const tx: ParticipantCommitTx = { phase: ParticipantPhase.Commit, txId, coordinator, durable: true, applied: state.ended };
       if (state.ended) return stay(tx);
-      // 2PC (notes), recovery: "Worker commits in COMMIT" — applied again (idempotent), and
+      // 2PC (notes), recovery: "Participant commits in COMMIT" — applied again (idempotent), and
       // ACKed again in case the ACK was lost.
       return { tx, actions: [send(coordinator, MessageType.Ack, txId, o), { type: ActionType.RmCommit, txId }] };
     }
-    case WorkerPhase.Abort: {
-      const tx: WorkerAbortTx = { phase: WorkerPhase.Abort, txId, coordinator, settled: true, forcing: false, waiting: [], rm: AbortProgress.Aborted };
+    case ParticipantPhase.Abort: {
+      const tx: ParticipantAbortTx = { phase: ParticipantPhase.Abort, txId, coordinator, settled: true, forcing: false, waiting: [], rm: AbortProgress.Aborted };
       if (state.ended) return stay(tx);
-      // 2PC (notes), recovery: "Worker aborts in INIT, ABORT" — rolled back again (idempotent).
+      // 2PC (notes), recovery: "Participant aborts in INIT, ABORT" — rolled back again (idempotent).
       // INIT leaves no record at all: presumed abort.
       return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId }] };
     }
@@ -375,37 +375,37 @@ function recoverInner(state: WorkerLogState, o: Opts): Step<WorkerTx> {
   }
 }
 
-/** What a restarted worker does with one transaction found in its log. */
-export function recoverWorkerTx(state: WorkerLogState, o: Opts): Step<WorkerTx> {
+/** What a restarted participant does with one transaction found in its log. */
+export function recoverParticipantTx(state: ParticipantLogState, o: Opts): Step<ParticipantTx> {
   return rememberFinished(undefined, recoverInner(state, o), o);
 }
 
 /**
- * What a restarted worker does with a transaction its resource manager holds prepared but its
+ * What a restarted participant does with a transaction its resource manager holds prepared but its
  * log does not know: it crashed before WORKER-READY was durable, so it never voted commit.
  */
-export function recoverUnloggedPrepared(txId: TxId): Step<WorkerTx> {
-  // 2PC (notes), recovery: "Worker aborts in INIT" — presumed abort; the resource manager's
+export function recoverUnloggedPrepared(txId: TxId): Step<ParticipantTx> {
+  // 2PC (notes), recovery: "Participant aborts in INIT" — presumed abort; the resource manager's
   // prepared work is rolled back.
   return enterAbort(txId, undefined, { settled: false, preparing: false, force: false, waiting: [] });
 }
 
 /**
- * The 2PC worker (participant): one state per transaction, many transactions in flight.
+ * The 2PC participant (participant): one state per transaction, many transactions in flight.
  * See `machine.ts` for how a driver executes its actions.
  *
  * @example
- * const worker = new WorkerMachine({ self: "w1@tcp://10.0.0.2:7001" })
- * run(worker.recover(records))
- * run(worker.handle({ type: "receive", msg }))
+ * const participant = new ParticipantMachine({ self: "w1@tcp://10.0.0.2:7001" })
+ * run(participant.recover(records))
+ * run(participant.handle({ type: "receive", msg }))
  */
-export class WorkerMachine extends TxMachine<WorkerTx, WorkerEvent> {
-  readonly options: ResolvedWorkerOptions;
+export class ParticipantMachine extends TxMachine<ParticipantTx, ParticipantEvent> {
+  readonly options: ResolvedParticipantMachineOptions;
 
   /** @throws {TypeError} when an option is invalid. */
-  constructor(options: WorkerOptions) {
+  constructor(options: ParticipantMachineOptions) {
     super();
-    this.options = parseWorkerOptions(options);
+    this.options = parseParticipantMachineOptions(options);
   }
 
   /**
@@ -414,7 +414,7 @@ export class WorkerMachine extends TxMachine<WorkerTx, WorkerEvent> {
    * (its recover hook); those the log does not know are rolled back.
    *
    * @example
-   * run(worker.recover(records, await resourceManager.recover()))
+   * run(participant.recover(records, await resourceManager.recover()))
    */
   override recover(records: readonly unknown[], preparedByResourceManager: readonly TxId[] = []): TwopcAction[] {
     const actions = super.recover(records);
@@ -425,19 +425,19 @@ export class WorkerMachine extends TxMachine<WorkerTx, WorkerEvent> {
   }
 
   /** Transactions blocked in READY: promised to commit, outcome unknown here. */
-  inDoubt(): WorkerReadyTx[] {
-    const out: WorkerReadyTx[] = [];
-    for (const tx of this.transactions()) if (tx.phase === WorkerPhase.Ready) out.push(tx);
+  inDoubt(): ParticipantReadyTx[] {
+    const out: ParticipantReadyTx[] = [];
+    for (const tx of this.transactions()) if (tx.phase === ParticipantPhase.Ready) out.push(tx);
     return out;
   }
 
-  protected step(tx: WorkerTx | undefined, event: WorkerEvent): Step<WorkerTx> {
-    return stepWorker(tx, event, this.options);
+  protected step(tx: ParticipantTx | undefined, event: ParticipantEvent): Step<ParticipantTx> {
+    return stepParticipant(tx, event, this.options);
   }
 
-  protected *recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<WorkerTx>]> {
+  protected *recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<ParticipantTx>]> {
     const [stray] = summary.coordinator.keys();
-    if (stray !== undefined) throw new InvalidLogError(stray, "coordinator records in a worker log");
-    for (const [txId, state] of summary.worker) yield [txId, recoverWorkerTx(state, this.options)];
+    if (stray !== undefined) throw new InvalidLogError(stray, "coordinator records in a participant log");
+    for (const [txId, state] of summary.participant) yield [txId, recoverParticipantTx(state, this.options)];
   }
 }

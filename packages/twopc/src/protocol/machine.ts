@@ -1,12 +1,12 @@
 /**
  * # Driving the 2PC machines
  *
- * `CoordinatorMachine` and `WorkerMachine` are sans-IO: `handle(event)` is synchronous, touches
+ * `CoordinatorMachine` and `ParticipantMachine` are sans-IO: `handle(event)` is synchronous, touches
  * no clock, file or socket, and returns the actions to perform. The same code runs under the
  * mailbox runtime and under the deterministic simulator. A commit, as actions and events:
  *
  * ```
- *  coordinator                                  worker (each)
+ *  coordinator                                  participant (each)
  *  begin -> append COORD-START
  *           send VOTE-REQ ----------------------> rm-prepare ... prepared(commit)
  *                                                 append! WORKER-READY ... durable
@@ -19,14 +19,14 @@
  * (`append!` is forced; `...` is the driver reporting back.) A driver must:
  *
  * 1. **Recover first.** Open the stable log, then call `recover(records)` (a fresh node passes
- *    `[]`) before any other event, and execute the actions it returns. A worker also passes the
+ *    `[]`) before any other event, and execute the actions it returns. A participant also passes the
  *    ids its resource manager holds prepared (its `recover` hook, like XA's `xa_recover`): those
  *    the log does not know are aborted (presumed abort). `handle` before `recover` throws
  *    `NotRecoveredError`.
  * 2. **Feed events one at a time** and execute each returned action list in order before the
- *    next event. Events: `begin` (coordinator), `join` (worker, optional), `receive` for every
+ *    next event. Events: `begin` (coordinator), `join` (participant, optional), `receive` for every
  *    decoded message (check it with `isTwopcMessage`), `timeout`, `durable`, `prepared` and
- *    `applied` (worker). Route a message by its destination node id: one machine per node id.
+ *    `applied` (participant). Route a message by its destination node id: one machine per node id.
  *    Feed `join` at most once per transaction, before its VOTE-REQ, never after a restart.
  * 3. **append {record, force}**: append to the log in action order. With `force: true`, feed
  *    `{type: "durable", record}` only after the log reports the record, and so everything
@@ -40,7 +40,7 @@
  * 5. **set-timer {txId, timer, ms}** replaces the timer with the same `(txId, timer)`;
  *    **clear-timer** cancels it. On expiry feed `{type: "timeout", txId, timer}`. A stale or
  *    extra firing is harmless. Timers do not survive a restart; recovery sets what it needs.
- * 6. **rm-prepare / rm-commit / rm-abort** call the worker's resource manager; feed `prepared`
+ * 6. **rm-prepare / rm-commit / rm-abort** call the participant's resource manager; feed `prepared`
  *    (a thrown `prepare` is a `vote: "abort"`) or `applied` when done. A machine has at most one
  *    call outstanding per transaction, but calls for different transactions may overlap. Calls
  *    may repeat after a restart, so commit and abort must be idempotent (abort also for ids the
@@ -53,7 +53,7 @@
  *    retains exactly the transactions it still needs after a restart.
  *
  * Transaction ids must be unique forever (presumed abort answers "abort" for a forgotten id),
- * and no message may outlive a worker's `rememberMs` / 2 in the network (a late duplicate of a
+ * and no message may outlive a participant's `rememberFor` / 2 in the network (a late duplicate of a
  * forgotten transaction's VOTE-REQ would otherwise look new).
  */
 import { AlreadyRecoveredError, InvalidLogError, NotRecoveredError } from "./errors.js";

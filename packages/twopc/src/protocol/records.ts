@@ -16,13 +16,13 @@ export const RecordType = {
    * read-only: forced, as it is the commit decision.
    */
   CoordEnd: "COORD-END",
-  /** Worker promised to commit (voted VOTE-COMMIT). Forced before the vote is sent. */
+  /** Participant promised to commit (voted VOTE-COMMIT). Forced before the vote is sent. */
   WorkerReady: "WORKER-READY",
-  /** Worker learned the commit decision. Forced before its ACK. */
+  /** Participant learned the commit decision. Forced before its ACK. */
   WorkerCommit: "WORKER-COMMIT",
-  /** Worker aborted. Not forced, except before telling a peer "abort" (a promise to keep). */
+  /** Participant aborted. Not forced, except before telling a peer "abort" (a promise to keep). */
   WorkerAbort: "WORKER-ABORT",
-  /** Worker's resource manager applied the outcome: the transaction is done here. Not forced. */
+  /** Participant's resource manager applied the outcome: the transaction is done here. Not forced. */
   WorkerEnd: "WORKER-END",
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
@@ -35,7 +35,7 @@ export interface CoordStartRecord {
 export interface CoordCommitRecord {
   readonly type: typeof RecordType.CoordCommit;
   readonly txId: TxId;
-  /** The workers that voted commit: the ones that get GLOBAL-COMMIT and owe an ACK. */
+  /** The participants that voted commit: the ones that get GLOBAL-COMMIT and owe an ACK. */
   readonly participants: readonly NodeId[];
 }
 export interface CoordAbortRecord {
@@ -66,9 +66,9 @@ export interface WorkerEndRecord {
 }
 
 export type CoordinatorRecord = CoordStartRecord | CoordCommitRecord | CoordAbortRecord | CoordEndRecord;
-export type WorkerRecord = WorkerReadyRecord | WorkerCommitRecord | WorkerAbortRecord | WorkerEndRecord;
+export type ParticipantRecord = WorkerReadyRecord | WorkerCommitRecord | WorkerAbortRecord | WorkerEndRecord;
 /** Every record either machine appends to its stable log, discriminated on `type`. */
-export type TwopcRecord = CoordinatorRecord | WorkerRecord;
+export type TwopcRecord = CoordinatorRecord | ParticipantRecord;
 
 function isNodeList(value: unknown): value is readonly NodeId[] {
   return Array.isArray(value) && value.every((p) => typeof p === "string");
