@@ -1,5 +1,7 @@
 import { constants, fdatasync, fdatasyncSync, write, writeSync } from "node:fs";
-import { mkdir, open, rename, rm, truncate, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, truncate, type FileHandle } from "node:fs/promises";
+import { join } from "node:path";
+import { LogLockedError } from "./errors.js";
 
 /** An open log file. Every method rejects on failure; none retries. */
 export interface LogFileHandle {
@@ -39,6 +41,57 @@ export interface LogFs {
   remove(path: string): Promise<void>;
   /** Makes the directory's entries (creations, renames) durable. */
   syncDir(dir: string): Promise<void>;
+  /**
+   * Optional: takes the directory for this process, so that two live processes never write one
+   * log. Rejects with `LogLockedError` while another live process (or this one) holds it.
+   * Resolves with the function that lets it go.
+   */
+  lock?(dir: string): Promise<() => Promise<void>>;
+}
+
+/** The lock file inside a log directory: it holds the pid of the process that has the log open. */
+export const LOCK_FILE_NAME = "LOCK";
+/** Lock files this process holds. */
+const heldHere = new Set<string>();
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Creates `dir/LOCK` exclusively with this process's pid. A lock file whose process is gone
+ * (killed with -9, say) is stale and taken over. Two processes that find the same stale lock at
+ * the same instant could both take it; starting one process per directory at a time avoids it.
+ */
+async function lockDir(dir: string): Promise<() => Promise<void>> {
+  const path = join(dir, LOCK_FILE_NAME);
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const file = await open(path, "wx");
+      try {
+        await file.writeFile(`${process.pid}\n`);
+        await file.sync();
+      } finally {
+        await file.close();
+      }
+      heldHere.add(path);
+      return async () => {
+        if (!heldHere.delete(path)) return;
+        await rm(path, { force: true });
+      };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST" || attempt >= 2) throw error;
+      const pid = Number((await readFile(path, "utf8").catch(() => "")).trim());
+      const held = Number.isInteger(pid) && pid > 0 && (pid === process.pid ? heldHere.has(path) : isAlive(pid));
+      if (held) throw new LogLockedError(dir, pid);
+      await rm(path, { force: true }); // stale: its process is gone
+    }
+  }
 }
 
 /**
@@ -87,7 +140,8 @@ function handleOf(file: FileHandle, end: number, size: number, inline: boolean, 
   let allocated = size;
   const reserve = async (bytes: number): Promise<void> => {
     if (dsync === undefined || position + bytes <= allocated) return;
-    const grow = Math.max(PREALLOCATE_BYTES, position + bytes - allocated);
+    // Up to a whole number of chunks: the file's size stays a multiple of the chunk.
+    const grow = Math.ceil((position + bytes) / PREALLOCATE_BYTES) * PREALLOCATE_BYTES - allocated;
     for (let at = 0; at < grow; at += ZEROS.length) await writeAt(file.fd, ZEROS.subarray(0, Math.min(ZEROS.length, grow - at)), allocated + at);
     await datasyncOf(file.fd);
     allocated += grow;
@@ -176,6 +230,7 @@ export function createNodeFs(options: NodeFsOptions = {}): LogFs {
       }
     },
     rename: (from, to) => rename(from, to),
+    lock: lockDir,
     remove: (path) => rm(path, { force: true }),
     async syncDir(dir) {
       const handle = await open(dir, "r");

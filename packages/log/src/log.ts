@@ -1,6 +1,16 @@
 import { join } from "node:path";
-import { LogClosedError, LogFailedError } from "./errors.js";
-import { decodeFrames, encodeFrame, endOfData } from "./frame.js";
+import { LogClosedError, LogCorruptError, LogFailedError } from "./errors.js";
+import {
+  FILE_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  decodeLog,
+  encodePayload,
+  newFileHeader,
+  saltOf,
+  writeFrame,
+  type Corruption,
+  type Frame,
+} from "./frame.js";
 import { nodeFs, type LogFileHandle, type LogFs } from "./fs.js";
 
 /** The log file inside a node's log directory. */
@@ -49,6 +59,14 @@ export interface LogOptions<R> {
    * @default lazyWriteDelay
    */
   readonly unforcedWriteDelay?: number;
+  /**
+   * Open a corrupt log anyway, cutting it at the first bad record: the records after it are
+   * lost, and `OpenedLog.salvaged` says how many. Without it a corrupt log (a bad record with
+   * valid ones after it) rejects with `LogCorruptError`. Only for an operator who has looked
+   * (`twopc-inspect`) and accepts the loss.
+   * @default false
+   */
+  readonly salvage?: boolean;
 }
 
 export interface AppendOptions {
@@ -84,8 +102,20 @@ export interface OpenedLog<R> {
   readonly log: StableLog<R>;
   /** Records on disk, oldest first, up to the first torn or corrupt frame. */
   readonly records: R[];
-  /** Bytes of torn or corrupt tail cut off. */
+  /** Bytes of torn tail cut off: a last write cut by a crash, which nobody was told was durable. */
   readonly truncatedBytes: number;
+  /** Present when `salvage` cut a corrupt log: what was lost. */
+  readonly salvaged?: Salvage;
+}
+
+/** What a salvage cut from a corrupt log. */
+export interface Salvage {
+  /** Where the file was cut. */
+  readonly offset: number;
+  /** Bytes cut. */
+  readonly cutBytes: number;
+  /** Valid records that were after the damage and are gone. */
+  readonly cutRecords: number;
 }
 
 /** A log file read without changing it (for inspection). */
@@ -95,10 +125,18 @@ export interface LogContents<R> {
   readonly validBytes: number;
   /** Bytes up to the last one that is not zero: the zeros after are preallocated space. */
   readonly fileBytes: number;
+  /** The file format: 2, or 1 for a log written before the file header existed, 0 when empty. */
+  readonly version: number;
+  /** Present when the file is corrupt (a bad record with valid ones after it). */
+  readonly corruption?: Corruption;
+  /** Present when the file header is bad. */
+  readonly badHeader?: string;
 }
 
+type Unlock = () => Promise<void>;
+
 interface PendingAppend {
-  readonly frame: Buffer;
+  readonly payload: Buffer;
   readonly sync: boolean;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
@@ -123,9 +161,33 @@ function checkNumber(name: string, value: unknown, min: number, fallback: number
 export async function readLog<R>(dir: string, fs: LogFs = nodeFs): Promise<LogContents<R>> {
   const path = join(dir, LOG_FILE_NAME);
   const data = await fs.readFile(path);
-  if (data === undefined) return { path, records: [], validBytes: 0, fileBytes: 0 };
-  const { frames, validBytes } = decodeFrames(data);
-  return { path, records: frames.map((f) => f.value as R), validBytes, fileBytes: endOfData(data, validBytes) };
+  if (data === undefined) return { path, records: [], validBytes: 0, fileBytes: 0, version: 0 };
+  const decoded = decodeLog(data);
+  return {
+    path,
+    records: decoded.frames.map((f) => f.value as R),
+    validBytes: decoded.validBytes,
+    fileBytes: decoded.dataBytes,
+    version: decoded.version,
+    ...(decoded.corruption === undefined ? {} : { corruption: decoded.corruption }),
+    ...(decoded.badHeader === undefined ? {} : { badHeader: decoded.badHeader }),
+  };
+}
+
+/** A whole log file's bytes: a new header with a new salt, then `frames` re-framed at their new offsets. */
+function rewrite(frames: readonly Frame[]): Buffer {
+  let size = FILE_HEADER_BYTES;
+  for (const f of frames) size += FRAME_HEADER_BYTES + f.payload.length;
+  const out = Buffer.allocUnsafe(size);
+  const header = newFileHeader();
+  header.copy(out, 0);
+  const salt = saltOf(header);
+  let at = FILE_HEADER_BYTES;
+  for (const f of frames) {
+    writeFrame(out, at, f.payload, salt, at);
+    at += FRAME_HEADER_BYTES + f.payload.length;
+  }
+  return out;
 }
 
 /**
@@ -147,6 +209,10 @@ export class StableLog<R> {
   readonly #compactRatio: number;
   readonly #lazyWriteDelay: number;
   readonly #unforcedWriteDelay: number;
+  /** The file's salt, which every frame's checksum covers (see frame.ts). */
+  #salt: Buffer;
+  /** Lets the directory go, on close or failure. */
+  readonly #unlock: Unlock | undefined;
   #file: LogFileHandle;
   #queue: PendingAppend[] = [];
   #inflight: PendingAppend[] = [];
@@ -173,8 +239,10 @@ export class StableLog<R> {
   /** Resolves (never rejects) when the log is closed, with the error if it failed. */
   readonly closed: Promise<LogFailedError | undefined>;
 
-  private constructor(fs: LogFs, dir: string, file: LogFileHandle, bytes: number, options: LogOptions<R>) {
+  private constructor(fs: LogFs, dir: string, file: LogFileHandle, bytes: number, salt: Buffer, unlock: Unlock | undefined, options: LogOptions<R>) {
     this.#fs = fs;
+    this.#salt = salt;
+    this.#unlock = unlock;
     this.#dir = dir;
     this.#path = join(dir, LOG_FILE_NAME);
     this.#file = file;
@@ -198,19 +266,69 @@ export class StableLog<R> {
     checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
     checkNumber("lazyWriteDelay", options.lazyWriteDelay, 0, 0);
     checkNumber("unforcedWriteDelay", options.unforcedWriteDelay, 0, 0);
+    if (options.salvage !== undefined && typeof options.salvage !== "boolean") {
+      throw new TypeError(`Expected \`salvage\` to be a boolean, got \`${String(options.salvage)}\` (${typeof options.salvage})`);
+    }
     const fs = options.fs ?? nodeFs;
     const path = join(dir, LOG_FILE_NAME);
     await fs.mkdir(dir);
+    const unlock = fs.lock === undefined ? undefined : await fs.lock(dir);
+    try {
+      return await StableLog.#openLocked<R>(fs, dir, path, options, unlock);
+    } catch (error) {
+      await unlock?.();
+      throw error;
+    }
+  }
+
+  static async #openLocked<R>(fs: LogFs, dir: string, path: string, options: LogOptions<R>, unlock: Unlock | undefined): Promise<OpenedLog<R>> {
     await fs.remove(path + COMPACT_SUFFIX); // an interrupted compaction; the log itself is intact
     const data = await fs.readFile(path);
-    const { frames, validBytes } = data === undefined ? { frames: [], validBytes: 0 } : decodeFrames(data);
-    // Zeros after the data are space preallocated for appends, not a torn tail.
-    const truncatedBytes = data === undefined ? 0 : endOfData(data, validBytes) - validBytes;
-    if (truncatedBytes > 0) await fs.truncate(path, validBytes);
-    const file = await fs.openAppend(path, validBytes);
-    if (data === undefined) await fs.syncDir(dir);
-    const log = new StableLog<R>(fs, dir, file, validBytes, options);
-    return { log, records: frames.map((f) => f.value as R), truncatedBytes };
+    const decoded = decodeLog(data ?? new Uint8Array());
+    let salvaged: Salvage | undefined;
+    if (decoded.badHeader !== undefined || decoded.corruption !== undefined) {
+      const offset = decoded.badHeader !== undefined ? 0 : decoded.corruption!.offset;
+      const cutRecords = decoded.badHeader !== undefined ? decoded.frames.length : decoded.corruption!.validAfter;
+      if (options.salvage !== true) throw new LogCorruptError(path, offset, cutRecords, decoded.badHeader);
+      salvaged = { offset, cutBytes: decoded.dataBytes - offset, cutRecords };
+    }
+    // What to keep: nothing of a file with a bad header (salvaged), else the valid prefix.
+    const frames = decoded.badHeader !== undefined ? [] : decoded.frames;
+    let end: number;
+    let salt: Buffer;
+    let truncatedBytes = 0;
+    if (decoded.version === 2 && decoded.badHeader === undefined) {
+      // Zeros after the data are space preallocated for appends, not a torn tail.
+      truncatedBytes = salvaged === undefined ? decoded.dataBytes - decoded.validBytes : 0;
+      if (decoded.dataBytes > decoded.validBytes) await fs.truncate(path, decoded.validBytes);
+      end = decoded.validBytes;
+      salt = Buffer.from(decoded.salt);
+    } else {
+      // A new log, a version 1 log, or a salvaged one without a usable header: written anew
+      // (header and records) to a side file, then renamed over the old one.
+      if (decoded.version === 1 && salvaged === undefined) truncatedBytes = decoded.dataBytes - decoded.validBytes;
+      const bytes = rewrite(frames);
+      await StableLog.#replace(fs, dir, path, bytes);
+      end = bytes.length;
+      salt = Buffer.from(saltOf(bytes));
+    }
+    const file = await fs.openAppend(path, end);
+    const log = new StableLog<R>(fs, dir, file, end, salt, unlock, options);
+    return { log, records: frames.map((f) => f.value as R), truncatedBytes, ...(salvaged === undefined ? {} : { salvaged }) };
+  }
+
+  /** Writes `bytes` durably to a side file and renames it over `path`. */
+  static async #replace(fs: LogFs, dir: string, path: string, bytes: Uint8Array): Promise<void> {
+    const tmp = path + COMPACT_SUFFIX;
+    const out = await fs.create(tmp);
+    try {
+      await out.write(bytes);
+      await out.datasync();
+    } finally {
+      await out.close();
+    }
+    await fs.rename(tmp, path);
+    await fs.syncDir(dir);
   }
 
   /**
@@ -223,16 +341,16 @@ export class StableLog<R> {
   append(record: R, options: AppendOptions = {}): Promise<void> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     if (this.#closing) return Promise.reject(new LogClosedError());
-    let frame: Buffer;
+    let payload: Buffer;
     try {
-      frame = encodeFrame(record);
+      payload = encodePayload(record);
     } catch (err) {
       return Promise.reject(err as Error);
     }
     this.#stats.appends++;
     return new Promise((resolve, reject) => {
       const sync = options.sync ?? true;
-      this.#queue.push({ frame, sync, resolve, reject });
+      this.#queue.push({ payload, sync, resolve, reject });
       if (sync && options.lazy !== true) this.#urgentQueued = true;
       else if (sync) this.#lazyForcedQueued = true;
       this.#kick();
@@ -334,7 +452,18 @@ export class StableLog<R> {
     const batch = (this.#inflight = this.#queue);
     this.#queue = [];
     this.#urgentQueued = this.#lazyForcedQueued = false;
-    const data = batch.length === 1 ? batch[0]!.frame : Buffer.concat(batch.map((p) => p.frame));
+    // Each frame's checksum covers the offset it is written at (see frame.ts): frames are made
+    // here, where the offset is known, not when appended.
+    let size = 0;
+    for (const p of batch) size += FRAME_HEADER_BYTES + p.payload.length;
+    const data = Buffer.allocUnsafe(size);
+    let at = this.#stats.bytes;
+    for (let i = 0, pos = 0; i < batch.length; i++) {
+      const { payload } = batch[i]!;
+      writeFrame(data, pos, payload, this.#salt, at);
+      pos += FRAME_HEADER_BYTES + payload.length;
+      at += FRAME_HEADER_BYTES + payload.length;
+    }
     const forced = batch.some((p) => p.sync);
     if (forced && !this.#unsynced && this.#file.writeDurable !== undefined) {
       // Nothing earlier awaits a sync, so a write that returns durable is the whole job.
@@ -367,18 +496,16 @@ export class StableLog<R> {
     const waiters = this.#compactWaiters;
     this.#compactWaiters = [];
     const current = (await this.#fs.readFile(this.#path)) ?? new Uint8Array();
-    const { frames, validBytes } = decodeFrames(current);
-    if (validBytes !== endOfData(current, validBytes)) throw new Error(`log file ${this.#path} is corrupt at byte ${validBytes} while open`);
+    const decoded = decodeLog(current);
+    if (decoded.badHeader !== undefined || decoded.corruption !== undefined || decoded.validBytes !== decoded.dataBytes) {
+      throw new LogCorruptError(this.#path, decoded.validBytes, decoded.corruption?.validAfter ?? 0, decoded.badHeader ?? "damaged while open");
+    }
     const retain = this.#retain;
-    const kept = retain === undefined ? frames : frames.filter((f) => retain(f.value as R));
-    const data = Buffer.concat(kept.map((f) => current.subarray(f.offset, f.offset + f.bytes)));
-    const tmp = this.#path + COMPACT_SUFFIX;
-    const out = await this.#fs.create(tmp);
-    await out.write(data);
-    await out.datasync();
-    await out.close();
-    await this.#fs.rename(tmp, this.#path);
-    await this.#fs.syncDir(this.#dir);
+    const kept = retain === undefined ? decoded.frames : decoded.frames.filter((f) => retain(f.value as R));
+    // A new salt: a block of the old file found at the same place later cannot pass for a record.
+    const data = rewrite(kept);
+    await StableLog.#replace(this.#fs, this.#dir, this.#path, data);
+    this.#salt = Buffer.from(saltOf(data));
     const old = this.#file;
     this.#file = await this.#fs.openAppend(this.#path, data.length);
     await old.close();
@@ -393,6 +520,7 @@ export class StableLog<R> {
     this.#closeWaiters = [];
     if (this.#unsynced) await this.#file.datasync();
     await this.#file.close();
+    await this.#unlock?.();
     this.#settleClosed(undefined);
     for (const w of waiters) w.resolve();
   }
@@ -409,6 +537,11 @@ export class StableLog<R> {
     this.#closeWaiters = [];
     for (const p of pending) p.reject(failure);
     this.#settleClosed(failure);
-    this.#file.close().catch(() => {}); // already failed; nothing more can be lost
+    // Already failed; nothing more can be lost. The directory is let go once the file is closed.
+    this.#file
+      .close()
+      .catch(() => {})
+      .then(() => this.#unlock?.())
+      .catch(() => {});
   }
 }

@@ -3,8 +3,8 @@ import { crc32 } from "node:zlib";
 import { open, readFile, writeFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { unpack } from "msgpackr";
-import { LogClosedError, LogFailedError, RecordTooLargeError } from "../src/errors.js";
-import { decodeFrames, encodeFrame, endOfData, FRAME_HEADER_BYTES } from "../src/frame.js";
+import { LogClosedError, LogCorruptError, LogFailedError, LogLockedError, RecordTooLargeError } from "../src/errors.js";
+import { decodeLog, encodeFrame, encodeLogFile, endOfData, FILE_HEADER_BYTES, FRAME_HEADER_BYTES } from "../src/frame.js";
 import { LOG_FILE_NAME, StableLog, readLog } from "../src/log.js";
 import { MemoryFs } from "../src/memory-fs.js";
 import { PREALLOCATE_BYTES, createNodeFs } from "../src/fs.js";
@@ -19,19 +19,50 @@ const recs = (n: number, tx = "tx"): Rec[] => Array.from({ length: n }, (_, i) =
 /** A MemoryFs whose syncs complete only when the test says so. */
 function manualSyncFs(): { fs: MemoryFs; completeSync(): void; pendingSyncs(): number } {
   const pending: Array<() => void> = [];
-  const fs = new MemoryFs({ scheduleSync: (done) => pending.push(done) });
+  // Syncs complete by themselves until the first write after open (a new log's header is
+  // synced while it opens); from then on only when the test says so.
+  let manual = false;
+  const fs = new MemoryFs({ scheduleSync: (done) => (manual ? pending.push(done) : queueMicrotask(done)) });
+  const write = fs.openAppend.bind(fs);
+  fs.openAppend = async (path: string) => {
+    const handle = await write(path);
+    manual = true;
+    // Count only what the log does after it opened.
+    fs.stats.writes = fs.stats.syncs = 0;
+    return handle;
+  };
   return { fs, completeSync: () => pending.shift()?.(), pendingSyncs: () => pending.length };
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-t.test("log - frame layout is [u32 length][u32 crc32][msgpack payload]", async (t) => {
-  const frame = encodeFrame({ txId: "a", n: 1 });
-  const length = frame.readUInt32LE(0);
-  const payload = frame.subarray(FRAME_HEADER_BYTES);
+/** Where each record's frame ends in `file` (a whole log file). */
+const frameEnds = (file: Buffer): number[] => decodeLog(file).frames.map((f) => f.offset + f.bytes);
+
+t.test("log - file layout: a 16-byte header with a salt, then [u32 length][u32 crc32][msgpack payload] per record", async (t) => {
+  const file = encodeLogFile([{ txId: "a", n: 1 }]);
+  t.equal(file.subarray(0, 7).toString("latin1"), "ZMBXLOG", "magic");
+  t.equal(file[7], 2, "format version");
+  const salt = file.subarray(8, 16);
+  const length = file.readUInt32LE(FILE_HEADER_BYTES);
+  const payload = file.subarray(FILE_HEADER_BYTES + FRAME_HEADER_BYTES);
   t.equal(length, payload.length);
-  t.equal(frame.readUInt32LE(4), crc32(payload));
+  const position = Buffer.alloc(16);
+  salt.copy(position, 0);
+  position.writeBigUInt64LE(BigInt(FILE_HEADER_BYTES), 8);
+  t.equal(file.readUInt32LE(FILE_HEADER_BYTES + 4), crc32(payload, crc32(position)), "the checksum covers the salt and the offset, then the payload");
   t.same(unpack(payload), { txId: "a", n: 1 }, "plain MessagePack, readable without the record extension");
+  t.same(encodeFrame({ txId: "a", n: 1 }, salt, FILE_HEADER_BYTES), file.subarray(FILE_HEADER_BYTES), "encodeFrame makes the same frame");
+});
+
+t.test("log - a record moved to another offset, or copied from a file with another salt, does not check", async (t) => {
+  const file = encodeLogFile(recs(2));
+  const [first, second] = decodeLog(file).frames;
+  const moved = Buffer.concat([file.subarray(0, FILE_HEADER_BYTES), file.subarray(second!.offset, second!.offset + second!.bytes)]);
+  t.equal(decodeLog(moved).frames.length, 0, "the second record written where the first was is not a record");
+  const other = encodeLogFile(recs(2));
+  const stale = Buffer.concat([file.subarray(0, first!.offset + first!.bytes), other.subarray(second!.offset)]);
+  t.equal(decodeLog(stale).frames.length, 1, "a block of another file at the same place is not a record");
 });
 
 t.test("log - records come back in order after close and reopen (real files)", async (t) => {
@@ -50,13 +81,19 @@ t.test("log - records come back in order after close and reopen (real files)", a
 t.test("log - a torn tail at every cut point is cut off on open, byte at a time (real files)", async (t) => {
   const dir = t.testdir();
   const path = join(dir, LOG_FILE_NAME);
-  const frames = recs(3).map((r) => encodeFrame(r));
-  const whole = Buffer.concat(frames);
-  const ends = frames.reduce<number[]>((acc, f) => [...acc, (acc.at(-1) ?? 0) + f.length], []);
+  const whole = encodeLogFile(recs(3));
+  const ends = frameEnds(whole);
   for (let cut = 0; cut <= whole.length; cut++) {
     await writeFile(path, whole.subarray(0, cut));
     const complete = ends.filter((end) => end <= cut).length;
-    const valid = complete === 0 ? 0 : ends[complete - 1]!;
+    // A cut inside the header: the file was being created, and opens empty with a new header.
+    if (cut < FILE_HEADER_BYTES) {
+      const { log, records, truncatedBytes } = await StableLog.open<Rec>(dir);
+      if (records.length !== 0 || truncatedBytes !== 0) t.fail(`cut at ${cut} (in the header): got ${records.length} records`);
+      await log.close();
+      continue;
+    }
+    const valid = complete === 0 ? FILE_HEADER_BYTES : ends[complete - 1]!;
     const { log, records, truncatedBytes } = await StableLog.open<Rec>(dir);
     // Zeros at the very end of a cut are indistinguishable from preallocated space: not counted.
     const torn = endOfData(whole.subarray(0, cut), valid) - valid;
@@ -133,29 +170,151 @@ t.test("log - inline writes (on the calling thread) keep every record, across a 
   await reopened.log.close();
 });
 
-t.test("log - a corrupt CRC in the middle truncates there", async (t) => {
+t.test("log - a bad record with valid ones after it is corruption: open refuses with the file, the offset and the count", async (t) => {
   const dir = t.testdir();
   const path = join(dir, LOG_FILE_NAME);
-  const frames = recs(3).map((r) => encodeFrame(r));
-  const data = Buffer.concat(frames);
-  data[frames[0]!.length + FRAME_HEADER_BYTES + 2]! ^= 0xff; // a payload byte of the second record
+  const data = encodeLogFile(recs(3));
+  const [, second] = decodeLog(data).frames;
+  data[second!.offset + FRAME_HEADER_BYTES + 2]! ^= 0xff; // a payload byte of the second record
   await writeFile(path, data);
-  const { log, records, truncatedBytes } = await StableLog.open<Rec>(dir);
-  t.same(records, recs(1), "only the record before the corruption survives");
-  t.equal(truncatedBytes, data.length - frames[0]!.length);
-  t.equal((await readFile(path)).length, frames[0]!.length);
-  await log.close();
+  const error = await StableLog.open<Rec>(dir).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.type(error, LogCorruptError);
+  const corrupt = error as LogCorruptError;
+  t.equal(corrupt.code, "ERR_LOG_CORRUPT");
+  t.equal(corrupt.path, path);
+  t.equal(corrupt.offset, second!.offset);
+  t.equal(corrupt.validAfter, 1);
+  t.match(corrupt.message, new RegExp(`byte ${second!.offset} is followed by 1 valid record`));
+  t.same(await readFile(path), data, "the file is left as it was");
+  const seen = await readLog<Rec>(dir);
+  t.same(seen.corruption, { offset: second!.offset, nextValidOffset: second!.offset + second!.bytes, validAfter: 1, reason: "a bad record is followed by 1 valid record" });
+  t.same(seen.records, recs(1), "readLog shows what is before the damage");
+  await t.rejects(StableLog.open<Rec>(dir), LogCorruptError, "and refuses again: the lock was let go");
 });
 
-t.test("log - a zero or oversized length field counts as a torn tail", async (t) => {
-  const good = encodeFrame({ txId: "a", n: 0 });
-  for (const length of [0, 0xffffffff]) {
-    const bad = Buffer.alloc(16);
-    bad.writeUInt32LE(length, 0);
-    const { frames, validBytes } = decodeFrames(Buffer.concat([good, bad]));
-    t.equal(frames.length, 1, `length ${length}`);
-    t.equal(validBytes, good.length);
+t.test("log - salvage cuts a corrupt log at the damage and says what it cut", async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, LOG_FILE_NAME);
+  const data = encodeLogFile(recs(4));
+  const [, second] = decodeLog(data).frames;
+  data[second!.offset + 5]! ^= 0x01; // one bit of the second record's checksum
+  await writeFile(path, data);
+  const { log, records, salvaged, truncatedBytes } = await StableLog.open<Rec>(dir, { salvage: true });
+  t.same(records, recs(1));
+  t.same(salvaged, { offset: second!.offset, cutBytes: data.length - second!.offset, cutRecords: 2 });
+  t.equal(truncatedBytes, 0, "a salvage is not a torn tail");
+  await log.append({ txId: "after", n: 9 });
+  await log.close();
+  t.same((await StableLog.open<Rec>(dir)).records.map((r) => r.txId), ["tx-0", "after"], "the salvaged log opens cleanly after");
+  await t.rejects(StableLog.open<Rec>(dir, { salvage: "yes" as never }), { name: "TypeError", message: /`salvage` to be a boolean/ });
+});
+
+t.test("log - every byte of a real log flipped, zeroed in blocks, or cut at a record boundary: the same records, a torn tail, or LogCorruptError", async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, LOG_FILE_NAME);
+  const first = await StableLog.open<Rec>(dir);
+  for (const r of recs(6)) await first.log.append(r);
+  await first.log.close();
+  const real = await readFile(path);
+  const data = real.subarray(0, endOfData(real, 0));
+  const ends = frameEnds(data);
+  const lastStart = ends.at(-2)!;
+  const outcomes = { same: 0, refused: 0, tornLast: 0 };
+  const check = async (bytes: Buffer, what: string): Promise<void> => {
+    await writeFile(path, bytes);
+    try {
+      const { log, records } = await StableLog.open<Rec>(dir);
+      await log.close();
+      if (JSON.stringify(records) === JSON.stringify(recs(6))) outcomes.same++;
+      else if (JSON.stringify(records) === JSON.stringify(recs(5))) outcomes.tornLast++;
+      else t.fail(`${what}: opened to ${records.length} records`);
+    } catch (error) {
+      if (error instanceof LogCorruptError) outcomes.refused++;
+      else t.fail(`${what}: ${String(error)}`);
+    }
+  };
+  for (let at = 0; at < data.length; at++) {
+    const flipped = Buffer.from(data);
+    flipped[at]! ^= 0x20;
+    await check(flipped, `byte ${at} flipped`);
   }
+  t.equal(outcomes.same, 0, "no flipped byte goes unnoticed");
+  t.ok(outcomes.tornLast <= 4, `only a flip in the last record's length can pass for a torn write (${outcomes.tornLast})`);
+  for (let at = 0; at < data.length; at += 16) {
+    const zeroed = Buffer.from(data);
+    zeroed.fill(0, at, Math.min(at + 16, data.length));
+    await check(zeroed, `bytes ${at}..${at + 15} zeroed`);
+  }
+  for (const [i, end] of [FILE_HEADER_BYTES, ...ends].entries()) {
+    await writeFile(path, data.subarray(0, end));
+    const { log, records } = await StableLog.open<Rec>(dir);
+    await log.close();
+    if (JSON.stringify(records) !== JSON.stringify(recs(i))) t.fail(`cut at ${end}: opened to ${records.length} records, expected ${i}`);
+  }
+  t.ok(lastStart > FILE_HEADER_BYTES);
+  t.ok(outcomes.refused > 0, `refused ${outcomes.refused} damaged files; ${outcomes.tornLast} taken for a torn last record`);
+});
+
+t.test("log - a damaged last record that is whole is corruption, not a torn tail", async (t) => {
+  const data = encodeLogFile(recs(2));
+  const [, last] = decodeLog(data).frames;
+  const flipped = Buffer.from(data);
+  flipped[last!.offset + FRAME_HEADER_BYTES + 1]! ^= 0x04;
+  t.match(decodeLog(flipped).corruption, { offset: last!.offset, validAfter: 0, reason: /complete but does not match/ });
+  const longer = Buffer.from(data);
+  longer.writeUInt32LE(last!.bytes + 100, last!.offset); // the length field says more than is there
+  t.match(decodeLog(longer).corruption, { offset: last!.offset, reason: /length field is damaged/ });
+  const cut = data.subarray(0, data.length - 3);
+  t.equal(decodeLog(cut).corruption, undefined, "a record cut short is a torn tail");
+});
+
+t.test("log - a log written before the file header (version 1) opens and is rewritten with a header", async (t) => {
+  const dir = t.testdir();
+  const path = join(dir, LOG_FILE_NAME);
+  const v1 = (value: unknown): Buffer => {
+    const payload = Buffer.from(encodeFrame(value, Buffer.alloc(8), 0).subarray(FRAME_HEADER_BYTES));
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    header.writeUInt32LE(payload.length, 0);
+    header.writeUInt32LE(crc32(payload), 4);
+    return Buffer.concat([header, payload]);
+  };
+  const old = Buffer.concat(recs(3).map(v1));
+  await writeFile(path, Buffer.concat([old, Buffer.from([9, 9])])); // and a torn tail
+  t.equal(decodeLog(old).version, 1);
+  const { log, records, truncatedBytes } = await StableLog.open<Rec>(dir);
+  t.same(records, recs(3));
+  t.equal(truncatedBytes, 2);
+  await log.append({ txId: "new", n: 3 });
+  await log.close();
+  const now = await readLog<Rec>(dir);
+  t.equal(now.version, 2, "rewritten in the current format");
+  t.same(now.records, [...recs(3), { txId: "new", n: 3 }]);
+});
+
+t.test("log - a file that does not start with a log header is refused", async (t) => {
+  const dir = t.testdir();
+  await writeFile(join(dir, LOG_FILE_NAME), Buffer.from("this is not a log, it is a text file that ended up here\n"));
+  await t.rejects(StableLog.open<Rec>(dir), { code: "ERR_LOG_CORRUPT", offset: 0, message: /does not start with a log header/ });
+});
+
+t.test("log - a directory open in this process, or held by another live process, is refused; a stale lock is taken over", async (t) => {
+  const dir = t.testdir();
+  const { log } = await StableLog.open<Rec>(dir);
+  await t.rejects(StableLog.open<Rec>(dir), LogLockedError);
+  await t.rejects(StableLog.open<Rec>(dir), { code: "ERR_LOG_LOCKED", pid: process.pid, message: /in use by process \d+ \(this process\)/ });
+  await log.close();
+  const again = await StableLog.open<Rec>(dir);
+  await again.log.close();
+  // A lock left by a process that is gone (killed with -9): taken over.
+  await writeFile(join(dir, "LOCK"), "2147483646\n");
+  const third = await StableLog.open<Rec>(dir);
+  await third.log.close();
+  // A lock held by a live process (this test's parent stands in for one).
+  await writeFile(join(dir, "LOCK"), `${process.ppid}\n`);
+  await t.rejects(StableLog.open<Rec>(dir), { code: "ERR_LOG_LOCKED", pid: process.ppid });
 });
 
 t.test("log - group commit: appends made during a sync share the next write and sync", async (t) => {
@@ -182,12 +341,15 @@ t.test("log - group commit: appends made during a sync share the next write and 
 t.test("log - unforced appends are written without a sync and made durable by the next one", async (t) => {
   const fs = new MemoryFs();
   const { log } = await StableLog.open<Rec>("/n1", { fs });
+  fs.stats.writes = fs.stats.syncs = 0; // count what follows the open (a new log syncs its header)
   await log.append({ txId: "a", n: 0 }, { sync: false });
   t.equal(fs.stats.syncs, 0);
   fs.crash();
   t.same((await StableLog.open<Rec>("/n1", { fs })).records, [], "an unforced record is lost in a crash");
 
   const again = (await StableLog.open<Rec>("/n1", { fs })).log;
+
+  fs.stats.writes = fs.stats.syncs = 0; // count what follows the open (a new log syncs its header)
   await again.append({ txId: "b", n: 1 }, { sync: false });
   await again.append({ txId: "c", n: 2 });
   t.equal(fs.stats.syncs, 1);
@@ -198,6 +360,7 @@ t.test("log - unforced appends are written without a sync and made durable by th
 t.test("log - with lazyWriteDelay, unforced and lazy records wait for the next forced group, and a lazy one still resolves only when durable", async (t) => {
   const fs = new MemoryFs();
   const { log } = await StableLog.open<Rec>("/lazy", { fs, lazyWriteDelay: 50 });
+  fs.stats.writes = fs.stats.syncs = 0; // count what follows the open (a new log syncs its header)
   let lazyDone = false;
   void log.append({ txId: "start", n: 0 }, { sync: false });
   const lazy = log.append({ txId: "commit", n: 1 }, { lazy: true }).then(() => (lazyDone = true));
@@ -222,6 +385,7 @@ t.test("log - with lazyWriteDelay, unforced and lazy records wait for the next f
 t.test("log - unforced records alone wait unforcedWriteDelay; a lazy forced record brings the write forward to lazyWriteDelay", async (t) => {
   const fs = new MemoryFs();
   const { log } = await StableLog.open<Rec>("/unforced", { fs, lazyWriteDelay: 20, unforcedWriteDelay: 400 });
+  fs.stats.writes = fs.stats.syncs = 0; // count what follows the open (a new log syncs its header)
   void log.append({ txId: "end-1", n: 0 }, { sync: false });
   await new Promise((r) => setTimeout(r, 60));
   t.equal(fs.stats.writes, 0, "an unforced record alone is still waiting after 3 x lazyWriteDelay");
@@ -251,7 +415,7 @@ t.test("log - a crash tears the unsynced tail at any byte, and open recovers the
     fs.crash(() => keep);
     const { records } = await StableLog.open<Rec>("/n1", { fs });
     if (records[0]?.txId !== "durable") t.fail(`keep ${keep}: the synced record was lost`);
-    const expected = keep >= encodeFrame({ txId: "volatile-1", n: 1 }).length ? 2 : 1;
+    const expected = keep >= encodeFrame({ txId: "volatile-1", n: 1 }, Buffer.alloc(8), 0).length ? 2 : 1;
     if (records.length < expected) t.fail(`keep ${keep}: a complete surviving frame was dropped`);
   }
   t.pass("every tear point recovered");
@@ -310,7 +474,7 @@ t.test("log - compaction starts by itself past the size and ratio thresholds", a
   const { log } = await StableLog.open<Rec>("/n1", { fs, retain: (r) => r.n % 2 === 0, compactMinBytes: 200, compactRatio: 2 });
   for (let n = 0; n < 40; n++) await log.append({ txId: "t", n });
   t.ok(log.stats.compactions >= 1, `${log.stats.compactions} compactions`);
-  t.ok(log.stats.bytes < 40 * encodeFrame({ txId: "t", n: 10 }).length, "the file stays small");
+  t.ok(log.stats.bytes < 40 * encodeFrame({ txId: "t", n: 10 }, Buffer.alloc(8), 0).length, "the file stays small");
   await log.close();
   const { records } = await StableLog.open<Rec>("/n1", { fs });
   const odd = records.filter((r) => r.n % 2 === 1).map((r) => r.n);
@@ -326,7 +490,7 @@ t.test("log - compaction starts by itself past the size and ratio thresholds", a
 
 t.test("log - a leftover compaction file is ignored and removed on open", async (t) => {
   const dir = t.testdir();
-  await writeFile(join(dir, LOG_FILE_NAME), Buffer.concat(recs(2).map((r) => encodeFrame(r))));
+  await writeFile(join(dir, LOG_FILE_NAME), encodeLogFile(recs(2)));
   await writeFile(join(dir, `${LOG_FILE_NAME}.compact`), "half-written");
   const { log, records } = await StableLog.open<Rec>(dir);
   t.same(records, recs(2));

@@ -2,7 +2,7 @@ import t from "tap";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { formatInspection, inspectLog } from "../src/cli/inspect.js";
-import { LOG_FILE_NAME, StableLog, readLog } from "@zmbox/log";
+import { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, LOG_FILE_NAME, StableLog, readLog } from "@zmbox/log";
 import type { TwopcRecord } from "../src/protocol/records.js";
 
 async function writeLog(dir: string, records: TwopcRecord[]): Promise<void> {
@@ -37,8 +37,9 @@ t.test("inspect - participant log: in-doubt READY transactions are listed first"
   t.equal(report.ended, 1);
   t.equal(report.fileBytes - report.validBytes, 3, "the torn tail is reported, not cut");
   const text = formatInspection(report);
-  t.match(text, /3 bytes of torn or corrupt tail/);
-  t.ok(text.indexOf("IN DOUBT") < text.indexOf("WORKER DECIDED"), "in-doubt section comes first");
+  t.match(text, /3 bytes of torn tail/);
+  t.notMatch(text, /CORRUPT/);
+  t.ok(text.indexOf("IN DOUBT") < text.indexOf("PARTICIPANT DECIDED"), "in-doubt section comes first");
   t.match(text, /stuck {2}coordinator=c {2}participants=w1,w2/);
 });
 
@@ -70,6 +71,32 @@ t.test("inspect - a missing log is empty, an inconsistent one is an error", asyn
   const dir = t.testdir();
   await writeLog(dir, [{ type: "WORKER-COMMIT", txId: "x" }]);
   await t.rejects(inspectLog(dir), { code: "ERR_INVALID_LOG" });
+});
+
+t.test("inspect - a corrupt log shows where, why and what a salvage would lose; twopc-inspect exits 1", async (t) => {
+  const dir = t.testdir();
+  await writeLog(dir, [
+    { type: "WORKER-READY", txId: "promised", coordinator: "c", participants: ["w1", "w2"] },
+    { type: "WORKER-READY", txId: "later", coordinator: "c", participants: ["w1", "w2"] },
+  ]);
+  const { readFile, writeFile } = await import("node:fs/promises");
+  const path = join(dir, LOG_FILE_NAME);
+  const data = await readFile(path);
+  data[FILE_HEADER_BYTES + FRAME_HEADER_BYTES + 3]! ^= 0x01; // one bit inside the first record
+  await writeFile(path, data);
+  const report = await inspectLog(dir);
+  t.match(report.corruption, { offset: FILE_HEADER_BYTES, validAfter: 1 });
+  t.equal(report.records, 0, "nothing before the damage");
+  const text = formatInspection(report);
+  t.match(text, new RegExp(`CORRUPT at byte ${FILE_HEADER_BYTES}: a bad record is followed by 1 valid record`));
+  t.match(text, /refuses to open/);
+  t.match(text, /salvage: true/);
+  const { spawnSync } = await import("node:child_process");
+  const { fileURLToPath } = await import("node:url");
+  const cli = fileURLToPath(new URL("../dist/cli/twopc-inspect.js", import.meta.url));
+  const run = spawnSync(process.execPath, [cli, dir], { encoding: "utf8" });
+  t.equal(run.status, 1, "non-zero: a supervisor's script sees it");
+  t.match(run.stdout, /CORRUPT at byte/);
 });
 
 t.test("twopc-inspect: a path that is not a log directory is a clear error", async (t) => {

@@ -192,8 +192,8 @@ t.test("bad input is a clear error; close rejects what waits", async (t) => {
   // A log that recovery refuses: a clear error, and the mailbox name is free again.
   const bad = dir();
   const { writeFileSync } = await import("node:fs");
-  const { encodeFrame } = await import("@zmbox/log");
-  writeFileSync(join(bad, "twopc.log"), encodeFrame({ type: "COORD-START", txId: 7 }));
+  const { encodeLogFile } = await import("@zmbox/log");
+  writeFileSync(join(bad, "twopc.log"), encodeLogFile([{ type: "COORD-START", txId: 7 }]));
   await t.rejects(Coordinator.open({ runtime: rt, logDir: bad, mailbox: "recovering" }), { code: "ERR_INVALID_LOG" });
   const again = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "recovering" });
   await again.close();
@@ -201,4 +201,36 @@ t.test("bad input is a clear error; close rejects what waits", async (t) => {
   await c.close();
   await waiting;
   await t.rejects(c.transact({ participants: [other.address] }), NodeClosedError);
+});
+
+t.test("2PC on the runtime: a participant whose log is corrupt refuses to open, and presumes nothing", async (t) => {
+  const { readFile, writeFile } = await import("node:fs/promises");
+  const { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, LOG_FILE_NAME, LogCorruptError } = await import("@zmbox/log");
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const logDir = dir();
+  // The participant voted commit on two transactions and stopped before any decision came.
+  const first = rm(() => "commit");
+  const p = await Participant.open({ runtime: rt, logDir, mailbox: "bank-a", resourceManager: first });
+  const coordinator = rt.mailbox("silent-coordinator");
+  for (const txId of ["t1", "t2"]) {
+    await rt.send({ type: "VOTE-REQ", txId, from: coordinator.address, participants: [p.address] }, p.address);
+  }
+  await until(() => p.inDoubt().length === 2);
+  await p.close();
+  // One bit flips inside the first record (its WORKER-READY for t1).
+  const path = join(logDir, LOG_FILE_NAME);
+  const data = await readFile(path);
+  data[FILE_HEADER_BYTES + FRAME_HEADER_BYTES + 4]! ^= 0x10;
+  await writeFile(path, data);
+  const second = rm(() => "commit");
+  second.recover = () => ["t1", "t2"];
+  const error = await Participant.open({ runtime: rt, logDir, mailbox: "bank-a", resourceManager: second }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  t.type(error, LogCorruptError, "a typed error, not a silent cut");
+  t.match(error, { code: "ERR_LOG_CORRUPT", path, offset: FILE_HEADER_BYTES, validAfter: 1 });
+  t.same(second.log, [], "the resource manager was told nothing: no presumed abort of a promised transaction");
+  t.ok(rt.mailbox("bank-a"), "the mailbox name is free again");
 });

@@ -1,7 +1,7 @@
 import type { CoordinatorLogState, ParticipantLogState } from "../protocol/log-state.js";
 import { summarizeRecords } from "../protocol/machine.js";
 import { CoordinatorPhase, ParticipantPhase } from "../protocol/types.js";
-import { readLog, type LogFs } from "@zmbox/log";
+import { readLog, type Corruption, type LogFs } from "@zmbox/log";
 
 /** A node's log, sorted by what an operator has to care about. */
 export interface Inspection {
@@ -9,6 +9,11 @@ export interface Inspection {
   readonly fileBytes: number;
   readonly validBytes: number;
   readonly records: number;
+  /**
+   * Present when the log is damaged in a way a crash cannot explain: the node refuses to open
+   * it (`LogCorruptError`). The transactions below are those of the records before the damage.
+   */
+  readonly corruption?: Corruption;
   /** Participant in READY: promised to commit, outcome unknown, blocked until told. First to look at. */
   readonly inDoubt: readonly ParticipantLogState[];
   /** Coordinator in WAIT: a restart aborts them. */
@@ -46,13 +51,38 @@ export async function inspectLog(dir: string, fs?: LogFs): Promise<Inspection> {
     else waiting.push(c);
   }
   const { path, fileBytes, validBytes } = contents;
-  return { path, fileBytes, validBytes, records: contents.records.length, inDoubt, waiting, committing, applying, ended };
+  const corruption: Corruption | undefined =
+    contents.badHeader !== undefined ? { offset: 0, validAfter: 0, reason: contents.badHeader } : contents.corruption;
+  return {
+    path,
+    fileBytes,
+    validBytes,
+    records: contents.records.length,
+    ...(corruption === undefined ? {} : { corruption }),
+    inDoubt,
+    waiting,
+    committing,
+    applying,
+    ended,
+  };
 }
 
 /** Renders an inspection as text for a terminal, in-doubt transactions first. */
 export function formatInspection(report: Inspection): string {
   const torn = report.fileBytes - report.validBytes;
-  const lines = [`log ${report.path}: ${report.fileBytes} bytes, ${report.records} records${torn > 0 ? `, ${torn} bytes of torn or corrupt tail (cut at next open)` : ""}`];
+  const damage = report.corruption;
+  const lines = [
+    `log ${report.path}: ${report.fileBytes} bytes, ${report.records} records${damage === undefined && torn > 0 ? `, ${torn} bytes of torn tail (a write cut by a crash; cut at next open)` : ""}`,
+  ];
+  if (damage !== undefined) {
+    lines.push(
+      "",
+      `CORRUPT at byte ${damage.offset}: ${damage.reason}.`,
+      `  The node refuses to open this log (LogCorruptError). What follows is read from the ${report.records} records before the damage;`,
+      `  ${damage.validAfter} valid record(s) after it are not shown. Opening with \`salvage: true\` cuts the file at byte ${damage.offset} and loses them:`,
+      "  restore the log from a copy if you have one; salvage only what you can afford to lose.",
+    );
+  }
   const section = (title: string, rows: readonly string[]): void => {
     if (rows.length === 0) return;
     lines.push("", `${title} (${rows.length})`, ...rows.map((row) => `  ${row}`));
@@ -70,7 +100,7 @@ export function formatInspection(report: Inspection): string {
     report.waiting.map((c) => `${c.txId}  participants=${c.participants.join(",")}`),
   );
   section(
-    "WORKER DECIDED - resource manager not yet confirmed (a restart applies again)",
+    "PARTICIPANT DECIDED - resource manager not yet confirmed (a restart applies again)",
     report.applying.map((w) => `${w.txId}  ${w.phase}`),
   );
   lines.push("", `ended: ${report.ended} transaction(s)`);

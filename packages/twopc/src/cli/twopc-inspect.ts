@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * `twopc-inspect <logdir>`: prints a node's transactions by state, in-doubt ones first.
- * Exit status: 0 printed, 1 unreadable or invalid log, 2 usage.
+ * Exit status: 0 printed, 1 unreadable, invalid or corrupt log (a corrupt one is printed too), 2 usage.
  */
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +20,9 @@ if (dir === undefined || rest.length > 0 || dir === "--help" || dir === "-h") {
   process.exitCode = 1;
 } else {
   try {
-    process.stdout.write(`${formatInspection(await inspectLog(dir))}\n`);
+    const report = await inspectLog(dir);
+    process.stdout.write(`${formatInspection(report)}\n`);
+    if (report.corruption !== undefined) process.exitCode = 1;
   } catch (err) {
     process.stderr.write(`twopc-inspect: ${err instanceof Error ? err.message : String(err)}\n`);
     process.exitCode = 1;
