@@ -4,7 +4,7 @@ export { MemoryFs } from "./memory-fs.js";
 export { encodeFrame, encodeLogFile, decodeLog, decodeFrames, FRAME_HEADER_BYTES, FILE_HEADER_BYTES, MAX_RECORD_BYTES, LOG_FORMAT_VERSION } from "./frame.js";
 export { LogFailedError, LogClosedError, LogCorruptError, LogLockedError, RecordTooLargeError } from "./errors.js";
 
-export type { LogOptions, AppendOptions, LogStats, OpenedLog, LogContents, Salvage } from "./log.js";
+export type { LogOptions, AppendOptions, LogStats, SyncHistogram, OpenedLog, LogContents, Salvage } from "./log.js";
 export type { LogFs, LogFileHandle, NodeFsOptions } from "./fs.js";
 export type { MemoryFsOptions, MemoryFsOp } from "./memory-fs.js";
 export type { Frame, DecodedLog, Corruption } from "./frame.js";
