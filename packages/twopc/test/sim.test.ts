@@ -3,12 +3,12 @@ import { Rng } from "../src/sim/rng.js";
 import { EventQueue } from "../src/sim/event-queue.js";
 import { simulateSeed, type SimStats } from "../src/sim/simulator.js";
 import { atomicityViolation, RmState } from "../src/sim/model.js";
-import type { Mutation } from "../src/protocol/options.js";
+import type { Mutation } from "../src/sim/mutation.js";
 
 const SEEDS = 10_000;
 
 t.test("sim - 10,000 seeds: atomic after every step, and every transaction ends once healed", async (t) => {
-  const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0 };
+  const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0 };
   const failures: string[] = [];
   const started = performance.now();
   for (let seed = 1; seed <= SEEDS; seed++) {

@@ -23,7 +23,8 @@ import { recoverCoordinatorTx, stepCoordinator, type CoordinatorTx } from "../pr
 import type { TimerName, TwopcEvent } from "../protocol/events.js";
 import { summarizeRecords } from "../protocol/machine.js";
 import type { TwopcMessage } from "../protocol/messages.js";
-import { parseCoordinatorMachineOptions, parseParticipantMachineOptions, type Mutation, type ResolvedCoordinatorMachineOptions, type ResolvedParticipantMachineOptions } from "../protocol/options.js";
+import { type Mutation } from "./mutation.js";
+import { parseCoordinatorMachineOptions, parseParticipantMachineOptions, type ResolvedCoordinatorMachineOptions, type ResolvedParticipantMachineOptions } from "../protocol/options.js";
 import type { TwopcRecord } from "../protocol/records.js";
 import { Decision, type NodeId, type Vote } from "../protocol/types.js";
 import { isParticipantTxDone, type ParticipantTx } from "../protocol/participant-state.js";
