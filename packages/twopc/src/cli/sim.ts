@@ -57,7 +57,7 @@ const ran = passed + (failedSeed === undefined ? 0 : 1);
 process.stdout.write(
   `sim${mutation === undefined ? "" : ` (mutation ${mutation})`}: seeds ${first}..${first + ran - 1}: ${passed} passed, ${ran - passed} failed in ${seconds.toFixed(1)}s (${Math.round(ran / seconds)} seeds/s); ` +
     `${total.transactions} transactions (${total.committed} committed, ${total.aborted} aborted), ${total.crashes} crashes, ` +
-    `${total.messages} messages (${total.dropped} lost, ${total.duplicated} duplicated), ${total.compactions} compactions, ${total.steps} steps\n`,
+    `${total.messages} messages (${total.dropped} lost, ${total.duplicated} duplicated), ${total.rmFailures} resource-manager failures retried, ${total.compactions} compactions, ${total.steps} steps\n`,
 );
 if (failedSeed !== undefined) {
   const replay = await simulateSeed(failedSeed, { ...options, trace: true });
