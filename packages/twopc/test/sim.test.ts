@@ -60,6 +60,25 @@ t.test("sim - catches a participant that never asks for the decision (liveness)"
   t.comment(`caught at seed ${found?.seed}: ${found?.violation}`);
 });
 
+t.test("sim - catches a driver that feeds durable back before the sync (a planted driver bug)", async (t) => {
+  const found = await firstFailure("driver-durable-before-sync", 1000);
+  t.ok(found, "some seed fails");
+  t.match(found?.violation, /commit|abort/, "an atomicity or resource-manager violation");
+  t.comment(`caught at seed ${found?.seed}: ${found?.violation}`);
+  const clean = await simulateSeed(found!.seed);
+  t.ok(clean.ok, "the same seed passes with the driver as it is");
+});
+
+t.test("sim - a resource manager's failed commit or abort is retried by the driver until it succeeds", async (t) => {
+  let failures = 0;
+  for (let seed = 1; seed <= 100; seed++) {
+    const result = await simulateSeed(seed);
+    failures += result.stats.rmFailures;
+    t.ok(result.ok, `seed ${seed}`);
+  }
+  t.ok(failures > 10, `${failures} failures injected, and every seed still ends with nothing prepared`);
+});
+
 t.test("model - the atomicity invariant itself", async (t) => {
   const rm = (a: RmState, b: RmState): Map<string, RmState> =>
     new Map([
