@@ -15,6 +15,9 @@ import type { NodeId, TxId } from "../protocol/types.js";
 import { DRIVER_LOG_OPTIONS, Driver, stableLogPort, type DriverPorts, type RmPort } from "./driver.js";
 import { NodeClosedError } from "./errors.js";
 
+/** The machines' sends return once queued: best effort, their timers retry what is lost. One object for all. */
+const SEND_OPTIONS = { until: "queued" } as const;
+
 /** Options every 2PC node takes. */
 export interface NodeOptions {
   /** The mailbox runtime the node sends and receives on. */
@@ -100,7 +103,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
       ...(resourceManager === undefined ? {} : { resourceManager }),
       outcome: (action) => this.onOutcome(action),
       log: stableLogPort(log),
-      send: (to: NodeId, msg: TwopcMessage) => runtime.send(msg, to, { until: "queued" }),
+      send: (to: NodeId, msg: TwopcMessage) => runtime.send(msg, to, SEND_OPTIONS),
       clock: realClock,
       stopped: (error) => {
         this.#mailbox.close();
