@@ -60,6 +60,11 @@ export interface LogOptions<R> {
    */
   readonly unforcedWriteDelay?: number;
   /**
+   * The clock the two delays above run on; the simulator passes a virtual one.
+   * @default performance.now(), setTimeout and clearTimeout
+   */
+  readonly clock?: { now(): number; setTimeout(run: () => void, ms: number): unknown; clearTimeout(timer: unknown): void };
+  /**
    * Open a corrupt log anyway, cutting it at the first bad record: the records after it are
    * lost, and `OpenedLog.salvaged` says how many. Without it a corrupt log (a bad record with
    * valid ones after it) rejects with `LogCorruptError`. Only for an operator who has looked
@@ -68,6 +73,8 @@ export interface LogOptions<R> {
    */
   readonly salvage?: boolean;
 }
+
+const realClock = { now: () => performance.now(), setTimeout: (run: () => void, ms: number): unknown => setTimeout(run, ms), clearTimeout: (t: unknown) => clearTimeout(t as NodeJS.Timeout) };
 
 export interface AppendOptions {
   /**
@@ -246,7 +253,8 @@ export class StableLog<R> {
   /** A run is scheduled with setImmediate. */
   #soon = false;
   /** A run is scheduled for unforced records only. */
-  #lazyTimer: NodeJS.Timeout | undefined;
+  #lazyTimer: unknown;
+  readonly #clock: NonNullable<LogOptions<R>["clock"]>;
   /** The queue holds a forced record that is not lazy. */
   #urgentQueued = false;
   /** A forced record that may wait (`lazy`) is queued: the wait is `lazyWriteDelay`, not `unforcedWriteDelay`. */
@@ -275,6 +283,7 @@ export class StableLog<R> {
     this.#compactRatio = checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
     this.#lazyWriteDelay = checkNumber("lazyWriteDelay", options.lazyWriteDelay, 0, 0);
     this.#unforcedWriteDelay = checkNumber("unforcedWriteDelay", options.unforcedWriteDelay, 0, this.#lazyWriteDelay);
+    this.#clock = options.clock ?? realClock;
     this.#stats = {
       bytes,
       appends: 0,
@@ -434,7 +443,7 @@ export class StableLog<R> {
     if (this.#running || this.#failure !== undefined) return; // #run looks at the queue again before it stops
     if (this.#queue.length === 0 && this.#compactWaiters.length === 0 && this.#closeWaiters.length === 0) return;
     if (this.#urgent()) {
-      if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+      if (this.#lazyTimer !== undefined) this.#clock.clearTimeout(this.#lazyTimer);
       this.#lazyTimer = undefined;
       if (this.#soon) return;
       this.#soon = true;
@@ -449,11 +458,11 @@ export class StableLog<R> {
       // group in a hurry, which then needs no separate write for them. A lazy forced record
       // brings an unforced record's longer wait forward.
       const delay = this.#lazyDelay();
-      const due = performance.now() + delay;
+      const due = this.#clock.now() + delay;
       if (this.#lazyTimer !== undefined && this.#lazyDue <= due) return;
-      clearTimeout(this.#lazyTimer);
+      if (this.#lazyTimer !== undefined) this.#clock.clearTimeout(this.#lazyTimer);
       this.#lazyDue = due;
-      this.#lazyTimer = setTimeout(() => {
+      this.#lazyTimer = this.#clock.setTimeout(() => {
         this.#lazyTimer = undefined;
         void this.#run(true);
       }, delay);
@@ -563,7 +572,7 @@ export class StableLog<R> {
 
   #fail(cause: unknown): void {
     const failure = (this.#failure = new LogFailedError(cause));
-    if (this.#lazyTimer !== undefined) clearTimeout(this.#lazyTimer);
+    if (this.#lazyTimer !== undefined) this.#clock.clearTimeout(this.#lazyTimer);
     this.#lazyTimer = undefined;
     this.#closing = true;
     const pending = [...this.#inflight, ...this.#queue, ...this.#compactWaiters, ...this.#closeWaiters];

@@ -10,7 +10,7 @@
  * while no deadline is pending, so that it never keeps the process alive on its own.
  */
 export interface Timed {
-  /** When it is due, in `performance.now()` ms. */
+  /** When it is due, in the heap's clock's ms (`performance.now()` by default). */
   due: number;
   /** Its place in the heap; -1 when it is not in it. */
   heapIndex: number;
@@ -19,20 +19,53 @@ export interface Timed {
 /** Node's setTimeout fires at once for more than this (and warns). */
 const MAX_DELAY = 2 ** 31 - 1;
 
+/** A timer a {@link Clock} armed: Node's `Timeout`, or a virtual one. */
+export interface ClockTimer {
+  /** Keeps the process alive while the timer is pending (a no-op on a virtual clock). */
+  ref(): unknown;
+  /** Lets the process exit although the timer is pending (a no-op on a virtual clock). */
+  unref(): unknown;
+}
+
+/**
+ * Time and one-shot timers, injected so that tests and the simulator can drive deadlines in
+ * virtual time. {@link realClock} is `performance.now()` and Node's timers.
+ */
+export interface Clock {
+  /** The current time in ms (any origin; only differences matter). */
+  now(): number;
+  /** Calls `run` once, `ms` ms from now, unless cleared first. */
+  setTimeout(run: () => void, ms: number): ClockTimer;
+  /** Cancels a timer from `setTimeout`; a no-op for one already fired or cleared. */
+  clearTimeout(timer: ClockTimer): void;
+}
+
+/** The real clock: `performance.now()`, `setTimeout` and `clearTimeout`. */
+export const realClock: Clock = {
+  now: () => performance.now(),
+  setTimeout: (run, ms) => setTimeout(run, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+};
+
 export class DeadlineHeap<T extends Timed> {
   readonly #heap: T[] = [];
   readonly #onDue: (item: T) => void;
-  #timer: NodeJS.Timeout | undefined;
+  readonly #clock: Clock;
+  #timer: ClockTimer | undefined;
   #armedAt = Infinity;
 
-  /** `onDue` is called with each item whose deadline has passed (it is out of the heap by then). */
-  constructor(onDue: (item: T) => void) {
+  /**
+   * `onDue` is called with each item whose deadline has passed (it is out of the heap by then).
+   * `clock` gives the time and arms the one timer; tests and the simulator pass a virtual one.
+   */
+  constructor(onDue: (item: T) => void, clock: Clock = realClock) {
     this.#onDue = onDue;
+    this.#clock = clock;
   }
 
   /** Makes `item` due in `ms` ms. */
   add(item: T, ms: number): void {
-    item.due = performance.now() + ms;
+    item.due = this.#clock.now() + ms;
     item.heapIndex = this.#heap.length;
     this.#heap.push(item);
     this.#up(item.heapIndex);
@@ -60,7 +93,7 @@ export class DeadlineHeap<T extends Timed> {
   clear(): void {
     for (const item of this.#heap) item.heapIndex = -1;
     this.#heap.length = 0;
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#armedAt = Infinity;
   }
@@ -71,15 +104,15 @@ export class DeadlineHeap<T extends Timed> {
   }
 
   #arm(at: number): void {
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
     this.#armedAt = at;
-    this.#timer = setTimeout(this.#fire, Math.min(MAX_DELAY, Math.max(1, Math.ceil(at - performance.now()))));
+    this.#timer = this.#clock.setTimeout(this.#fire, Math.min(MAX_DELAY, Math.max(1, Math.ceil(at - this.#clock.now()))));
   }
 
   readonly #fire = (): void => {
     this.#timer = undefined;
     this.#armedAt = Infinity;
-    const now = performance.now();
+    const now = this.#clock.now();
     for (let first = this.#heap[0]; first !== undefined && first.due <= now; first = this.#heap[0]) {
       this.remove(first);
       this.#onDue(first);
@@ -129,7 +162,11 @@ export interface Deadline extends Timed {
 
 /** Deadlines that each call their own function, on one {@link DeadlineHeap}. */
 export class Deadlines {
-  readonly #heap = new DeadlineHeap<Deadline>((deadline) => deadline.fire());
+  readonly #heap: DeadlineHeap<Deadline>;
+
+  constructor(clock: Clock = realClock) {
+    this.#heap = new DeadlineHeap<Deadline>((deadline) => deadline.fire(), clock);
+  }
 
   /** How many deadlines are pending. */
   get size(): number {

@@ -37,7 +37,6 @@ export { RecordType, isTwopcRecord } from "./protocol/records.js";
 export { summarizeLog } from "./protocol/log-state.js";
 export { Vote, Decision, CoordinatorPhase, ParticipantPhase } from "./protocol/types.js";
 export {
-  Mutation,
   parseCoordinatorMachineOptions,
   parseParticipantMachineOptions,
   DEFAULT_VOTE_TIMEOUT,

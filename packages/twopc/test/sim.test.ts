@@ -3,12 +3,12 @@ import { Rng } from "../src/sim/rng.js";
 import { EventQueue } from "../src/sim/event-queue.js";
 import { simulateSeed, type SimStats } from "../src/sim/simulator.js";
 import { atomicityViolation, RmState } from "../src/sim/model.js";
-import type { Mutation } from "../src/protocol/options.js";
+import type { Mutation } from "../src/sim/mutation.js";
 
 const SEEDS = 10_000;
 
 t.test("sim - 10,000 seeds: atomic after every step, and every transaction ends once healed", async (t) => {
-  const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0 };
+  const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0 };
   const failures: string[] = [];
   const started = performance.now();
   for (let seed = 1; seed <= SEEDS; seed++) {
@@ -58,6 +58,25 @@ t.test("sim - catches a participant that never asks for the decision (liveness)"
   const found = await firstFailure("participant-never-asks", 1000);
   t.match(found?.violation, /liveness|blocked forever|never got an outcome/);
   t.comment(`caught at seed ${found?.seed}: ${found?.violation}`);
+});
+
+t.test("sim - catches a driver that feeds durable back before the sync (a planted driver bug)", async (t) => {
+  const found = await firstFailure("driver-durable-before-sync", 1000);
+  t.ok(found, "some seed fails");
+  t.match(found?.violation, /commit|abort/, "an atomicity or resource-manager violation");
+  t.comment(`caught at seed ${found?.seed}: ${found?.violation}`);
+  const clean = await simulateSeed(found!.seed);
+  t.ok(clean.ok, "the same seed passes with the driver as it is");
+});
+
+t.test("sim - a resource manager's failed commit or abort is retried by the driver until it succeeds", async (t) => {
+  let failures = 0;
+  for (let seed = 1; seed <= 100; seed++) {
+    const result = await simulateSeed(seed);
+    failures += result.stats.rmFailures;
+    t.ok(result.ok, `seed ${seed}`);
+  }
+  t.ok(failures > 10, `${failures} failures injected, and every seed still ends with nothing prepared`);
 });
 
 t.test("model - the atomicity invariant itself", async (t) => {

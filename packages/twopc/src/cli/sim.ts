@@ -5,7 +5,7 @@
  * the violation and the seed's full trace, and exits 1. Exit 2 on bad arguments.
  */
 import { parseArgs } from "node:util";
-import { Mutation } from "../protocol/options.js";
+import { Mutation } from "../sim/mutation.js";
 import { simulateSeed, type SimStats } from "../sim/simulator.js";
 
 const usage = "usage: sim [--seeds N (default 1000)] [--seed S (default 1)] [--mutation " + Object.values(Mutation).join("|") + "]";
@@ -39,7 +39,7 @@ const mutation = values.mutation;
 if (mutation !== undefined && !(Object.values(Mutation) as string[]).includes(mutation)) fail(`Unknown \`--mutation\` \`${mutation}\``);
 const options = mutation === undefined ? {} : { mutation: mutation as Mutation };
 
-const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0 };
+const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0 };
 const started = performance.now();
 let passed = 0;
 let failedSeed: number | undefined;
@@ -57,7 +57,7 @@ const ran = passed + (failedSeed === undefined ? 0 : 1);
 process.stdout.write(
   `sim${mutation === undefined ? "" : ` (mutation ${mutation})`}: seeds ${first}..${first + ran - 1}: ${passed} passed, ${ran - passed} failed in ${seconds.toFixed(1)}s (${Math.round(ran / seconds)} seeds/s); ` +
     `${total.transactions} transactions (${total.committed} committed, ${total.aborted} aborted), ${total.crashes} crashes, ` +
-    `${total.messages} messages (${total.dropped} lost, ${total.duplicated} duplicated), ${total.compactions} compactions, ${total.steps} steps\n`,
+    `${total.messages} messages (${total.dropped} lost, ${total.duplicated} duplicated), ${total.rmFailures} resource-manager failures retried, ${total.compactions} compactions, ${total.steps} steps\n`,
 );
 if (failedSeed !== undefined) {
   const replay = await simulateSeed(failedSeed, { ...options, trace: true });

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { InvalidArgumentError, parseAddress } from "@zmbox/mailbox";
-import { ActionType, type OutcomeReason, type TwopcAction } from "../protocol/actions.js";
+import type { OutcomeAction, OutcomeReason } from "../protocol/actions.js";
 import { CoordinatorMachine, type CoordinatorTx } from "../protocol/coordinator.js";
 import { TxIdInUseError } from "../protocol/errors.js";
 import { EventType, type CoordinatorEvent } from "../protocol/events.js";
@@ -159,8 +159,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     return { ...super.stats(), committed: this.#committed, aborted: this.#aborted, pending: this.#pending.size };
   }
 
-  protected performRole(action: TwopcAction): void {
-    if (action.type !== ActionType.Outcome) throw new Error(`a coordinator cannot perform ${action.type}`);
+  protected override onOutcome(action: OutcomeAction): void {
     const outcome: Outcome = {
       txId: action.txId,
       committed: action.committed,

@@ -1,39 +1,22 @@
 /**
- * The driver shared by `Coordinator` and `Participant`: it runs a sans-IO 2PC machine (see
- * `twopc/machine.ts` for the contract) on the mailbox runtime and a stable log. Events go in
- * one at a time; each action list is started in order:
- *
- *   mailbox --receive--> machine --append--> StableLog --durable--> machine --send--> mailbox
- *                          ^  \--set-timer--> setTimeout --timeout--/
- *                          \--- resource manager (prepared / applied) <--rm-*--/
+ * What `Coordinator` and `Participant` share: the ports of the driver (driver.ts) over the
+ * mailbox runtime, a `StableLog` on the real file system and the real clock, and the loop that
+ * takes messages from the node's mailbox.
  */
-import { InvalidArgumentError, type Mailbox, type Runtime } from "@zmbox/mailbox";
+import { InvalidArgumentError, realClock, type Mailbox, type Runtime } from "@zmbox/mailbox";
 import { createNodeFs } from "@zmbox/log";
 import { StableLog, type LogStats } from "@zmbox/log";
-import { ActionType, type TwopcAction } from "../protocol/actions.js";
-import { EventType, type TwopcEvent } from "../protocol/events.js";
+import type { OutcomeAction, TwopcAction } from "../protocol/actions.js";
+import type { TwopcEvent } from "../protocol/events.js";
 import type { TxMachine } from "../protocol/machine.js";
-import { isTwopcMessage, type TwopcMessage } from "../protocol/messages.js";
-import { RecordType, type TwopcRecord } from "../protocol/records.js";
-import type { TxId } from "../protocol/types.js";
-import { NodeClosedError, NodeFailedError } from "./errors.js";
-import { Timers } from "./timers.js";
+import type { TwopcMessage } from "../protocol/messages.js";
+import type { TwopcRecord } from "../protocol/records.js";
+import type { NodeId, TxId } from "../protocol/types.js";
+import { DRIVER_LOG_OPTIONS, Driver, stableLogPort, type DriverPorts, type RmPort } from "./driver.js";
+import { NodeClosedError } from "./errors.js";
 
-/**
- * How long the node's lazy forced records (WORKER-COMMIT, whose ACK waits on it) wait for a
- * forced one in a hurry to share its write (see `LogOptions.lazyWriteDelay`), in ms.
- */
-const LAZY_WRITE_MS = 2;
-/**
- * How long unforced records (COORD-START, the ENDs) wait, in ms. Nobody waits on them: losing
- * them in a crash only makes recovery finish more transactions again. Written alone at 2 ms,
- * 160-190 of ~370 groups in the throughput benchmark were lone writes, each making the next
- * forced group a write + fdatasync (two thread-pool hops) instead of one durable write.
- */
-const UNFORCED_WRITE_MS = 20;
-
-/** Distinct sender addresses a node shares between messages; beyond them it stops (bad input cannot grow it). */
-const MAX_INTERNED_ADDRESSES = 1024;
+/** The machines' sends return once queued: best effort, their timers retry what is lost. One object for all. */
+const SEND_OPTIONS = { until: "queued" } as const;
 
 /** Options every 2PC node takes. */
 export interface NodeOptions {
@@ -99,27 +82,35 @@ export function checkNodeOptions(options: unknown): void {
   }
 }
 
-/** Runs one machine; subclasses add the role's API and its actions (rm-*, outcome). */
+/** Runs one machine on the driver; subclasses add the role's API and its ports (resource manager, outcome). */
 export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknown, E>> {
   /** The node id: the address of its mailbox. */
   readonly address: string;
   protected readonly runtime: Runtime;
   protected readonly machine: M;
+  protected readonly driver: Driver<E>;
   readonly #mailbox: Mailbox;
   readonly #log: StableLog<TwopcRecord>;
-  /** Sender addresses seen, each kept once (see #interned). */
-  readonly #addresses = new Map<string, string>();
-  readonly #timers = new Timers((txId, timer) => this.feed({ type: EventType.Timeout, txId, timer } as E));
-  readonly #counters = { messagesIn: 0, messagesOut: 0, badMessages: 0, sendFailures: 0 };
   #loop: Promise<void> = Promise.resolve();
-  #stopped: Error | undefined;
 
-  protected constructor(runtime: Runtime, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M) {
+  protected constructor(runtime: Runtime, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M, resourceManager?: RmPort) {
     this.runtime = runtime;
     this.#mailbox = mailbox;
     this.#log = log;
     this.machine = machine;
     this.address = mailbox.address;
+    const ports: DriverPorts = {
+      ...(resourceManager === undefined ? {} : { resourceManager }),
+      outcome: (action) => this.onOutcome(action),
+      log: stableLogPort(log),
+      send: (to: NodeId, msg: TwopcMessage) => runtime.send(msg, to, SEND_OPTIONS),
+      clock: realClock,
+      stopped: (error) => {
+        this.#mailbox.close();
+        this.onStop(error);
+      },
+    };
+    this.driver = new Driver<E>(machine, ports, { address: mailbox.address });
   }
 
   /** Opens the log and the mailbox, and recovers the machine from the log. */
@@ -135,8 +126,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
         fs: createNodeFs({ inlineWrites: options.inlineWrites ?? true }),
         retain: (r) => machine.retains(r.txId),
         // Unforced records (COORD-START, ENDs) ride with the next forced group.
-        lazyWriteDelay: LAZY_WRITE_MS,
-        unforcedWriteDelay: UNFORCED_WRITE_MS,
+        ...DRIVER_LOG_OPTIONS,
       });
       return { mailbox, log, machine, records };
     } catch (error) {
@@ -147,7 +137,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
 
   /** Recovers from the log's records, then starts taking messages. */
   protected start(records: readonly TwopcRecord[]): void {
-    this.execute(this.recoverFrom(records));
+    this.driver.execute(this.recoverFrom(records));
     this.#loop = this.#receive();
   }
 
@@ -158,70 +148,39 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
 
   /** Counters, and the log's. */
   stats(): NodeStats {
-    return { transactions: this.machine.size, ...this.#counters, log: this.#log.stats };
+    const c = this.driver.counters;
+    return {
+      transactions: this.machine.size,
+      messagesIn: c.messagesIn,
+      messagesOut: c.messagesOut,
+      badMessages: c.badMessages,
+      sendFailures: c.sendFailures,
+      log: this.#log.stats,
+    };
   }
 
   /** Stops the node: timers cleared, mailbox and log closed. What the log holds is recovered on the next open. */
   async close(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stop(new NodeClosedError(`the 2PC node ${this.address} is closed`));
+    if (this.driver.stopped) return;
+    this.driver.stop(new NodeClosedError(`the 2PC node ${this.address} is closed`));
     await this.#loop;
     await this.#log.close().catch(() => undefined);
   }
 
   /** Why the node stopped, if it has. */
   get stopped(): Error | undefined {
-    return this.#stopped;
+    return this.driver.stopped;
   }
 
   /** Feeds one event to the machine and starts its actions. */
   protected feed(event: E): void {
-    if (this.#stopped) return;
-    this.execute(this.machine.handle(event));
+    this.driver.feed(event);
   }
 
-  protected execute(actions: readonly TwopcAction[]): void {
-    for (const action of actions) {
-      if (this.#stopped) return;
-      this.perform(action);
-    }
+  /** The coordinator's outcomes. */
+  protected onOutcome(action: OutcomeAction): void {
+    throw new Error(`a participant cannot perform ${action.type}`);
   }
-
-  /** Performs the actions both roles share; subclasses handle the rest. */
-  protected perform(action: TwopcAction): void {
-    switch (action.type) {
-      case ActionType.Append: {
-        const { record, force } = action;
-        // 2PC: a forced record is on stable storage before anything that depends on it is
-        // sent; the machine emits those sends only in reply to this `durable` event.
-        // WORKER-COMMIT gates only the ACK (the outcome was final at the coordinator's durable
-        // COMMIT): it need not start a sync of its own, but may join the next one a record in
-        // a hurry (the next WORKER-READY, whose vote someone waits on) starts.
-        const written = this.#log.append(record, { sync: force, lazy: record.type === RecordType.WorkerCommit });
-        written.then(
-          () => force && this.feed({ type: EventType.Durable, record } as E),
-          (error: unknown) => this.#fail(error),
-        );
-        return;
-      }
-      case ActionType.Send:
-        this.#counters.messagesOut++;
-        // Best effort: the machines' timers retry whatever is lost.
-        this.runtime.send(action.msg, action.to, { until: "queued" }).catch(() => this.#counters.sendFailures++);
-        return;
-      case ActionType.SetTimer:
-        this.#timers.set(action.txId, action.timer, action.ms);
-        return;
-      case ActionType.ClearTimer:
-        this.#timers.clear(action.txId, action.timer);
-        return;
-      default:
-        this.performRole(action);
-    }
-  }
-
-  /** Resource-manager calls (participant) and outcomes (coordinator). */
-  protected abstract performRole(action: TwopcAction): void;
 
   /** The node stopped (closed, or its log failed): settle what waits on it. */
   protected abstract onStop(error: Error): void;
@@ -234,38 +193,8 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
       } catch {
         return; // the mailbox or the runtime closed
       }
-      if (this.#stopped) return;
-      if (!isTwopcMessage(msg)) {
-        this.#counters.badMessages++;
-        continue;
-      }
-      this.#counters.messagesIn++;
-      this.feed({ type: EventType.Receive, msg: this.#interned(msg) } as E);
+      if (this.driver.stopped) return;
+      this.driver.receive(msg);
     }
-  }
-
-  /**
-   * The message with its sender's address shared with earlier messages from the same node: a
-   * participant keeps its coordinator's address in every transaction it remembers, and a
-   * decoded string per transaction cost about 60 bytes of each.
-   */
-  #interned(msg: TwopcMessage): TwopcMessage {
-    const known = this.#addresses.get(msg.from);
-    // The message was decoded for this node alone: nobody else holds it.
-    if (known !== undefined) (msg as { from: string }).from = known;
-    else if (this.#addresses.size < MAX_INTERNED_ADDRESSES) this.#addresses.set(msg.from, msg.from);
-    return msg;
-  }
-
-  #fail(cause: unknown): void {
-    if (this.#stopped) return;
-    this.#stop(new NodeFailedError(`the 2PC node ${this.address} stopped: its stable log failed`, { cause }));
-  }
-
-  #stop(error: Error): void {
-    this.#stopped = error;
-    this.#timers.clearAll();
-    this.#mailbox.close();
-    this.onStop(error);
   }
 }

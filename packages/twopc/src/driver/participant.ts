@@ -1,9 +1,10 @@
 import { InvalidArgumentError } from "@zmbox/mailbox";
-import { ActionType, type TwopcAction } from "../protocol/actions.js";
+import type { TwopcAction } from "../protocol/actions.js";
 import type { TwopcRecord } from "../protocol/records.js";
 import { EventType, type ParticipantEvent } from "../protocol/events.js";
 import { ParticipantMachine } from "../protocol/participant.js";
-import { Decision, Vote, type NodeId, type TxId } from "../protocol/types.js";
+import type { NodeId, TxId, Vote } from "../protocol/types.js";
+import { resourceManagerPort } from "./driver.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
 
 /**
@@ -69,8 +70,6 @@ export interface ParticipantStats extends NodeStats {
   rmRetries: number;
 }
 
-const MAX_RETRY_MS = 5000;
-
 /**
  * A 2PC participant on the mailbox runtime: it votes through its resource manager, keeps its
  * promise in its stable log, and obeys the decision (asking for it when the coordinator is
@@ -83,14 +82,10 @@ const MAX_RETRY_MS = 5000;
  * });
  */
 export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine> {
-  readonly #rm: ResourceManager;
-  readonly #counters = { prepared: 0, committed: 0, aborted: 0, rmRetries: 0 };
-
   readonly #prepared: readonly TxId[];
 
   private constructor(parts: Awaited<ReturnType<typeof Participant.parts>>) {
-    super(parts.options.runtime, parts.mailbox, parts.log, parts.machine);
-    this.#rm = parts.options.resourceManager;
+    super(parts.options.runtime, parts.mailbox, parts.log, parts.machine, resourceManagerPort(parts.options.resourceManager));
     this.#prepared = parts.prepared;
     this.start(parts.records);
   }
@@ -157,53 +152,8 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
   }
 
   override stats(): ParticipantStats {
-    return { ...super.stats(), ...this.#counters };
-  }
-
-  protected performRole(action: TwopcAction): void {
-    switch (action.type) {
-      case ActionType.RmPrepare: {
-        const { txId, payload } = action;
-        void (async () => {
-          let vote: Vote;
-          try {
-            vote = await this.#rm.prepare(txId, payload);
-            if (vote !== Vote.Commit && vote !== Vote.Abort && vote !== Vote.ReadOnly) vote = Vote.Abort;
-          } catch {
-            vote = Vote.Abort;
-          }
-          if (vote === Vote.Commit) this.#counters.prepared++;
-          this.feed({ type: EventType.Prepared, txId, vote });
-        })();
-        return;
-      }
-      case ActionType.RmCommit:
-      case ActionType.RmAbort: {
-        const { txId } = action;
-        const decision = action.type === ActionType.RmCommit ? Decision.Commit : Decision.Abort;
-        void this.#apply(txId, decision, 0);
-        return;
-      }
-      default:
-        throw new Error(`a participant cannot perform ${action.type}`);
-    }
-  }
-
-  /** The decision is taken: apply it, retrying until the resource manager succeeds. */
-  async #apply(txId: TxId, decision: Decision, attempt: number): Promise<void> {
-    if (this.stopped) return;
-    try {
-      if (decision === Decision.Commit) await this.#rm.commit(txId);
-      else await this.#rm.abort(txId);
-    } catch {
-      this.#counters.rmRetries++;
-      const delay = Math.min(MAX_RETRY_MS, 50 * 2 ** attempt);
-      setTimeout(() => void this.#apply(txId, decision, attempt + 1), delay).unref();
-      return;
-    }
-    if (decision === Decision.Commit) this.#counters.committed++;
-    else this.#counters.aborted++;
-    this.feed({ type: EventType.Applied, txId, decision });
+    const { prepared, committed, aborted, rmRetries } = this.driver.counters;
+    return { ...super.stats(), prepared, committed, aborted, rmRetries };
   }
 
   protected onStop(): void {}

@@ -1,4 +1,4 @@
-import { DeadlineHeap, type Timed } from "@zmbox/mailbox";
+import { DeadlineHeap, realClock, type Clock, type Timed } from "@zmbox/mailbox";
 import type { TimerName } from "../protocol/events.js";
 import type { TxId } from "../protocol/types.js";
 
@@ -20,12 +20,12 @@ export class Timers {
   readonly #live = new Map<TimerName, Map<TxId, Entry>>();
   readonly #deadlines: DeadlineHeap<Entry>;
 
-  /** `fire` is called when a timer is due. */
-  constructor(fire: (txId: TxId, timer: TimerName) => void) {
+  /** `fire` is called when a timer is due; `clock` is the real one unless a test or the simulator passes its own. */
+  constructor(fire: (txId: TxId, timer: TimerName) => void, clock: Clock = realClock) {
     this.#deadlines = new DeadlineHeap<Entry>((entry) => {
       this.#live.get(entry.timer)?.delete(entry.txId);
       fire(entry.txId, entry.timer);
-    });
+    }, clock);
   }
 
   /** Timers set and not yet fired or cleared. */

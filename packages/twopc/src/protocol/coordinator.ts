@@ -4,7 +4,8 @@ import { EventType, TimerName, type BeginEvent, type CoordinatorEvent } from "./
 import type { CoordinatorLogState, LogSummary } from "./log-state.js";
 import { TxMachine, type Step } from "./machine.js";
 import { MessageType, type TwopcMessage } from "./messages.js";
-import { Mutation, parseCoordinatorMachineOptions, type CoordinatorMachineOptions, type ResolvedCoordinatorMachineOptions } from "./options.js";
+import { Mutation } from "../sim/mutation.js";
+import { parseCoordinatorMachineOptions, type CoordinatorMachineOptions, type ResolvedCoordinatorMachineOptions } from "./options.js";
 import { RecordType, type TwopcRecord } from "./records.js";
 import { CoordinatorPhase, Decision, type NodeId, type TxId } from "./types.js";
 

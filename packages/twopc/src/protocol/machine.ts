@@ -52,6 +52,9 @@
  * 8. **Compaction**: give the log `retain: (record) => machine.retains(record.txId)`; a machine
  *    retains exactly the transactions it still needs after a restart.
  *
+ * `driver/driver.ts` is such a driver: the real nodes, the simulator and the exhaustive check all
+ * carry out the actions through it, each with its own ports.
+ *
  * Transaction ids must be unique forever (presumed abort answers "abort" for a forgotten id),
  * and no message may outlive a participant's `rememberFor` / 2 in the network (a late duplicate of a
  * forgotten transaction's VOTE-REQ would otherwise look new).

@@ -1,20 +1,5 @@
+import { Mutation } from "../sim/mutation.js";
 import type { NodeId } from "./types.js";
-
-/**
- * Deliberate protocol bugs, for showing that the simulator and the exhaustive checker can fail.
- * Never set one outside such a test: each breaks atomicity or liveness.
- */
-export const Mutation = {
-  /** Participant sends VOTE-COMMIT without waiting for WORKER-READY to be durable. */
-  ParticipantVotesBeforeForce: "participant-votes-before-force",
-  /** Coordinator sends GLOBAL-COMMIT without waiting for COORD-COMMIT to be durable. */
-  CoordinatorCommitsBeforeForce: "coordinator-commits-before-force",
-  /** A participant in INIT tells an asking peer "abort" without forcing WORKER-ABORT first. */
-  PeerAbortsUnforced: "peer-aborts-unforced",
-  /** A participant in READY never asks for the decision (breaks liveness, not safety). */
-  ParticipantNeverAsks: "participant-never-asks",
-} as const;
-export type Mutation = (typeof Mutation)[keyof typeof Mutation];
 
 /** Default for {@link CoordinatorMachineOptions.voteTimeout}. */
 export const DEFAULT_VOTE_TIMEOUT = 5_000;
@@ -43,7 +28,10 @@ export interface CoordinatorMachineOptions {
    * @default 1000
    */
   readonly resendInterval?: number;
-  /** Deliberately unsafe behaviour, for checker self-tests only. */
+  /**
+   * Deliberately unsafe behaviour, for the checkers' self-tests only (see `sim/mutation.ts`).
+   * @internal
+   */
   readonly mutation?: Mutation;
 }
 
@@ -73,7 +61,10 @@ export interface ParticipantMachineOptions {
    * @default 600000
    */
   readonly rememberFor?: number;
-  /** Deliberately unsafe behaviour, for checker self-tests only. */
+  /**
+   * Deliberately unsafe behaviour, for the checkers' self-tests only (see `sim/mutation.ts`).
+   * @internal
+   */
   readonly mutation?: Mutation;
 }
 

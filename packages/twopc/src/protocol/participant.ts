@@ -4,7 +4,8 @@ import { EventType, TimerName, type JoinEvent, type ParticipantEvent } from "./e
 import type { LogSummary, ParticipantLogState } from "./log-state.js";
 import { TxMachine, type Step } from "./machine.js";
 import { MessageType, type TwopcMessage, type VoteReqMessage } from "./messages.js";
-import { Mutation, parseParticipantMachineOptions, type ResolvedParticipantMachineOptions, type ParticipantMachineOptions } from "./options.js";
+import { Mutation } from "../sim/mutation.js";
+import { parseParticipantMachineOptions, type ResolvedParticipantMachineOptions, type ParticipantMachineOptions } from "./options.js";
 import { RecordType, type TwopcRecord } from "./records.js";
 import { Decision, Vote, ParticipantPhase, type NodeId, type TxId } from "./types.js";
 import {

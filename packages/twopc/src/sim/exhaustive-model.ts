@@ -17,19 +17,33 @@
  * - a resource-manager call completes at any moment; a crashed node restarts at any moment.
  *
  * Loss and crashes are faults; the rest is a fault-free step.
+ *
+ * The machines' actions are carried out by the driver the real nodes and the simulator use
+ * (driver/driver.ts), through ports that record into the state: it decides how each record is
+ * appended, when `durable` is fed back, and what a resource manager's answer becomes. Its
+ * completions are model steps: a sync reports the forced records durable; an unforced write is
+ * reported written right after the step that appended it (the earliest it can be). What the
+ * model abstracts instead of sharing: the `StableLog` (durable + unsynced lists; a sync and a
+ * crash are steps), the `Timers` (a set of armed timer names, any of which may fire next), the
+ * resource manager's retries (its calls never fail here: a failure then a retry is the same, to
+ * everyone else, as a later completion, which the model already allows), and the machine classes'
+ * maps of transactions (one transaction, through the per-transaction step functions).
  */
+import type { Clock } from "@zmbox/mailbox";
 import type { TwopcAction } from "../protocol/actions.js";
 import { recoverCoordinatorTx, stepCoordinator, type CoordinatorTx } from "../protocol/coordinator.js";
 import type { TimerName, TwopcEvent } from "../protocol/events.js";
 import { summarizeRecords } from "../protocol/machine.js";
 import type { TwopcMessage } from "../protocol/messages.js";
-import { parseCoordinatorMachineOptions, parseParticipantMachineOptions, type Mutation, type ResolvedCoordinatorMachineOptions, type ResolvedParticipantMachineOptions } from "../protocol/options.js";
+import { isMachineMutation, type Mutation } from "./mutation.js";
+import { parseCoordinatorMachineOptions, parseParticipantMachineOptions, type ResolvedCoordinatorMachineOptions, type ResolvedParticipantMachineOptions } from "../protocol/options.js";
 import type { TwopcRecord } from "../protocol/records.js";
-import { Decision, type NodeId, type Vote } from "../protocol/types.js";
+import { Decision, type NodeId, type TxId, type Vote } from "../protocol/types.js";
 import { isParticipantTxDone, type ParticipantTx } from "../protocol/participant-state.js";
 import { recoverUnloggedPrepared, recoverParticipantTx, stepParticipant } from "../protocol/participant.js";
 import { RmState, atomicityViolation, rmAbort, rmCommit, rmPrepare, type RmStep } from "./model.js";
 import { describeAction, describeEvent, describeMessage } from "./trace.js";
+import { Driver, FORCED, type AppendMode, type DriverPorts } from "../driver/driver.js";
 
 const TX = "tx";
 const COORDINATOR = "c";
@@ -110,9 +124,14 @@ export interface Transition {
   readonly violation: string | undefined;
 }
 
-interface Options {
+interface MachineOptions {
   readonly coordinator: ResolvedCoordinatorMachineOptions;
   readonly participants: readonly ResolvedParticipantMachineOptions[];
+}
+
+interface Options extends MachineOptions {
+  /** The nodes' drivers (shared by every state: what differs between states is in the draft). */
+  readonly drivers: ModelDrivers;
 }
 
 const resolved = new WeakMap<ModelConfig, Options>();
@@ -120,11 +139,11 @@ const resolved = new WeakMap<ModelConfig, Options>();
 function options(config: ModelConfig): Options {
   let o = resolved.get(config);
   if (o === undefined) {
-    const mutation = config.mutation === undefined ? {} : { mutation: config.mutation };
-    o = {
-      coordinator: parseCoordinatorMachineOptions({ self: COORDINATOR, ...mutation }),
-      participants: PARTICIPANTS.map((self) => parseParticipantMachineOptions({ self, rememberFor: Infinity, ...mutation })),
-    };
+    const planted = config.mutation;
+    const mutation = isMachineMutation(planted) ? { mutation: planted } : {};
+    const coordinator = parseCoordinatorMachineOptions({ self: COORDINATOR, ...mutation });
+    const participants = PARTICIPANTS.map((self) => parseParticipantMachineOptions({ self, rememberFor: Infinity, ...mutation }));
+    o = { coordinator, participants, drivers: new ModelDrivers({ coordinator, participants }, planted) };
     resolved.set(config, o);
   }
   return o;
@@ -190,56 +209,152 @@ function addSorted<T>(list: readonly T[], item: T, key: (x: T) => string): T[] {
   return [...list, item].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0));
 }
 
-function apply(draft: Draft, index: number, actions: readonly TwopcAction[]): void {
-  const id = NODES[index]!;
-  for (const action of actions) {
-    draft.log?.push(`  ${id} -> ${describeAction(action)}`);
-    const node = draft.nodes[index]!;
-    switch (action.type) {
-      case "append":
-        draft.nodes[index] = { ...node, unsynced: [...node.unsynced, { record: action.record, force: action.force }] };
-        break;
-      case "send":
-        draft.network = addSorted(draft.network, `${action.to} ${JSON.stringify(action.msg)}`, (m) => m);
-        break;
-      case "set-timer":
-        if (!node.timers.includes(action.timer)) draft.nodes[index] = { ...node, timers: addSorted(node.timers, action.timer, (t) => t) };
-        break;
-      case "clear-timer":
-        if (node.timers.includes(action.timer)) draft.nodes[index] = { ...node, timers: node.timers.filter((t) => t !== action.timer) };
-        break;
-      case "rm-prepare":
-      case "rm-commit":
-      case "rm-abort":
-        if (!node.rmCalls.includes(action.type)) draft.nodes[index] = { ...node, rmCalls: addSorted(node.rmCalls, action.type, (c) => c) };
-        break;
-      case "outcome":
-        if (!draft.decided[action.committed ? "commit" : "abort"]) draft.decided = { ...draft.decided, [action.committed ? "commit" : "abort"]: true };
-        break;
-      default:
-        throw new Error(`unhandled action ${JSON.stringify(action satisfies never)}`);
+/** The model has no clock: timers are a set of names, and resource-manager calls never fail (so are never retried). */
+const noClock: Clock = {
+  now: () => 0,
+  setTimeout: () => {
+    throw new Error("the exhaustive model has no clock");
+  },
+  clearTimeout: () => {},
+};
+
+/** A node's one transaction, as the driver's machine: the per-transaction step functions. */
+class ModelMachine {
+  tx: CoordinatorTx | ParticipantTx | undefined;
+  readonly #index: number;
+  readonly #o: MachineOptions;
+
+  constructor(index: number, o: MachineOptions) {
+    this.#index = index;
+    this.#o = o;
+  }
+
+  handle(event: TwopcEvent): readonly TwopcAction[] {
+    let step;
+    if (this.#index === 0) {
+      if (event.type === "join" || event.type === "prepared" || event.type === "applied") throw new Error(`coordinator got ${event.type}`);
+      step = stepCoordinator(this.tx as CoordinatorTx | undefined, event, this.#o.coordinator);
+    } else {
+      if (event.type === "begin") throw new Error("participant got begin");
+      step = stepParticipant(this.tx as ParticipantTx | undefined, event, this.#o.participants[this.#index - 1]!);
     }
+    this.tx = step.tx;
+    return step.actions;
   }
 }
 
-function feed(draft: Draft, index: number, event: TwopcEvent, o: Options): void {
-  const node = draft.nodes[index]!;
-  draft.log?.push(`${NODES[index]} ${describeEvent(event)}`);
-  let step;
-  try {
-    if (index === 0) {
-      if (event.type === "join" || event.type === "prepared" || event.type === "applied") throw new Error(`coordinator got ${event.type}`);
-      step = stepCoordinator(node.tx as CoordinatorTx | undefined, event, o.coordinator);
-    } else {
-      if (event.type === "begin") throw new Error("participant got begin");
-      step = stepParticipant(node.tx as ParticipantTx | undefined, event, o.participants[index - 1]!);
-    }
-  } catch (err) {
-    draft.fail(`${NODES[index]} threw: ${err instanceof Error ? err.message : String(err)}`);
-    return;
+/**
+ * The drivers of the three nodes, with ports that write into the draft being built, one
+ * transition at a time (`run` points them at its draft).
+ */
+class ModelDrivers {
+  #draft: Draft | undefined;
+  /** Unforced writes appended during this transition: reported written once it has run. */
+  readonly #written: Array<{ index: number; record: TwopcRecord; mode: AppendMode }> = [];
+  readonly #machines: ModelMachine[];
+  readonly #drivers: Driver[];
+  readonly #mutation: Mutation | undefined;
+
+  constructor(o: MachineOptions, mutation: Mutation | undefined) {
+    this.#mutation = mutation;
+    this.#machines = NODES.map((_, i) => new ModelMachine(i, o));
+    this.#drivers = NODES.map((_, i) => this.#driver(i));
   }
-  if (step.tx !== node.tx) draft.nodes[index] = { ...node, tx: step.tx };
-  apply(draft, index, step.actions);
+
+  get #d(): Draft {
+    return this.#draft!;
+  }
+
+  #driver(index: number): Driver {
+    const id = NODES[index]!;
+    const node = (): ModelNode => this.#d.nodes[index]!;
+    const set = (changed: Partial<ModelNode>): void => {
+      this.#d.nodes[index] = { ...node(), ...changed };
+    };
+    const call = (c: RmCall): void => {
+      if (!node().rmCalls.includes(c)) set({ rmCalls: addSorted(node().rmCalls, c, (x) => x) });
+    };
+    const ports: DriverPorts = {
+      log: {
+        append: (record, mode) => {
+          // A lazy record syncs as a forced one does, only later: abstract timing covers it.
+          set({ unsynced: [...node().unsynced, { record, force: mode.sync }] });
+          if (!mode.sync) this.#written.push({ index, record, mode });
+        },
+      },
+      send: (to, msg) => {
+        this.#d.network = addSorted(this.#d.network, `${to} ${JSON.stringify(msg)}`, (m) => m);
+        return undefined;
+      },
+      clock: noClock,
+      timers: {
+        set: (_txId: TxId, timer: TimerName) => {
+          if (!node().timers.includes(timer)) set({ timers: addSorted(node().timers, timer, (t) => t) });
+        },
+        clear: (_txId: TxId, timer: TimerName) => {
+          if (node().timers.includes(timer)) set({ timers: node().timers.filter((t) => t !== timer) });
+        },
+        clearAll: () => {},
+      },
+      ...(index === 0
+        ? {
+            outcome: (action) => {
+              const key = action.committed ? "commit" : "abort";
+              if (!this.#d.decided[key]) this.#d.decided = { ...this.#d.decided, [key]: true };
+            },
+          }
+        : {
+            resourceManager: {
+              prepare: () => call("rm-prepare"),
+              apply: (_txId, decision) => call(decision === Decision.Commit ? "rm-commit" : "rm-abort"),
+            },
+          }),
+      stopped: (error) => this.#d.fail(`${id} ${error.message}: ${error.cause instanceof Error ? error.cause.message : String(error.cause)}`),
+      trace: {
+        event: (event) => this.#d.log?.push(`${id} ${describeEvent(event)}`),
+        action: (action) => this.#d.log?.push(`  ${id} -> ${describeAction(action)}`),
+      },
+    };
+    return new Driver(this.#machines[index]!, ports, { address: id, mutation: this.#mutation });
+  }
+
+  /**
+   * Runs `step` on node `index`'s driver, its machine holding the node's transaction; then the
+   * unforced writes it started complete (the driver ignores them unless it is broken).
+   */
+  run(draft: Draft, index: number, step: (driver: Driver) => void): void {
+    this.#draft = draft;
+    this.#step(index, step);
+    for (let w = this.#written.shift(); w !== undefined; w = this.#written.shift()) {
+      const { record, mode } = w;
+      if (this.#d.nodes[w.index]!.up) this.#step(w.index, (driver) => driver.written(record, mode));
+    }
+    this.#draft = undefined;
+  }
+
+  #step(index: number, step: (driver: Driver) => void): void {
+    // A driver stops only when its machine threw (a violation): the next transition gets a fresh one.
+    if (this.#drivers[index]!.stopped) this.#drivers[index] = this.#driver(index);
+    const machine = this.#machines[index]!;
+    const before = this.#d.nodes[index]!.tx;
+    machine.tx = before;
+    try {
+      step(this.#drivers[index]!);
+    } catch (err) {
+      this.#d.fail(`${NODES[index]} threw: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (machine.tx !== before) this.#d.nodes[index] = { ...this.#d.nodes[index]!, tx: machine.tx };
+  }
+}
+
+/** Feeds `event` to node `index` through its driver. */
+function feed(draft: Draft, index: number, event: TwopcEvent, o: Options): void {
+  o.drivers.run(draft, index, (driver) => driver.feed(event));
+}
+
+/** Carries out `actions` (recovery's) on node `index` through its driver. */
+function apply(draft: Draft, index: number, actions: readonly TwopcAction[], o: Options): void {
+  o.drivers.run(draft, index, (driver) => driver.execute(actions));
 }
 
 function checkAtomicity(draft: Draft): void {
@@ -262,21 +377,21 @@ function runRm(draft: Draft, index: number, call: RmCall, config: ModelConfig, o
   const w = index - 1;
   const before = draft.rm[w]!;
   let step: RmStep;
-  let event: TwopcEvent;
+  let answer: (driver: Driver) => void;
   switch (call) {
     case "rm-prepare": {
       const prepared = rmPrepare(before, config.votes[w]!);
       step = prepared;
-      event = { type: "prepared", txId: TX, vote: prepared.vote };
+      answer = (driver) => driver.voted(TX, prepared.vote);
       break;
     }
     case "rm-commit":
       step = rmCommit(before);
-      event = { type: "applied", txId: TX, decision: Decision.Commit };
+      answer = (driver) => driver.applied(TX, Decision.Commit, true);
       break;
     case "rm-abort":
       step = rmAbort(before);
-      event = { type: "applied", txId: TX, decision: Decision.Abort };
+      answer = (driver) => driver.applied(TX, Decision.Abort, true);
       break;
     default:
       throw new Error(`unhandled call ${String(call satisfies never)}`);
@@ -285,7 +400,7 @@ function runRm(draft: Draft, index: number, call: RmCall, config: ModelConfig, o
   if (step.violation !== undefined) draft.fail(`${NODES[index]}: ${step.violation}`);
   const node = draft.nodes[index]!;
   draft.nodes[index] = { ...node, rmCalls: node.rmCalls.filter((c) => c !== call) };
-  feed(draft, index, event, o);
+  o.drivers.run(draft, index, answer);
 }
 
 function restart(draft: Draft, index: number, o: Options): void {
@@ -298,7 +413,7 @@ function restart(draft: Draft, index: number, o: Options): void {
     if (state === undefined) return;
     const step = recoverCoordinatorTx(state, o.coordinator);
     draft.nodes[index] = { ...draft.nodes[index]!, tx: step.tx };
-    apply(draft, index, step.actions);
+    apply(draft, index, step.actions, o);
     return;
   }
   const wo = o.participants[index - 1]!;
@@ -306,7 +421,7 @@ function restart(draft: Draft, index: number, o: Options): void {
   const step = state !== undefined ? recoverParticipantTx(state, wo) : draft.rm[index - 1] === RmState.Prepared ? recoverUnloggedPrepared(TX) : undefined;
   if (step === undefined) return;
   draft.nodes[index] = { ...draft.nodes[index]!, tx: step.tx };
-  apply(draft, index, step.actions);
+  apply(draft, index, step.actions, o);
 }
 
 /** Every transition enabled in `state`; with `traced`, labels say what the machines did. */
@@ -324,7 +439,7 @@ export function successors(state: ModelState, config: ModelConfig, interner: Int
     const space = entry.indexOf(" ");
     const to = nodeIndex(entry.slice(0, space));
     const msg = JSON.parse(entry.slice(space + 1)) as TwopcMessage;
-    if (state.nodes[to]!.up) emit(`deliver to ${NODES[to]}: ${describeMessage(msg)}`, false, (d) => feed(d, to, { type: "receive", msg }, o));
+    if (state.nodes[to]!.up) emit(`deliver to ${NODES[to]}: ${describeMessage(msg)}`, false, (d) => o.drivers.run(d, to, (driver) => driver.receive(msg)));
   }
   if (state.losses < config.maxLosses && state.network.length > 0) {
     emit(`LOSE all ${state.network.length} messages in flight`, true, (d) => {
@@ -342,14 +457,14 @@ export function successors(state: ModelState, config: ModelConfig, interner: Int
       emit(`${id} timer ${timer} fires`, false, (d) => {
         const n = d.nodes[i]!;
         d.nodes[i] = { ...n, timers: n.timers.filter((t) => t !== timer) };
-        feed(d, i, { type: "timeout", txId: TX, timer }, o);
+        o.drivers.run(d, i, (driver) => driver.timeout(TX, timer));
       });
     }
     if (node.unsynced.some((u) => u.force)) {
       emit(`${id} log sync`, false, (d) => {
         const n = d.nodes[i]!;
         d.nodes[i] = { ...n, durable: [...n.durable, ...n.unsynced.map((u) => u.record)], unsynced: [] };
-        for (const u of n.unsynced) if (u.force) feed(d, i, { type: "durable", record: u.record }, o);
+        for (const u of n.unsynced) if (u.force) o.drivers.run(d, i, (driver) => driver.written(u.record, FORCED));
       });
     }
     for (const call of node.rmCalls) emit(`${id} resource manager completes ${call}`, false, (d) => runRm(d, i, call, config, o));

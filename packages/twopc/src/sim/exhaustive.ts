@@ -11,7 +11,7 @@
  *
  * States are identified by an exact canonical key (see `Interner`).
  */
-import type { Mutation } from "../protocol/options.js";
+import type { Mutation } from "./mutation.js";
 import { Vote } from "../protocol/types.js";
 import { Interner, initialState, isTerminal, successors, type ModelConfig, type ModelState } from "./exhaustive-model.js";
 

@@ -1,18 +1,22 @@
 /**
- * A simulated node: the sim's driver for one machine. It executes actions exactly as the
- * contract in `twopc/machine.ts` says, against a `StableLog` over a `MemoryFs` (whose syncs
- * complete on the virtual clock), a virtual network and a durable resource-manager model.
+ * A simulated node: the driver the real nodes use (driver/driver.ts), with ports over the
+ * simulated world: a `StableLog` over a `MemoryFs` (whose syncs complete on the virtual clock),
+ * opened with the real nodes' write delays, which run on the virtual clock too; a virtual
+ * network; the machines' timers on a `Timers` over the virtual clock; and a durable
+ * resource-manager model behind the same resource-manager port a real participant uses.
  */
+import type { Clock, ClockTimer } from "@zmbox/mailbox";
 import { MemoryFs } from "@zmbox/log";
 import { StableLog } from "@zmbox/log";
 import type { TwopcAction } from "../protocol/actions.js";
 import { CoordinatorMachine } from "../protocol/coordinator.js";
-import type { CoordinatorEvent, TimerName, TwopcEvent, ParticipantEvent } from "../protocol/events.js";
+import type { TwopcEvent, ParticipantEvent } from "../protocol/events.js";
 import type { TwopcMessage } from "../protocol/messages.js";
-import type { Mutation } from "../protocol/options.js";
 import type { TwopcRecord } from "../protocol/records.js";
-import type { Decision, NodeId, TxId } from "../protocol/types.js";
+import { Decision, type NodeId, type TxId, type Vote } from "../protocol/types.js";
 import { ParticipantMachine } from "../protocol/participant.js";
+import { DRIVER_LOG_OPTIONS, Driver, resourceManagerPort, stableLogPort, type DriverPorts, type LogPort } from "../driver/driver.js";
+import { isMachineMutation, type Mutation } from "./mutation.js";
 import { SIM_LATENCY, type SimTiming } from "./scenario.js";
 import { describeAction, describeEvent } from "./trace.js";
 
@@ -24,8 +28,11 @@ export interface World {
   /** A random integer in [lo, hi]. */
   between(lo: number, hi: number): number;
   send(from: NodeId, to: NodeId, msg: TwopcMessage): void;
-  /** The resource manager at `node` runs one call; returns the event to feed back. */
-  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): ParticipantEvent;
+  /**
+   * The resource manager at `node` runs one call; returns the event to feed back, or
+   * `undefined` when a commit or abort failed (transiently: the driver retries it).
+   */
+  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): ParticipantEvent | undefined;
   outcome(txId: TxId, decision: Decision): void;
   /** Transactions the resource manager at `node` holds prepared (its recover hook). */
   preparedAt(node: NodeId): TxId[];
@@ -45,9 +52,11 @@ export const LOG_DIR = "/log";
 /** Log compaction thresholds small enough that compaction happens within a seed. */
 const COMPACT = { compactMinBytes: 512, compactRatio: 2 } as const;
 
-function isCoordinatorEvent(event: TwopcEvent): event is CoordinatorEvent {
-  return event.type === "begin" || event.type === "receive" || event.type === "timeout" || event.type === "durable";
+/** A timer of the virtual clock. */
+interface VirtualTimer extends ClockTimer {
+  cancelled: boolean;
 }
+const noop = (): void => {};
 
 export class SimNode {
   readonly id: NodeId;
@@ -58,11 +67,10 @@ export class SimNode {
   incarnation = 0;
   machine: CoordinatorMachine | ParticipantMachine | undefined;
   log: StableLog<TwopcRecord> | undefined;
+  driver: Driver | undefined;
   readonly #world: World;
   readonly #mutation: Mutation | undefined;
   readonly #timing: SimTiming;
-  readonly #timers = new Map<string, number>();
-  #timerTokens = 0;
 
   constructor(id: NodeId, role: "coordinator" | "participant", world: World, timing: SimTiming, mutation: Mutation | undefined) {
     this.id = id;
@@ -82,12 +90,37 @@ export class SimNode {
     this.#world.trace?.(`${String(this.#world.now).padStart(6)}ms ${this.id.padEnd(3)} ${text}`);
   }
 
+  /**
+   * The virtual clock of this incarnation: its timers are dropped once it crashed. With `io`,
+   * a timer that fires lets the logs' promise chains run (the log's write delays).
+   */
+  #clock(incarnation: number, io: boolean): Clock {
+    const world = this.#world;
+    return {
+      now: () => world.now,
+      setTimeout: (run, ms) => {
+        const timer: VirtualTimer = { cancelled: false, ref: noop, unref: noop };
+        world.schedule(ms, () => {
+          if (timer.cancelled || incarnation !== this.incarnation) return;
+          if (io) world.touchedIo();
+          run();
+        });
+        return timer;
+      },
+      clearTimeout: (timer) => {
+        (timer as VirtualTimer).cancelled = true;
+      },
+    };
+  }
+
   /** Opens the log, recovers the machine and runs what recovery asks for. */
   async start(): Promise<void> {
     if (this.status !== NodeStatus.Down) return;
     this.status = NodeStatus.Starting;
+    const world = this.#world;
     const incarnation = this.incarnation;
-    const mutation = this.#mutation === undefined ? {} : { mutation: this.#mutation };
+    const planted = this.#mutation;
+    const mutation = isMachineMutation(planted) ? { mutation: planted } : {};
     const timing = this.#timing;
     const machine =
       this.role === "coordinator"
@@ -100,104 +133,106 @@ export class SimNode {
             rememberFor: SIM_LATENCY.rememberFor,
             ...mutation,
           });
-    const { log, records, truncatedBytes } = await StableLog.open<TwopcRecord>(LOG_DIR, { fs: this.fs, retain: (r) => machine.retains(r.txId), ...COMPACT });
+    const { log, records, truncatedBytes } = await StableLog.open<TwopcRecord>(LOG_DIR, {
+      fs: this.fs,
+      retain: (r) => machine.retains(r.txId),
+      ...COMPACT,
+      // The real nodes' write delays, in virtual time.
+      ...DRIVER_LOG_OPTIONS,
+      clock: this.#clock(incarnation, true),
+    });
     if (incarnation !== this.incarnation) return;
+    const current = (): boolean => incarnation === this.incarnation;
+    const logPort = stableLogPort(log);
+    const rm = (call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): Promise<ParticipantEvent> =>
+      new Promise((resolve, reject) => {
+        // A call in flight when the node crashes never reaches the resource manager.
+        world.schedule(world.between(SIM_LATENCY.rmMs[0], SIM_LATENCY.rmMs[1]), () => {
+          if (!current()) return;
+          world.touchedIo();
+          const event = world.resourceManager(this.id, call);
+          if (event === undefined) reject(new Error("resource manager failed"));
+          else resolve(event);
+        });
+      });
+    const ports: DriverPorts = {
+      log: {
+        append(record, mode, sink) {
+          world.touchedIo();
+          logPort.append(record, mode, sink);
+        },
+      } satisfies LogPort,
+      send: (to, msg) => {
+        world.send(this.id, to, msg);
+        return undefined;
+      },
+      clock: this.#clock(incarnation, false),
+      ...(this.role === "participant"
+        ? {
+            resourceManager: resourceManagerPort({
+              prepare: async (txId: TxId, payload: unknown) => ((await rm({ type: "rm-prepare", txId, payload })) as { vote: Vote }).vote,
+              commit: async (txId: TxId) => void (await rm({ type: "rm-commit", txId })),
+              abort: async (txId: TxId) => void (await rm({ type: "rm-abort", txId })),
+            }),
+          }
+        : {}),
+      outcome: (action) => world.outcome(action.txId, action.committed ? Decision.Commit : Decision.Abort),
+      stopped: (error) => {
+        if (current()) world.fail(`${this.id} stopped while up: ${error.message}${error.cause === undefined ? "" : ` (${String(error.cause)})`}`);
+      },
+      ...(world.trace === undefined
+        ? {}
+        : {
+            trace: {
+              event: (event: TwopcEvent) => this.#trace(describeEvent(event)),
+              action: (action: TwopcAction) => this.#trace(`  -> ${describeAction(action)}`),
+            },
+          }),
+    };
+    const driver = new Driver(machine as CoordinatorMachine & ParticipantMachine, ports, { address: this.id, mutation: this.#mutation });
     this.machine = machine;
     this.log = log;
+    this.driver = driver;
     this.status = NodeStatus.Up;
     this.#trace(`RESTART: ${records.length} records recovered${truncatedBytes > 0 ? `, ${truncatedBytes} bytes of torn tail cut` : ""}`);
-    this.#run(machine instanceof ParticipantMachine ? machine.recover(records, this.#world.preparedAt(this.id)) : machine.recover(records));
+    this.#guard("recovery", () => driver.execute(machine instanceof ParticipantMachine ? machine.recover(records, world.preparedAt(this.id)) : machine.recover(records)));
   }
 
   /** Power loss: unsynced log bytes are lost except a random torn prefix. */
   crash(keepUnsynced: (unsynced: number) => number): void {
     this.incarnation++;
     this.status = NodeStatus.Down;
+    this.driver?.stop(new Error("crashed"));
+    this.driver = undefined;
     this.machine = undefined;
     this.log = undefined;
-    this.#timers.clear();
     this.fs.crash((_, unsynced) => keepUnsynced(unsynced));
     this.#trace("CRASH");
   }
 
-  /** Feeds one event to the machine (dropped while the node is not up). */
+  /** Feeds one event from the application (begin, join) to the machine (dropped while the node is not up). */
   handle(event: TwopcEvent): void {
-    const machine = this.machine;
-    if (machine === undefined || this.status !== NodeStatus.Up) return;
-    this.#trace(describeEvent(event));
-    let actions: TwopcAction[];
-    try {
-      if (machine instanceof CoordinatorMachine) {
-        if (!isCoordinatorEvent(event)) throw new Error(`coordinator got ${event.type}`);
-        actions = machine.handle(event);
-      } else {
-        if (event.type === "begin") throw new Error("participant got begin");
-        actions = machine.handle(event);
-      }
-    } catch (err) {
-      this.#world.fail(`${this.id} threw on ${describeEvent(event)}: ${err instanceof Error ? err.message : String(err)}`);
+    const driver = this.driver;
+    if (driver === undefined || this.status !== NodeStatus.Up) return;
+    if ((event.type === "begin") !== (this.role === "coordinator") && event.type !== "receive") {
+      this.#world.fail(`${this.id} got ${event.type}`);
       return;
     }
-    this.#run(actions);
+    this.#guard(describeEvent(event), () => driver.feed(event));
   }
 
-  #run(actions: readonly TwopcAction[]): void {
-    for (const action of actions) {
-      this.#trace(`  -> ${describeAction(action)}`);
-      this.#execute(action);
+  /** A message from the network (dropped while the node is not up). */
+  receive(msg: TwopcMessage): void {
+    const driver = this.driver;
+    if (driver === undefined || this.status !== NodeStatus.Up) return;
+    this.#guard(`recv ${msg.type}`, () => driver.receive(msg));
+  }
+
+  #guard(what: string, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.#world.fail(`${this.id} threw on ${what}: ${err instanceof Error ? err.message : String(err)}`);
     }
-  }
-
-  #execute(action: TwopcAction): void {
-    const world = this.#world;
-    const incarnation = this.incarnation;
-    const current = (): boolean => incarnation === this.incarnation;
-    switch (action.type) {
-      case "append": {
-        const { record, force } = action;
-        world.touchedIo();
-        this.log!.append(record, { sync: force }).then(
-          () => {
-            if (force && current()) this.handle({ type: "durable", record });
-          },
-          (err: unknown) => {
-            if (current()) world.fail(`${this.id}: log failed while up: ${String(err)}`);
-          },
-        );
-        return;
-      }
-      case "send":
-        world.send(this.id, action.to, action.msg);
-        return;
-      case "set-timer": {
-        const key = `${action.txId}\u0000${action.timer}`;
-        const token = ++this.#timerTokens;
-        this.#timers.set(key, token);
-        const { txId, timer } = action;
-        world.schedule(action.ms, () => this.#fire(incarnation, key, token, txId, timer));
-        return;
-      }
-      case "clear-timer":
-        this.#timers.delete(`${action.txId}\u0000${action.timer}`);
-        return;
-      case "rm-prepare":
-      case "rm-commit":
-      case "rm-abort":
-        world.schedule(world.between(SIM_LATENCY.rmMs[0], SIM_LATENCY.rmMs[1]), () => {
-          if (current() && this.status === NodeStatus.Up) this.handle(world.resourceManager(this.id, action));
-        });
-        return;
-      case "outcome":
-        world.outcome(action.txId, action.committed ? "commit" : "abort");
-        return;
-      default:
-        throw new Error(`unhandled action ${JSON.stringify(action satisfies never)}`);
-    }
-  }
-
-  #fire(incarnation: number, key: string, token: number, txId: TxId, timer: TimerName): void {
-    if (incarnation !== this.incarnation || this.#timers.get(key) !== token) return;
-    this.#timers.delete(key);
-    this.handle({ type: "timeout", txId, timer });
   }
 }

@@ -1,6 +1,6 @@
 /**
  * The deterministic simulator: one seed draws a scenario (nodes, transactions, fault mix), then
- * runs the real machines, log and MemoryFs on a virtual clock through a network that drops,
+ * runs the real machines, driver, log and MemoryFs on a virtual clock through a network that drops,
  * duplicates, reorders and delays messages, crashing and restarting nodes at random steps
  * (unsynced log bytes lost, torn tails). Faults stop at `healAt`; the run then continues until
  * nothing is left to do.
@@ -19,7 +19,7 @@ import type { TwopcAction } from "../protocol/actions.js";
 import type { ParticipantEvent } from "../protocol/events.js";
 import { summarizeRecords } from "../protocol/machine.js";
 import type { TwopcMessage } from "../protocol/messages.js";
-import type { Mutation } from "../protocol/options.js";
+import type { Mutation } from "./mutation.js";
 import { Decision, Vote, type NodeId, type TxId } from "../protocol/types.js";
 import { EventQueue } from "./event-queue.js";
 import { RmState, atomicityViolation, rmAbort, rmCommit, rmPrepare, type RmStep } from "./model.js";
@@ -27,6 +27,9 @@ import { LOG_DIR, NodeStatus, SimNode, type World } from "./node.js";
 import { Rng } from "./rng.js";
 import { SIM_LATENCY, drawScenario, type Scenario, type ScenarioTx } from "./scenario.js";
 import { describeMessage } from "./trace.js";
+
+/** Chance that a resource manager's commit or abort fails before healing (the driver retries it). */
+const RM_FAILURE_RATE = 0.1;
 
 /** Virtual time by which a healed run must have gone quiet. */
 export const TIME_LIMIT_MS = 60_000;
@@ -49,6 +52,8 @@ export interface SimStats {
   steps: number;
   /** Log compactions by the nodes' last incarnations. */
   compactions: number;
+  /** Resource-manager commits and aborts that failed (and that the driver retried). */
+  rmFailures: number;
 }
 
 export interface SimResult {
@@ -75,7 +80,7 @@ class Simulation implements World {
   now = 0;
   readonly trace: ((line: string) => void) | undefined;
   readonly lines: string[] = [];
-  readonly stats: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0 };
+  readonly stats: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0 };
   violation: string | undefined;
   readonly #rng: Rng;
   readonly #scenario: Scenario;
@@ -122,14 +127,20 @@ class Simulation implements World {
     }
     const copies = !this.#healed && this.#rng.chance(s.duplicateRate) ? 2 : 1;
     if (copies === 2) this.stats.duplicated++;
-    for (let i = 0; i < copies; i++) this.schedule(this.#rng.between(1, s.maxDelay), () => this.#nodes.get(to)?.handle({ type: "receive", msg }));
+    for (let i = 0; i < copies; i++) this.schedule(this.#rng.between(1, s.maxDelay), () => this.#nodes.get(to)?.receive(msg));
   }
 
-  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): ParticipantEvent {
+  resourceManager(node: NodeId, call: TwopcAction & { type: "rm-prepare" | "rm-commit" | "rm-abort" }): ParticipantEvent | undefined {
     const { txId } = call;
     const tx = this.#txs.get(txId);
     if (tx === undefined) throw new Error(`unknown transaction ${txId}`);
     const before = tx.rm.get(node) ?? RmState.Idle;
+    if (call.type !== "rm-prepare" && !this.#healed && this.#rng.chance(RM_FAILURE_RATE)) {
+      // A transient failure (the database was busy, say): nothing changes; the driver retries.
+      this.stats.rmFailures++;
+      this.trace?.(`${"".padStart(8)} ${node.padEnd(3)}   resource manager: ${call.type.slice(3)} ${txId} FAILED (to be retried)`);
+      return undefined;
+    }
     let step: RmStep;
     let event: ParticipantEvent;
     switch (call.type) {
