@@ -86,6 +86,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     this.start(parts.records);
   }
 
+  /** @internal */
   private static async parts(options: CoordinatorOptions) {
     const parts = await TwopcNode.openParts(options, (self) => {
       const o: { self: string; voteTimeout?: number; resendInterval?: number } = { self };
@@ -159,6 +160,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     return { ...super.stats(), committed: this.#committed, aborted: this.#aborted, pending: this.#pending.size };
   }
 
+  /** @internal */
   protected performRole(action: TwopcAction): void {
     if (action.type !== ActionType.Outcome) throw new Error(`a coordinator cannot perform ${action.type}`);
     const outcome: Outcome = {
@@ -175,6 +177,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     this.#onOutcome?.(outcome);
   }
 
+  /** @internal */
   protected onStop(error: Error): void {
     for (const w of this.#pending.values()) w.reject(error);
     this.#pending.clear();

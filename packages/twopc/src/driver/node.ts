@@ -80,6 +80,7 @@ export interface NodeStats {
   log: Readonly<LogStats>;
 }
 
+/** @internal */
 export function checkNodeOptions(options: unknown): void {
   if (typeof options !== "object" || options === null) {
     throw new InvalidArgumentError(`Expected node options to be an object, got \`${String(options)}\``);
@@ -103,7 +104,9 @@ export function checkNodeOptions(options: unknown): void {
 export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknown, E>> {
   /** The node id: the address of its mailbox. */
   readonly address: string;
+  /** @internal */
   protected readonly runtime: Runtime;
+  /** @internal */
   protected readonly machine: M;
   readonly #mailbox: Mailbox;
   readonly #log: StableLog<TwopcRecord>;
@@ -114,6 +117,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
   #loop: Promise<void> = Promise.resolve();
   #stopped: Error | undefined;
 
+  /** @internal */
   protected constructor(runtime: Runtime, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M) {
     this.runtime = runtime;
     this.#mailbox = mailbox;
@@ -122,7 +126,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     this.address = mailbox.address;
   }
 
-  /** Opens the log and the mailbox, and recovers the machine from the log. */
+  /** @internal Opens the log and the mailbox, and recovers the machine from the log. */
   protected static async openParts<M extends { retains(txId: TxId): boolean }>(
     options: NodeOptions,
     makeMachine: (self: string) => M,
@@ -145,13 +149,13 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     }
   }
 
-  /** Recovers from the log's records, then starts taking messages. */
+  /** @internal Recovers from the log's records, then starts taking messages. */
   protected start(records: readonly TwopcRecord[]): void {
     this.execute(this.recoverFrom(records));
     this.#loop = this.#receive();
   }
 
-  /** The machine's recovery; a participant adds what its resource manager still holds prepared. */
+  /** @internal The machine's recovery; a participant adds what its resource manager still holds prepared. */
   protected recoverFrom(records: readonly TwopcRecord[]): TwopcAction[] {
     return this.machine.recover(records);
   }
@@ -174,12 +178,13 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     return this.#stopped;
   }
 
-  /** Feeds one event to the machine and starts its actions. */
+  /** @internal Feeds one event to the machine and starts its actions. */
   protected feed(event: E): void {
     if (this.#stopped) return;
     this.execute(this.machine.handle(event));
   }
 
+  /** @internal */
   protected execute(actions: readonly TwopcAction[]): void {
     for (const action of actions) {
       if (this.#stopped) return;
@@ -187,7 +192,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     }
   }
 
-  /** Performs the actions both roles share; subclasses handle the rest. */
+  /** @internal Performs the actions both roles share; subclasses handle the rest. */
   protected perform(action: TwopcAction): void {
     switch (action.type) {
       case ActionType.Append: {
@@ -220,10 +225,10 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     }
   }
 
-  /** Resource-manager calls (participant) and outcomes (coordinator). */
+  /** @internal Resource-manager calls (participant) and outcomes (coordinator). */
   protected abstract performRole(action: TwopcAction): void;
 
-  /** The node stopped (closed, or its log failed): settle what waits on it. */
+  /** @internal The node stopped (closed, or its log failed): settle what waits on it. */
   protected abstract onStop(error: Error): void;
 
   async #receive(): Promise<void> {

@@ -95,10 +95,12 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
     this.start(parts.records);
   }
 
+  /** @internal */
   protected override recoverFrom(records: readonly TwopcRecord[]): TwopcAction[] {
     return this.machine.recover(records, this.#prepared);
   }
 
+  /** @internal */
   private static async parts(options: ParticipantOptions) {
     const rm = options?.resourceManager;
     if (typeof rm !== "object" || rm === null || ["prepare", "commit", "abort"].some((k) => typeof (rm as unknown as Record<string, unknown>)[k] !== "function")) {
@@ -160,6 +162,7 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
     return { ...super.stats(), ...this.#counters };
   }
 
+  /** @internal */
   protected performRole(action: TwopcAction): void {
     switch (action.type) {
       case ActionType.RmPrepare: {
@@ -206,5 +209,6 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
     this.feed({ type: EventType.Applied, txId, decision });
   }
 
+  /** @internal */
   protected onStop(): void {}
 }

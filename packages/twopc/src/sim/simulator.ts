@@ -28,11 +28,11 @@ import { Rng } from "./rng.js";
 import { SIM_LATENCY, drawScenario, type Scenario, type ScenarioTx } from "./scenario.js";
 import { describeMessage } from "./trace.js";
 
-/** Virtual time by which a healed run must have gone quiet. */
+/** @internal Virtual time by which a healed run must have gone quiet. */
 export const TIME_LIMIT_MS = 60_000;
 
 export interface SimOptions {
-  /** Run deliberately broken machines (to show the checker catches them). */
+  /** @internal Run deliberately broken machines (to show the checker catches them). */
   readonly mutation?: Mutation;
   /** Record a readable trace of every step. */
   readonly trace?: boolean;
