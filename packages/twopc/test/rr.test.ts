@@ -19,7 +19,7 @@ import {
   type CompactRequest,
   type ReplyEnvelope,
   type RequestEnvelope,
-} from "../src/index.js";
+} from "../src/rr.js";
 import { eventually, exited, fixture, forkChild, nextMessage, sleep, start } from "./fixtures/helpers.js";
 
 /** A promise with its resolve, to hold a handler until the test lets it go. */

@@ -80,12 +80,14 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
   #committed = 0;
   #aborted = 0;
 
+  /** @internal */
   private constructor(parts: Awaited<ReturnType<typeof Coordinator.parts>>, onOutcome: ((o: Outcome) => void) | undefined) {
     super(parts.options.runtime, parts.mailbox, parts.log, parts.machine);
     this.#onOutcome = onOutcome;
     this.start(parts.records);
   }
 
+  /** @internal */
   private static async parts(options: CoordinatorOptions) {
     const parts = await TwopcNode.openParts(options, (self) => {
       const o: { self: string; voteTimeout?: number; resendInterval?: number } = { self };
@@ -159,6 +161,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     return { ...super.stats(), committed: this.#committed, aborted: this.#aborted, pending: this.#pending.size };
   }
 
+  /** @internal */
   protected override onOutcome(action: OutcomeAction): void {
     const outcome: Outcome = {
       txId: action.txId,
@@ -174,6 +177,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     this.#onOutcome?.(outcome);
   }
 
+  /** @internal */
   protected onStop(error: Error): void {
     for (const w of this.#pending.values()) w.reject(error);
     this.#pending.clear();

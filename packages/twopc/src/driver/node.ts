@@ -63,6 +63,7 @@ export interface NodeStats {
   log: Readonly<LogStats>;
 }
 
+/** @internal */
 export function checkNodeOptions(options: unknown): void {
   if (typeof options !== "object" || options === null) {
     throw new InvalidArgumentError(`Expected node options to be an object, got \`${String(options)}\``);
@@ -86,13 +87,17 @@ export function checkNodeOptions(options: unknown): void {
 export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknown, E>> {
   /** The node id: the address of its mailbox. */
   readonly address: string;
+  /** @internal */
   protected readonly runtime: Runtime;
+  /** @internal */
   protected readonly machine: M;
+  /** @internal */
   protected readonly driver: Driver<E>;
   readonly #mailbox: Mailbox;
   readonly #log: StableLog<TwopcRecord>;
   #loop: Promise<void> = Promise.resolve();
 
+  /** @internal */
   protected constructor(runtime: Runtime, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M, resourceManager?: RmPort) {
     this.runtime = runtime;
     this.#mailbox = mailbox;
@@ -113,7 +118,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     this.driver = new Driver<E>(machine, ports, { address: mailbox.address });
   }
 
-  /** Opens the log and the mailbox, and recovers the machine from the log. */
+  /** @internal Opens the log and the mailbox, and recovers the machine from the log. */
   protected static async openParts<M extends { retains(txId: TxId): boolean }>(
     options: NodeOptions,
     makeMachine: (self: string) => M,
@@ -135,13 +140,13 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     }
   }
 
-  /** Recovers from the log's records, then starts taking messages. */
+  /** @internal Recovers from the log's records, then starts taking messages. */
   protected start(records: readonly TwopcRecord[]): void {
     this.driver.execute(this.recoverFrom(records));
     this.#loop = this.#receive();
   }
 
-  /** The machine's recovery; a participant adds what its resource manager still holds prepared. */
+  /** @internal The machine's recovery; a participant adds what its resource manager still holds prepared. */
   protected recoverFrom(records: readonly TwopcRecord[]): TwopcAction[] {
     return this.machine.recover(records);
   }
@@ -172,17 +177,17 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     return this.driver.stopped;
   }
 
-  /** Feeds one event to the machine and starts its actions. */
+  /** @internal Feeds one event to the machine and starts its actions. */
   protected feed(event: E): void {
     this.driver.feed(event);
   }
 
-  /** The coordinator's outcomes. */
+  /** @internal The coordinator's outcomes. */
   protected onOutcome(action: OutcomeAction): void {
     throw new Error(`a participant cannot perform ${action.type}`);
   }
 
-  /** The node stopped (closed, or its log failed): settle what waits on it. */
+  /** @internal The node stopped (closed, or its log failed): settle what waits on it. */
   protected abstract onStop(error: Error): void;
 
   async #receive(): Promise<void> {

@@ -84,16 +84,19 @@ export interface ParticipantStats extends NodeStats {
 export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine> {
   readonly #prepared: readonly TxId[];
 
+  /** @internal */
   private constructor(parts: Awaited<ReturnType<typeof Participant.parts>>) {
     super(parts.options.runtime, parts.mailbox, parts.log, parts.machine, resourceManagerPort(parts.options.resourceManager));
     this.#prepared = parts.prepared;
     this.start(parts.records);
   }
 
+  /** @internal */
   protected override recoverFrom(records: readonly TwopcRecord[]): TwopcAction[] {
     return this.machine.recover(records, this.#prepared);
   }
 
+  /** @internal */
   private static async parts(options: ParticipantOptions) {
     const rm = options?.resourceManager;
     if (typeof rm !== "object" || rm === null || ["prepare", "commit", "abort"].some((k) => typeof (rm as unknown as Record<string, unknown>)[k] !== "function")) {
@@ -156,5 +159,6 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
     return { ...super.stats(), prepared, committed, aborted, rmRetries };
   }
 
+  /** @internal */
   protected onStop(): void {}
 }

@@ -20,6 +20,7 @@ export interface DeadLetter {
   at: number;
 }
 
+/** @internal */
 export function deadLetter(stage: string, from: string, phase: DeadLetter["phase"], message: unknown, error: unknown): DeadLetter {
   return { type: "dead-letter", stage, from, phase, message, error: { ...errorInfo(error), stage }, at: Date.now() };
 }

@@ -39,8 +39,10 @@ export interface StageOptions {
   signal?: AbortSignal;
 }
 
+/** @internal */
 export const DEFAULT_STAGE_CONCURRENCY = 1;
 
+/** @internal */
 export interface ParsedStageOptions {
   name: string;
   to: string | Mailbox | undefined;
@@ -50,6 +52,7 @@ export interface ParsedStageOptions {
   signal: AbortSignal | undefined;
 }
 
+/** @internal */
 export function parseStageOptions(options: unknown, defaultName: string): ParsedStageOptions {
   if (options === undefined) throw new InvalidArgumentError("Expected stage options with a `deadLetter` mailbox, got `undefined`");
   const o = checkOptions(options, "stage", ["name", "to", "deadLetter", "concurrency", "sendTimeout", "signal"]);
@@ -75,8 +78,10 @@ export interface DrainOptions {
   idleTimeout?: number;
 }
 
+/** @internal */
 export const DEFAULT_IDLE_TIMEOUT = 100;
 
+/** @internal */
 export function parseDrainOptions(options: unknown): { idleTimeout: number } {
   const o = checkOptions(options, "drain", ["idleTimeout"]);
   return { idleTimeout: checkInteger("idleTimeout", o.idleTimeout, DEFAULT_IDLE_TIMEOUT, 1) };
@@ -98,12 +103,14 @@ export interface ProduceOptions {
   signal?: AbortSignal;
 }
 
+/** @internal */
 export interface ParsedProduceOptions {
   until: Until;
   timeout: number;
   signal: AbortSignal | undefined;
 }
 
+/** @internal */
 export function parseProduceOptions(options: unknown): ParsedProduceOptions {
   const o = checkOptions(options, "produce", ["until", "timeout", "signal"]);
   const until = o.until ?? "stored";
@@ -151,9 +158,12 @@ export interface PipelineOptions {
   signal?: AbortSignal;
 }
 
+/** @internal */
 export const DEFAULT_PIPELINE_CAPACITY = 100;
+/** @internal */
 export const DEFAULT_DEAD_LETTER_CAPACITY = 1000;
 
+/** @internal */
 export interface ParsedPipelineOptions {
   capacity: number;
   to: string | Mailbox | undefined;
@@ -164,6 +174,7 @@ export interface ParsedPipelineOptions {
   stages: { name: string; handler: PipelineStage["handler"]; concurrency: number; capacity: number }[];
 }
 
+/** @internal */
 export function parsePipelineOptions(stages: unknown, options: unknown): ParsedPipelineOptions {
   const o = checkOptions(options, "pipeline", ["capacity", "to", "deadLetter", "prefix", "sendTimeout", "signal"]);
   const capacity = checkInteger("capacity", o.capacity, DEFAULT_PIPELINE_CAPACITY, 1);

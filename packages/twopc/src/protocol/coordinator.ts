@@ -288,10 +288,12 @@ export class CoordinatorMachine extends TxMachine<CoordinatorTx, CoordinatorEven
     this.options = parseCoordinatorMachineOptions(options);
   }
 
+  /** @internal */
   protected step(tx: CoordinatorTx | undefined, event: CoordinatorEvent): Step<CoordinatorTx> {
     return stepCoordinator(tx, event, this.options);
   }
 
+  /** @internal */
   protected *recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<CoordinatorTx>]> {
     const [stray] = summary.participant.keys();
     if (stray !== undefined) throw new InvalidLogError(stray, "participant records in a coordinator log");

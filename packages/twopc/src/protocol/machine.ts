@@ -90,7 +90,9 @@ export abstract class TxMachine<Tx, E extends TwopcEvent> {
   readonly #txs = new Map<TxId, Tx>();
   #recovered = false;
 
+  /** @internal */
   protected abstract step(tx: Tx | undefined, event: E): Step<Tx>;
+  /** @internal */
   protected abstract recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<Tx>]>;
 
   /**
@@ -110,7 +112,7 @@ export abstract class TxMachine<Tx, E extends TwopcEvent> {
     return actions;
   }
 
-  /** Stores a transaction's next state and passes its actions on. */
+  /** @internal Stores a transaction's next state and passes its actions on. */
   protected adopt(txId: TxId, step: Step<Tx>): TwopcAction[] {
     if (step.tx === undefined) this.#txs.delete(txId);
     else this.#txs.set(txId, step.tx);

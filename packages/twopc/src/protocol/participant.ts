@@ -432,10 +432,12 @@ export class ParticipantMachine extends TxMachine<ParticipantTx, ParticipantEven
     return out;
   }
 
+  /** @internal */
   protected step(tx: ParticipantTx | undefined, event: ParticipantEvent): Step<ParticipantTx> {
     return stepParticipant(tx, event, this.options);
   }
 
+  /** @internal */
   protected *recoverFrom(summary: LogSummary): Iterable<readonly [TxId, Step<ParticipantTx>]> {
     const [stray] = summary.coordinator.keys();
     if (stray !== undefined) throw new InvalidLogError(stray, "coordinator records in a participant log");

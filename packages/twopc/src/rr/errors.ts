@@ -13,7 +13,7 @@ export interface ErrorInfo {
   code?: string;
 }
 
-/** Turns anything thrown into {@link ErrorInfo} (a non-Error throw keeps its text). */
+/** @internal Turns anything thrown into {@link ErrorInfo} (a non-Error throw keeps its text). */
 export function errorInfo(error: unknown): ErrorInfo {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;

@@ -38,18 +38,24 @@ export interface ServeOptions {
   signal?: AbortSignal;
 }
 
+/** @internal */
 export const DEFAULT_CONCURRENCY = 16;
 
 /**
  * Most receives a server or client keeps waiting at once: enough to take every message of a
  * frame together (the runtime carries up to 64 messages a frame by default); more would only
  * cost memory.
+ * @internal
  */
 export const MAX_WAITING_RECEIVES = 64;
+/** @internal */
 export const DEFAULT_CACHE_MAX = 10_000;
+/** @internal */
 export const DEFAULT_CACHE_TTL_MS = 60_000;
+/** @internal */
 export const DEFAULT_REPLY_TIMEOUT = 5000;
 
+/** @internal */
 export interface ParsedServeOptions {
   concurrency: number;
   cacheMax: number;
@@ -58,6 +64,7 @@ export interface ParsedServeOptions {
   signal: AbortSignal | undefined;
 }
 
+/** @internal */
 export function parseServeOptions(options: unknown): ParsedServeOptions {
   const o = checkOptions(options, "serve", ["concurrency", "replyCache", "replyTimeout", "signal"]);
   const cache = checkOptions(o.replyCache, "replyCache", ["max", "ttl"]);
@@ -85,8 +92,10 @@ export interface ClientOptions {
   capacity?: number;
 }
 
+/** @internal */
 export const DEFAULT_REPLY_CAPACITY = 1000;
 
+/** @internal */
 export function parseClientOptions(options: unknown, id: string): Required<ClientOptions> {
   const o = checkOptions(options, "client", ["name", "capacity"]);
   return {
@@ -114,15 +123,19 @@ export interface RequestOptions {
   signal?: AbortSignal;
 }
 
+/** @internal */
 export const DEFAULT_REQUEST_TIMEOUT = 5000;
+/** @internal */
 export const DEFAULT_RETRIES = 2;
 
+/** @internal */
 export interface ParsedRequestOptions {
   timeout: number;
   retries: number;
   signal: AbortSignal | undefined;
 }
 
+/** @internal */
 export function parseRequestOptions(options: unknown): ParsedRequestOptions {
   if (options === undefined) return { timeout: DEFAULT_REQUEST_TIMEOUT, retries: DEFAULT_RETRIES, signal: undefined };
   const o = checkOptions(options, "request", ["timeout", "retries", "signal"]);

@@ -49,7 +49,7 @@ export type CompactReply =
   | [type: "reply", clientId: string, requestId: number, ok: true, body?: unknown]
   | [type: "reply", clientId: string, requestId: number, ok: false, error: ErrorInfo];
 
-/** A request as the server handles it, from either spelling. */
+/** @internal A request as the server handles it, from either spelling. */
 export interface Request {
   clientId: string;
   requestId: number;
@@ -62,20 +62,22 @@ export interface Request {
 /** The `code` of the error reply to a message that is not a well-formed request. */
 export const BAD_REQUEST = "ERR_BAD_REQUEST";
 
-/** The request a `Client` sends. */
+/** @internal The request a `Client` sends. */
 export function compactRequest(clientId: string, requestId: number, replyTo: string, body: unknown): CompactRequest {
   return body === undefined ? ["request", clientId, requestId, replyTo] : ["request", clientId, requestId, replyTo, body];
 }
 
+/** @internal */
 export function okReply(clientId: string, requestId: number, body: unknown): ReplyEnvelope {
   return body === undefined ? { type: "reply", clientId, requestId, ok: true } : { type: "reply", clientId, requestId, ok: true, body };
 }
 
+/** @internal */
 export function errorReply(clientId: string, requestId: number, error: ErrorInfo): ReplyEnvelope {
   return { type: "reply", clientId, requestId, ok: false, error };
 }
 
-/** Encodes a reply in the given spelling. Throws `EncodeError` when its body cannot be encoded. */
+/** @internal Encodes a reply in the given spelling. Throws `EncodeError` when its body cannot be encoded. */
 export function encodeReply(reply: ReplyEnvelope, compact: boolean): EncodedMessage {
   if (!compact) return encodeMessage(reply);
   const { clientId, requestId } = reply;
@@ -86,12 +88,13 @@ export function encodeReply(reply: ReplyEnvelope, compact: boolean): EncodedMess
 const isId = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 1;
 const isClientId = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 200;
 
+/** @internal */
 export type ParsedRequest =
   | { ok: true; request: Request }
   /** Not a request. `replyTo` (with ids) is set when the sender can still be told so, in the spelling it used. */
   | { ok: false; reason: string; replyTo: string | undefined; clientId: string; requestId: number; compact: boolean };
 
-/** Checks that a received message is a request, in either spelling; never throws. */
+/** @internal Checks that a received message is a request, in either spelling; never throws. */
 export function parseRequest(message: unknown): ParsedRequest {
   if (Array.isArray(message)) {
     const [type, clientId, requestId, replyTo, body] = message as unknown[];
@@ -116,7 +119,7 @@ function bad(reason: string, replyTo: string | undefined, clientId: unknown, req
   return { ok: false, reason, replyTo, clientId: isClientId(clientId) ? clientId : "", requestId: isId(requestId) ? requestId : 0, compact };
 }
 
-/** Checks that a received message is a reply, in either spelling; never throws. */
+/** @internal Checks that a received message is a reply, in either spelling; never throws. */
 export function parseReply(message: unknown): ReplyEnvelope | undefined {
   let m: Record<string, unknown>;
   if (Array.isArray(message)) {

@@ -37,7 +37,7 @@ export interface ExhaustiveOptions {
    * @default 1
    */
   readonly maxLosses?: number;
-  /** Deliberately broken machines (to show the checker catches them). */
+  /** @internal Deliberately broken machines (to show the checker catches them). */
   readonly mutation?: Mutation;
   /**
    * Give up beyond this many states (the result then says `complete: false`).

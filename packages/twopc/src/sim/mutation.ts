@@ -23,7 +23,7 @@ export const Mutation = {
 } as const;
 export type Mutation = (typeof Mutation)[keyof typeof Mutation];
 
-/** The mutations that break a machine; the others leave the machines alone. */
+/** @internal The mutations that break a machine; the others leave the machines alone. */
 export function isMachineMutation(mutation: Mutation | undefined): mutation is Mutation {
   return mutation !== undefined && !mutation.startsWith("driver-");
 }

@@ -31,11 +31,11 @@ import { describeMessage } from "./trace.js";
 /** Chance that a resource manager's commit or abort fails before healing (the driver retries it). */
 const RM_FAILURE_RATE = 0.1;
 
-/** Virtual time by which a healed run must have gone quiet. */
+/** @internal Virtual time by which a healed run must have gone quiet. */
 export const TIME_LIMIT_MS = 60_000;
 
 export interface SimOptions {
-  /** Run deliberately broken machines (to show the checker catches them). */
+  /** @internal Run deliberately broken machines (to show the checker catches them). */
   readonly mutation?: Mutation;
   /** Record a readable trace of every step. */
   readonly trace?: boolean;
