@@ -48,6 +48,7 @@ const SEND_TIMEOUT = 2500; // each "stored" send's timeout
 function run(cmd: string, args: string[], input?: string): string {
   return execFileSync(cmd, args, { encoding: "utf8", timeout: 10_000, stdio: ["pipe", "pipe", "pipe"], ...(input !== undefined ? { input } : {}) });
 }
+const ipIn = (name: string, ...args: string[]): string => run("ip", ["-n", name, ...args]);
 const inNs = (name: string, cmd: string, ...args: string[]): string => run("ip", ["netns", "exec", name, cmd, ...args]);
 const has = (cmd: string): boolean => {
   try {
@@ -81,6 +82,7 @@ function preflight(): string | undefined {
 }
 
 const skip = preflight();
+t.setTimeout(240_000); // about 80 s on a busy machine; the bound is for a machine that is busier still
 const dir = mkdtempSync(join(tmpdir(), "zmbox-netfaults-"));
 const hubControl = join(dir, "hub-control");
 const children: ChildProcess[] = [];
@@ -172,10 +174,23 @@ function startHost(host: Host, role: string, peers: Record<string, string>): Pro
   });
 }
 
+/**
+ * Starts a watchdog that deletes this file's namespaces and files once this process is gone,
+ * however it ends (tap's timeout kills with a signal, and a signal skips "exit" handlers).
+ */
+function reaper(): void {
+  const names = Object.values(ns).join(" ");
+  const script =
+    `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ` +
+    `for n in ${names}; do ip netns pids "$n" 2>/dev/null | xargs -r kill -9; ip netns del "$n" 2>/dev/null; done; rm -rf '${dir}'`;
+  spawn("sh", ["-c", script], { detached: true, stdio: "ignore" }).unref();
+}
+
 /** Builds the namespaces, veths and hub. */
 async function topology(): Promise<void> {
+  reaper();
   run("ip", ["netns", "add", ns.router]);
-  inNs(ns.router, "ip", "link", "set", "lo", "up");
+  ipIn(ns.router, "link", "set", "lo", "up");
   const ports: string[] = [];
   for (const h of Object.keys(hostIp) as Host[]) {
     run("ip", ["netns", "add", ns[h]]);
@@ -183,12 +198,12 @@ async function topology(): Promise<void> {
     ports.push(port);
     // Made inside the namespaces, so no name ever exists in the root namespace.
     run("ip", ["link", "add", port, "netns", ns.router, "type", "veth", "peer", "name", "eth0", "netns", ns[h]]);
-    inNs(ns[h], "ip", "addr", "add", `${hostIp[h]}/24`, "dev", "eth0");
+    ipIn(ns[h], "addr", "add", `${hostIp[h]}/24`, "dev", "eth0");
     // Real MTU-sized frames with real checksums: the hub copies frames, it does not segment.
     inNs(ns[h], "ethtool", "-K", "eth0", "tso", "off", "gso", "off", "gro", "off", "tx", "off", "rx", "off");
-    inNs(ns[h], "ip", "link", "set", "eth0", "up");
-    inNs(ns[h], "ip", "link", "set", "lo", "up");
-    inNs(ns.router, "ip", "link", "set", port, "up");
+    ipIn(ns[h], "link", "set", "eth0", "up");
+    ipIn(ns[h], "link", "set", "lo", "up");
+    ipIn(ns.router, "link", "set", port, "up");
   }
   writeFileSync(hubControl, "");
   const hub = spawn("ip", ["netns", "exec", ns.router, "python3", fixture("hub.py"), hubControl, ...ports], {
@@ -263,8 +278,8 @@ const faults: Fault[] = [
     // Cuts the mailboxes' owner and bank-b off from the sender, the coordinator and bank-c.
     name: "partition of host B for 4 s",
     seconds: 4,
-    apply: () => inNs(ns.router, "ip", "link", "set", "pB", "down"),
-    heal: () => inNs(ns.router, "ip", "link", "set", "pB", "up"),
+    apply: () => ipIn(ns.router, "link", "set", "pB", "down"),
+    heal: () => ipIn(ns.router, "link", "set", "pB", "up"),
   },
   {
     // Host A (the sender and the coordinator) hears nothing, but what it sends still arrives:
@@ -323,11 +338,14 @@ const allTransfers: Transfer[] = []; // every phase's, for the balance check
 t.before(async () => {
   if (skip) return;
   t.comment(`seed ${seed} (NETFAULTS_SEED=${seed} replays the workload; nft's random drops are not seeded)`);
+  const started = Date.now();
   await topology();
+  const built = Date.now();
   const owner = `${endpointOf("B")}`;
   const peers = { owner, bankB: `bank@${endpointOf("B")}`, bankC: `bank@${endpointOf("C")}` };
   const [A, B, C] = await Promise.all([startHost("A", "sender", peers), startHost("B", "owner", peers), startHost("C", "receiver", peers)]);
   hosts = { A, B, C };
+  t.comment(`namespaces and hub up in ${built - started} ms, hosts up ${Date.now() - built} ms later`);
 });
 
 t.teardown(async () => {
