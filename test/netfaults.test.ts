@@ -17,7 +17,8 @@
 //   - delay: the hub holds each frame 30 ms +/- 25 ms (uniform, drawn per frame), so frames
 //     overtake one another: jitter and packet reordering. The kernel has no netem
 //     (CONFIG_NET_SCH_NETEM is off), hence the hub;
-//   - partition: the hub's port to host B goes down for several seconds, then up.
+//   - partition: the hub's port to host B goes down for 6 s, then up;
+//   - one-way partition: nftables in host A drops everything from the other hosts for 4 s.
 // After each heal the test checks what the mailbox README and PROTOCOL.md 6.6 promise, and that
 // 2PC left no split outcome, no money created or lost, and nothing in doubt.
 //
@@ -275,9 +276,10 @@ const faults: Fault[] = [
     heal: () => writeFileSync(hubControl, ""),
   },
   {
-    // Cuts the mailboxes' owner and bank-b off from the sender, the coordinator and bank-c.
-    name: "partition of host B for 4 s",
-    seconds: 4,
+    // Cuts the mailboxes' owner and bank-b off from the sender, the coordinator and bank-c, for
+    // longer than the owner's receiverTimeout (5 s): the remote receiver's window expires.
+    name: "partition of host B for 6 s",
+    seconds: 6,
     apply: () => ipIn(ns.router, "link", "set", "pB", "down"),
     heal: () => ipIn(ns.router, "link", "set", "pB", "up"),
   },
