@@ -74,6 +74,8 @@ class OutChannel {
   lastProbe = 0;
   /** A hello went out for credit since the limit last rose. */
   asking = false;
+  /** A probe went out for a NO_CHANNEL nak, and no ack has answered since. */
+  reopening = false;
 
   constructor(
     readonly mailbox: string,
@@ -434,8 +436,13 @@ export class Peer {
     // say so, or the owner, which forgot what this channel wanted, grants it nothing.
     if (f.limit > ch.limit) ch.asking = false;
     ch.limit = f.limit;
+    ch.reopening = false;
     // The owner lost (or refused) what came after `stored`: send it again.
     if (f.resend && ch.sentSeq > ch.stored) ch.sentSeq = ch.stored;
+    // PROTOCOL 5.8: never re-send what is stored. After a rewind, an ack for data sent before it
+    // (overtaken by a probe's answer) can report stored past sentSeq; the next frame must start
+    // after stored, or its first messages would carry seqs the owner already has, as duplicates.
+    if (ch.sentSeq < ch.stored) ch.sentSeq = ch.stored;
     // Messages to send and no credit (the owner took it back for lack of use, or refused what
     // went past it): say so, or the owner, which forgot what this channel wanted, grants nothing.
     this.#askIfBlocked(ch);
@@ -464,7 +471,13 @@ export class Peer {
     if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
     ch.rid = undefined;
     ch.sentSeq = ch.stored;
-    this.#hello(ch);
+    // PROTOCOL 5.11: one probe until an ack answers. Each frame on its way when the owner forgot
+    // the channel gets its own nak; a probe for each would rewind the sender once per answer.
+    // If this probe or its answer is lost, the regular probe repeats it (the channel is busy).
+    if (!ch.reopening) {
+      ch.reopening = true;
+      this.#hello(ch);
+    }
     this.#schedule();
   }
 

@@ -177,11 +177,7 @@ export class RemoteInbox {
       this.#done(w);
       w.reject(error);
     }
-    // Taken notices first; then no more window, so what is handed back is not handed here again.
-    this.#sendTaken();
-    if (this.#asking) this.#pull(0);
-    this.#asking = false;
-    this.#releaseHeld();
+    this.#handBack();
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#host.idle(this);
@@ -274,9 +270,7 @@ export class RemoteInbox {
       this.#pull(this.#host.window);
       return;
     }
-    this.#releaseHeld();
-    if (this.#asking) this.#pull(0);
-    this.#asking = false;
+    this.#handBack();
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#host.idle(this);
@@ -300,6 +294,19 @@ export class RemoteInbox {
     this.#seen = 0;
     this.#lastDelivery = performance.now();
     this.#pull(this.#asking ? this.#host.window : 0);
+  }
+
+  /**
+   * Stops asking and hands back what is held, on idle and on close alike (PROTOCOL 6.5): taken
+   * notices first, so the pull does not make the owner take them for lost; then `pull(0)`, so
+   * the owner withdraws the window before the release and does not hand a released message
+   * straight back here; then the release.
+   */
+  #handBack(): void {
+    this.#sendTaken();
+    if (this.#asking) this.#pull(0);
+    this.#asking = false;
+    this.#releaseHeld();
   }
 
   #releaseHeld(): void {

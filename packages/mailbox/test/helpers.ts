@@ -111,3 +111,54 @@ export function nextMessage<T>(child: ChildProcess): Promise<T> {
     });
   });
 }
+
+/** A frame a {@link RawOwner} received: who sent it, its decoded header and its body parts. */
+export interface RawFrame {
+  peer: Buffer;
+  header: unknown[];
+  body: Buffer[];
+}
+
+/** A hand-driven owner: a bare Router that records what senders and remote receivers send, and answers as the test says. */
+export class RawOwner {
+  readonly router: zmq.Router;
+  readonly received: RawFrame[] = [];
+  readonly endpoint: string;
+  #reading: Promise<void>;
+
+  private constructor(router: zmq.Router) {
+    this.router = router;
+    this.endpoint = router.lastEndpoint!;
+    this.#reading = (async () => {
+      try {
+        for await (const [peer, head, ...body] of router) this.received.push({ peer: peer!, header: packr.unpack(head!) as unknown[], body });
+      } catch {
+        // closed
+      }
+    })();
+  }
+
+  /** Binds a Router on a free tcp port; the test closes it when it ends. */
+  static async bind(t: Teardown): Promise<RawOwner> {
+    const router = new zmq.Router({ linger: 0 });
+    await router.bind("tcp://127.0.0.1:*");
+    const owner = new RawOwner(router);
+    t.teardown(() => owner.close());
+    return owner;
+  }
+
+  /** The frames received of `kind`, oldest first. */
+  frames(kind: string): RawFrame[] {
+    return this.received.filter((f) => f.header[1] === kind);
+  }
+
+  /** Sends a header array (and an optional body) to `peer`. */
+  async send(peer: Buffer, header: unknown[], body?: Buffer): Promise<void> {
+    await this.router.send(body === undefined ? [peer, packr.pack(header)] : [peer, packr.pack(header), body]);
+  }
+
+  async close(): Promise<void> {
+    this.router.close();
+    await this.#reading;
+  }
+}
