@@ -5,7 +5,6 @@
  */
 import type * as zmq from "zeromq";
 import { AckScheduler } from "./acks.js";
-import type { Deadlines } from "./deadlines.js";
 import { MailboxClosedError } from "./errors.js";
 import type { InChannel } from "./flow.js";
 import { Mailbox, type MailboxHost, type MailboxStats, type StoredMessage } from "./mailbox.js";
@@ -13,6 +12,7 @@ import type { ParsedRuntimeOptions } from "./options.js";
 import type { PeerCounters } from "./peer.js";
 import { RemoteWindow } from "./remote-window.js";
 import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
+import type { WaitTimer } from "./wait.js";
 import { RouterWriter } from "./writer.js";
 
 /** The runtime's counters: the sending side's and the owner's. */
@@ -24,7 +24,8 @@ export interface OwnerHost {
   readonly id: string;
   readonly endpoint: string;
   readonly options: ParsedRuntimeOptions;
-  readonly deadlines: Deadlines;
+  /** The timer of every send and receive of the runtime. */
+  readonly timer: WaitTimer;
   readonly counters: RuntimeCounters;
   /** True once the runtime is closing: the Router's read loop may then end with an error. */
   closing(): boolean;
@@ -54,7 +55,7 @@ export class Owner {
     this.#writer = new RouterWriter(router, host.counters);
     this.#acks = new AckScheduler(host.id, (peer, header) => this.#writer.enqueue([peer, header], undefined));
     this.#mailboxHost = {
-      deadlines: host.deadlines,
+      timer: host.timer,
       channelChanged: (ch) => this.#acks.changed(ch),
       needsGrant: (mb) => this.#acks.needsGrant(mb),
       counted: () => host.counters.received++,

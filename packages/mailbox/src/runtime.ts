@@ -7,7 +7,6 @@
 import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
 import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
-import { Deadlines } from "./deadlines.js";
 import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError } from "./errors.js";
 import { Mailbox, type MailboxStats } from "./mailbox.js";
 import {
@@ -23,6 +22,7 @@ import {
 import { Owner, countRefused, type RuntimeCounters } from "./owner.js";
 import { Peer } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
+import { WaitTimer } from "./wait.js";
 import { Kind, NakCode, PROTOCOL_VERSION, Refusal, EncodedMessage, encodeHeader, encodeValue, type Frame } from "./wire.js";
 
 /**
@@ -86,7 +86,8 @@ export class Runtime implements AsyncDisposable {
   /** The bound endpoint, with the real port when port 0 was asked for. */
   readonly endpoint: string;
   readonly #options: ParsedRuntimeOptions;
-  readonly #deadlines = new Deadlines();
+  /** The timeouts of every send and receive of this runtime, on one timer. */
+  readonly #timer = new WaitTimer();
   readonly #owner: Owner;
   readonly #peers = new Map<string, Peer>();
   readonly #inboxes = new Map<string, RemoteInbox>();
@@ -109,7 +110,7 @@ export class Runtime implements AsyncDisposable {
       id,
       endpoint: this.endpoint,
       options,
-      deadlines: this.#deadlines,
+      timer: this.#timer,
       counters: this.#counters,
       closing: () => this.#closed !== undefined,
     });
@@ -261,7 +262,7 @@ export class Runtime implements AsyncDisposable {
     // their senders would wait out their own drainTimeout for them.
     await new Promise((r) => setImmediate(r));
     await this.#owner.drain(200);
-    this.#deadlines.clear();
+    this.#timer.clear();
     this.#owner.close();
   }
 
@@ -294,7 +295,7 @@ export class Runtime implements AsyncDisposable {
     if (inbox === undefined) {
       const peer = this.#peer(endpoint);
       inbox = new RemoteInbox(name, mbox, {
-        deadlines: this.#deadlines,
+        timer: this.#timer,
         probeInterval: this.#options.probeInterval,
         window: this.#options.receiveWindow,
         nextEpoch: () => ++this.#epochs,
@@ -317,7 +318,7 @@ export class Runtime implements AsyncDisposable {
       peer = new Peer(endpoint, {
         id: `${this.id}.${this.#peers.size}`,
         options: this.#options,
-        deadlines: this.#deadlines,
+        timer: this.#timer,
         counters: this.#counters,
         onReceiverFrame: (p, f) => this.#onInboxFrame(p, f),
       });
