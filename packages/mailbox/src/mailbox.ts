@@ -5,7 +5,7 @@ import { CreditAllocator, InChannel } from "./flow.js";
 import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
 import { Waits, type Wait, type WaitTimer } from "./wait.js";
 
-/** A message held by a mailbox: its bytes, its decoded value and where it came from. */
+/** @internal A message held by a mailbox: its bytes, its decoded value and where it came from. */
 export interface StoredMessage {
   readonly payload: Buffer;
   readonly flags: number;
@@ -17,7 +17,7 @@ export interface StoredMessage {
   readonly order: number;
 }
 
-/** A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
+/** @internal A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
 export type Waiter = LocalWaiter | { kind: "remote"; credit: number; hand: (message: StoredMessage) => void };
 
 /**
@@ -34,7 +34,7 @@ interface LocalWaiter extends Wait {
   reject: (error: Error) => void;
 }
 
-/** What a mailbox needs from its runtime. */
+/** @internal What a mailbox needs from its runtime. */
 export interface MailboxHost {
   /** The runtime's timer, for receive timeouts. */
   readonly timer: WaitTimer;
@@ -84,8 +84,8 @@ export class Mailbox implements AsyncIterable<unknown> {
   #arrivals = 0;
   #closed: Error | undefined;
 
-  /** @internal Use `runtime.mailbox(name)`. */
-  constructor(
+  /** Use `runtime.mailbox(name)`. */
+  private constructor(
     /** The mailbox's name, unique in its runtime. */
     readonly name: string,
     /** `name@endpoint`: what senders send to. */
@@ -101,6 +101,11 @@ export class Mailbox implements AsyncIterable<unknown> {
       (w) => this.#giveUp(w, new TimeoutError(`no message in ${this.address} within ${w.timeout} ms`)),
       (w, signal) => this.#giveUp(w, new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })),
     );
+  }
+
+  /** @internal The runtime creates its mailboxes with this (the constructor is private). */
+  static create(name: string, address: string, capacity: number, host: MailboxHost): Mailbox {
+    return new Mailbox(name, address, capacity, host);
   }
 
   /** Messages held now (including those in flight to remote receivers). */

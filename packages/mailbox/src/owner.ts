@@ -78,7 +78,7 @@ export class Owner {
 
   /** Creates a mailbox (the caller checked that the name is free). */
   create(name: string, address: string, capacity: number): Mailbox {
-    const mb = new Mailbox(name, address, capacity, this.#mailboxHost);
+    const mb = Mailbox.create(name, address, capacity, this.#mailboxHost);
     this.#mailboxes.set(name, mb);
     return mb;
   }
