@@ -2,7 +2,10 @@
 // that orders of acks and naks that a real network produces only now and then happen every time.
 import t from "tap";
 import { PROTOCOL_VERSION as V } from "../src/wire.js";
-import { RawOwner, eventually, sleep, start } from "./helpers.js";
+import { Runtime } from "../src/index.js";
+import { eventually, RawOwner, sleep, starter } from "../../../test/support/index.js";
+
+const start = starter(Runtime);
 
 const RID = "r-hand-owner";
 

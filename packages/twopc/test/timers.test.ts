@@ -1,8 +1,7 @@
 import t from "tap";
+import { sleep } from "../../../test/support/index.js";
 import { Timers } from "../src/driver/timers.js";
 import { TimerName } from "../src/protocol/events.js";
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function recorder(): { fired: string[]; timers: Timers } {
   const fired: string[] = [];

@@ -1,50 +1,8 @@
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fork, type ChildProcess } from "node:child_process";
+// Speaking the mailbox protocol by hand (PROTOCOL.md): a bare Dealer as a sender or remote
+// receiver, a bare Router as an owner, and the body of a data frame.
 import * as zmq from "zeromq";
 import { Packr } from "msgpackr";
-import { Runtime, type RuntimeOptions } from "../src/index.js";
-
-/** The transports every suite runs over. */
-export const transports = ["tcp", "ipc"] as const;
-export type Transport = (typeof transports)[number] | "inproc";
-
-let unique = 0;
-
-/** A fresh endpoint to bind for `transport` (tcp port 0: the runtime picks one). */
-export function endpointFor(transport: Transport): string {
-  unique++;
-  switch (transport) {
-    case "tcp":
-      return "tcp://127.0.0.1:0";
-    case "ipc":
-      return `ipc://${join(tmpdir(), `zmbox-test-${process.pid}-${unique}.sock`)}`;
-    case "inproc":
-      return `inproc://zmbox-test-${unique}`;
-  }
-}
-
-interface Teardown {
-  teardown(fn: () => unknown): void;
-}
-
-/** Starts a runtime that the test closes when it ends. */
-export async function start(t: Teardown, transport: Transport, options: RuntimeOptions = {}): Promise<Runtime> {
-  const rt = await Runtime.start({ endpoint: endpointFor(transport), ...options });
-  t.teardown(() => rt.close());
-  return rt;
-}
-
-/** Waits until `check()` is true, polling; throws after `ms`. */
-export async function eventually(check: () => boolean, ms = 5000, what = "condition"): Promise<void> {
-  const until = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > until) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+import type { Teardown } from "./runtime.js";
 
 const packr = new Packr({ useRecords: false });
 
@@ -93,23 +51,6 @@ export class RawClient {
 export function batch(values: unknown[]): { lens: number[]; body: Buffer } {
   const parts = values.map((v) => packr.pack(v));
   return { lens: parts.map((p) => p.length), body: Buffer.concat(parts) };
-}
-
-/** Forks a TypeScript fixture with tap's loader (the parent's execArgv), with an IPC channel. */
-export function forkFixture(file: string, args: string[]): ChildProcess {
-  return fork(file, args, { execArgv: process.execArgv, stdio: ["ignore", "inherit", "inherit", "ipc"] });
-}
-
-/** The next IPC message from a child. */
-export function nextMessage<T>(child: ChildProcess): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onExit = (code: number | null): void => reject(new Error(`child exited (${code}) before it answered`));
-    child.once("exit", onExit);
-    child.once("message", (m) => {
-      child.off("exit", onExit);
-      resolve(m as T);
-    });
-  });
 }
 
 /** A frame a {@link RawOwner} received: who sent it, its decoded header and its body parts. */
