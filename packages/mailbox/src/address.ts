@@ -1,4 +1,5 @@
-import { InvalidAddressError, InvalidArgumentError, describe } from "./errors.js";
+import { InvalidAddressError, InvalidArgumentError } from "./errors.js";
+import { describe } from "./check.js";
 
 /** A parsed mailbox address `name@endpoint`. */
 export interface MailboxAddress {

@@ -94,15 +94,3 @@ export class MessageRefusedError extends MailboxError {
 export class EncodeError extends MailboxError {
   override readonly code = "ERR_ENCODE";
 }
-
-/** Describes a value for an error message: `` `0` (number) ``, as p-queue does. */
-export function describe(value: unknown): string {
-  let shown: string;
-  try {
-    shown = typeof value === "string" ? JSON.stringify(value) : String(value);
-  } catch {
-    shown = Object.prototype.toString.call(value);
-  }
-  if (shown.length > 60) shown = `${shown.slice(0, 57)}...`;
-  return `\`${shown}\` (${value === null ? "null" : typeof value})`;
-}

@@ -1,7 +1,5 @@
 export { Runtime, encodeMessage } from "./runtime.js";
 export { Mailbox } from "./mailbox.js";
-export { listen as onAbort } from "./abort.js";
-export { DeadlineHeap, realClock, type Timed, type Clock, type ClockTimer } from "./deadlines.js";
 export { parseAddress, formatAddress } from "./address.js";
 export { Until } from "./options.js";
 export { Refusal, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";

@@ -1,11 +1,11 @@
-import { listen } from "./abort.js";
-import type { Deadline, Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
-import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError, describe } from "./errors.js";
+import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError } from "./errors.js";
+import { describe } from "./check.js";
 import { CreditAllocator, InChannel } from "./flow.js";
 import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
+import { Waits, type Wait, type WaitTimer } from "./wait.js";
 
-/** A message held by a mailbox: its bytes, its decoded value and where it came from. */
+/** @internal A message held by a mailbox: its bytes, its decoded value and where it came from. */
 export interface StoredMessage {
   readonly payload: Buffer;
   readonly flags: number;
@@ -17,7 +17,7 @@ export interface StoredMessage {
   readonly order: number;
 }
 
-/** A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
+/** @internal A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
 export type Waiter = LocalWaiter | { kind: "remote"; credit: number; hand: (message: StoredMessage) => void };
 
 /**
@@ -25,19 +25,19 @@ export type Waiter = LocalWaiter | { kind: "remote"; credit: number; hand: (mess
  * settles. A plain record, not closures around one: at a server's rate of receives, the
  * wrappers were a fifth of what a request allocated.
  */
-interface LocalWaiter {
+interface LocalWaiter extends Wait {
   kind: "value" | "into";
   /** `receiveInto`'s buffer. */
   buffer: Uint8Array | undefined;
+  timeout: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  deadline: Deadline | undefined;
-  unlisten: (() => void) | undefined;
 }
 
-/** What a mailbox needs from its runtime. */
+/** @internal What a mailbox needs from its runtime. */
 export interface MailboxHost {
-  readonly deadlines: Deadlines;
+  /** The runtime's timer, for receive timeouts. */
+  readonly timer: WaitTimer;
   /** The channel's ack is due: its stored, taken or limit changed. */
   channelChanged(channel: InChannel): void;
   /** Slots came free; the runtime calls `grant()` on its next flush. */
@@ -79,12 +79,13 @@ export class Mailbox implements AsyncIterable<unknown> {
   readonly #queue = new Deque<StoredMessage>();
   readonly #waiters = new Deque<Waiter>();
   readonly #flow: CreditAllocator;
+  readonly #waits: Waits<LocalWaiter>;
   #inFlightRemote = 0;
   #arrivals = 0;
   #closed: Error | undefined;
 
-  /** @internal Use `runtime.mailbox(name)`. */
-  constructor(
+  /** Use `runtime.mailbox(name)`. */
+  private constructor(
     /** The mailbox's name, unique in its runtime. */
     readonly name: string,
     /** `name@endpoint`: what senders send to. */
@@ -95,6 +96,16 @@ export class Mailbox implements AsyncIterable<unknown> {
   ) {
     this.#host = host;
     this.#flow = new CreditAllocator(capacity);
+    this.#waits = new Waits<LocalWaiter>(
+      host.timer,
+      (w) => this.#giveUp(w, new TimeoutError(`no message in ${this.address} within ${w.timeout} ms`)),
+      (w, signal) => this.#giveUp(w, new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })),
+    );
+  }
+
+  /** @internal The runtime creates its mailboxes with this (the constructor is private). */
+  static create(name: string, address: string, capacity: number, host: MailboxHost): Mailbox {
+    return new Mailbox(name, address, capacity, host);
   }
 
   /** Messages held now (including those in flight to remote receivers). */
@@ -195,19 +206,15 @@ export class Mailbox implements AsyncIterable<unknown> {
       const waiter: LocalWaiter = {
         kind: buffer === undefined ? "value" : "into",
         buffer,
+        timeout,
         resolve: resolve as (value: unknown) => void,
         reject,
-        deadline: undefined,
+        due: Infinity,
+        heapIndex: -1,
+        waits: undefined,
         unlisten: undefined,
       };
-      if (timeout !== Infinity) {
-        waiter.deadline = this.#host.deadlines.add(timeout, () =>
-          this.#giveUp(waiter, new TimeoutError(`no message in ${this.address} within ${timeout} ms`)),
-        );
-      }
-      if (signal) {
-        waiter.unlisten = listen(signal, () => this.#giveUp(waiter, new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })));
-      }
+      this.#waits.start(waiter, timeout, signal);
       this.#waiters.push(waiter);
     });
   }
@@ -219,10 +226,9 @@ export class Mailbox implements AsyncIterable<unknown> {
     waiter.reject(error);
   }
 
-  /** Cancels what a waiting receive armed: its deadline and its abort listener. */
+  /** Cancels what a waiting receive armed: its timeout and its abort listener. */
   #release(waiter: LocalWaiter): void {
-    if (waiter.deadline !== undefined) this.#host.deadlines.cancel(waiter.deadline);
-    waiter.unlisten?.();
+    this.#waits.end(waiter);
   }
 
   /** The first waiter, a receive of a value, takes message `seq` of `ch`. */

@@ -1,5 +1,6 @@
 import { checkEndpoint } from "./address.js";
-import { InvalidArgumentError, describe } from "./errors.js";
+import { checkInteger, checkOptions, checkSignal, describe } from "./check.js";
+import { InvalidArgumentError } from "./errors.js";
 
 /** When `send` resolves. See {@link SendOptions.until}. */
 export const Until = {
@@ -140,54 +141,17 @@ export interface ReceiveOptions {
   signal?: AbortSignal;
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function checkKeys(options: Record<string, unknown>, allowed: readonly string[], what: string): void {
-  // for-in, not Object.keys: no array allocated for each send's options.
-  for (const key in options) {
-    if (!Object.hasOwn(options, key)) continue;
-    if (!allowed.includes(key)) {
-      throw new InvalidArgumentError(`Unknown ${what} option \`${key}\`; expected one of ${allowed.join(", ")}`);
-    }
-  }
-}
-
-/** Checks an optional integer option: `min` and up (and `Infinity` where allowed). */
-export function checkInteger(
-  name: string,
-  value: unknown,
-  fallback: number,
-  min: number,
-  allowInfinity = false,
-): number {
-  if (value === undefined) return fallback;
-  if (typeof value === "number" && ((allowInfinity && value === Infinity) || (Number.isInteger(value) && value >= min))) {
-    return value;
-  }
-  throw new InvalidArgumentError(
-    `Expected \`${name}\` to be an integer from ${min} and up${allowInfinity ? " (or Infinity)" : ""}, got ${describe(value)}`,
-  );
-}
-
-function checkOptionsObject(options: unknown, what: string): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (!isPlainObject(options)) throw new InvalidArgumentError(`Expected ${what} options to be an object, got ${describe(options)}`);
-  return options;
-}
+const RUNTIME_OPTIONS = [
+  "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
+  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout",
+] as const;
+const MAILBOX_OPTIONS = ["capacity"] as const;
+const SEND_OPTIONS = ["until", "timeout", "signal", "onUndeliverable"] as const;
+const RECEIVE_OPTIONS = ["timeout", "signal"] as const;
 
 /** Validates runtime options, filling defaults. */
 export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
-  const o = checkOptionsObject(options, "runtime");
-  checkKeys(
-    o,
-    [
-      "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
-      "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout",
-    ],
-    "runtime",
-  );
+  const o = checkOptions(options, "runtime", RUNTIME_OPTIONS);
   return {
     endpoint: o.endpoint === undefined ? DEFAULT_ENDPOINT : checkEndpoint(o.endpoint),
     sendTimeout: checkInteger("sendTimeout", o.sendTimeout, DEFAULT_SEND_TIMEOUT, 0, true),
@@ -205,8 +169,7 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
 
 /** Validates mailbox options, filling defaults. */
 export function parseMailboxOptions(options: unknown): Required<MailboxOptions> {
-  const o = checkOptionsObject(options, "mailbox");
-  checkKeys(o, ["capacity"], "mailbox");
+  const o = checkOptions(options, "mailbox", MAILBOX_OPTIONS);
   return { capacity: checkInteger("capacity", o.capacity, DEFAULT_CAPACITY, 1) };
 }
 
@@ -220,8 +183,7 @@ export interface ParsedSendOptions {
 /** Validates send options, filling defaults. */
 export function parseSendOptions(options: unknown, defaultTimeout: number): ParsedSendOptions {
   if (options === undefined) return { until: "stored", timeout: defaultTimeout, signal: undefined, onUndeliverable: undefined };
-  const o = checkOptionsObject(options, "send");
-  checkKeys(o, ["until", "timeout", "signal", "onUndeliverable"], "send");
+  const o = checkOptions(options, "send", SEND_OPTIONS);
   const until = o.until ?? "stored";
   if (until !== "queued" && until !== "stored" && until !== "received") {
     throw new InvalidArgumentError(`Expected \`until\` to be "queued", "stored" or "received", got ${describe(until)}`);
@@ -238,7 +200,7 @@ export function parseSendOptions(options: unknown, defaultTimeout: number): Pars
   return {
     until,
     timeout: checkInteger("timeout", o.timeout, defaultTimeout, 0, true),
-    signal: checkSignal(o.signal),
+    signal: checkSignal("signal", o.signal),
     onUndeliverable: onUndeliverable as ((error: Error) => void) | undefined,
   };
 }
@@ -253,12 +215,6 @@ const NO_RECEIVE_OPTIONS: ParsedReceiveOptions = Object.freeze({ timeout: Infini
 /** Validates receive options, filling defaults. */
 export function parseReceiveOptions(options: unknown): ParsedReceiveOptions {
   if (options === undefined) return NO_RECEIVE_OPTIONS;
-  const o = checkOptionsObject(options, "receive");
-  checkKeys(o, ["timeout", "signal"], "receive");
-  return { timeout: checkInteger("timeout", o.timeout, Infinity, 0, true), signal: checkSignal(o.signal) };
-}
-
-function checkSignal(signal: unknown): AbortSignal | undefined {
-  if (signal === undefined || signal instanceof AbortSignal) return signal;
-  throw new InvalidArgumentError(`Expected \`signal\` to be an AbortSignal, got ${describe(signal)}`);
+  const o = checkOptions(options, "receive", RECEIVE_OPTIONS);
+  return { timeout: checkInteger("timeout", o.timeout, Infinity, 0, true), signal: checkSignal("signal", o.signal) };
 }

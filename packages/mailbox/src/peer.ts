@@ -8,8 +8,6 @@
  *   forwarded) -> stored (acked; dropped here) -> untaken (until "received" only) -> taken
  */
 import * as zmq from "zeromq";
-import { listen } from "./abort.js";
-import type { Deadline, Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
 import {
   AbortedError,
@@ -20,10 +18,11 @@ import {
   TimeoutError,
 } from "./errors.js";
 import type { ParsedRuntimeOptions, ParsedSendOptions, Until } from "./options.js";
+import { Waits, type Wait, type WaitTimer } from "./wait.js";
 import { Flag, Kind, NakCode, PROTOCOL_VERSION, bodyParts, decodeFrame, encodeHeader, type Frame } from "./wire.js";
 
 /** One message on its way. `resolve` is absent for a "queued" send that returned at once. */
-interface OutMessage {
+interface OutMessage extends Wait {
   payload: Buffer;
   /** The owner refused this message alone (BAD_MESSAGE): it fails when its seq is acked. */
   refused: Error | undefined;
@@ -31,10 +30,11 @@ interface OutMessage {
   readonly until: Until;
   seq: number;
   settled: boolean;
+  /** The channel it goes to (for its timeout's message). */
+  readonly channel: OutChannel;
+  readonly timeout: number;
   resolve: (() => void) | undefined;
   reject: ((error: Error) => void) | undefined;
-  deadline: Deadline | undefined;
-  unlisten: (() => void) | undefined;
   /** A "queued" send's `onUndeliverable`. */
   onUndeliverable: ((error: Error) => void) | undefined;
 }
@@ -51,7 +51,8 @@ export interface PeerCounters {
 export interface PeerHost {
   readonly id: string;
   readonly options: ParsedRuntimeOptions;
-  readonly deadlines: Deadlines;
+  /** The runtime's timer, for send timeouts. */
+  readonly timer: WaitTimer;
   readonly counters: PeerCounters;
   /** Frames for this peer that the sending side does not handle (remote receive). */
   onReceiverFrame(peer: Peer, frame: Frame): void;
@@ -74,6 +75,8 @@ class OutChannel {
   lastProbe = 0;
   /** A hello went out for credit since the limit last rose. */
   asking = false;
+  /** A probe went out for a NO_CHANNEL nak, and no ack has answered since. */
+  reopening = false;
 
   constructor(
     readonly mailbox: string,
@@ -99,6 +102,7 @@ export class Peer {
   readonly #channels = new Map<string, OutChannel>();
   /** Control frames (hello, and remote-receive frames) go out before data. */
   readonly #controls = new Deque<Buffer[]>();
+  readonly #waits: Waits<OutMessage>;
   #writing = false;
   #scheduled = false;
   #closed: Error | undefined;
@@ -109,6 +113,11 @@ export class Peer {
     host: PeerHost,
   ) {
     this.#host = host;
+    this.#waits = new Waits<OutMessage>(
+      host.timer,
+      (m) => this.#giveUp(m.channel, m, new TimeoutError(this.#timeoutMessage(m.channel, m, m.timeout))),
+      (m, signal) => this.#giveUp(m.channel, m, new AbortedError(`send to ${m.channel.address} aborted`, { cause: signal.reason })),
+    );
     const o = host.options;
     this.#dealer = new zmq.Dealer({
       routingId: host.id,
@@ -152,8 +161,8 @@ export class Peer {
       this.#channels.set(mailbox, ch);
     }
     const m: OutMessage = {
-      payload, refused: undefined, flags, until, seq: 0, settled: false, resolve: undefined, reject: undefined, deadline: undefined, unlisten: undefined,
-      onUndeliverable,
+      payload, refused: undefined, flags, until, seq: 0, settled: false, channel: ch, timeout, resolve: undefined, reject: undefined, onUndeliverable,
+      due: Infinity, heapIndex: -1, waits: undefined, unlisten: undefined,
     };
     const room = ch.waiting.length === 0 && ch.outbox < this.#host.options.outboxCapacity;
     if (room) {
@@ -167,16 +176,10 @@ export class Peer {
       ch.waiting.push(m);
       this.#kick(ch);
     }
-    const channel = ch;
     return new Promise<void>((resolve, reject) => {
       m.resolve = resolve;
       m.reject = reject;
-      if (timeout !== Infinity) {
-        m.deadline = this.#host.deadlines.add(timeout, () => this.#giveUp(channel, m, new TimeoutError(this.#timeoutMessage(channel, m, timeout))));
-      }
-      if (signal) {
-        m.unlisten = listen(signal, () => this.#giveUp(channel, m, new AbortedError(`send to ${address} aborted`, { cause: signal.reason })));
-      }
+      this.#waits.start(m, timeout, signal);
     });
   }
 
@@ -220,8 +223,7 @@ export class Peer {
   #settle(m: OutMessage, error?: Error): void {
     if (m.settled) return;
     m.settled = true;
-    this.#host.deadlines.cancel(m.deadline);
-    m.unlisten?.();
+    this.#waits.end(m);
     if (error) m.reject?.(error);
     else m.resolve?.();
   }
@@ -434,8 +436,13 @@ export class Peer {
     // say so, or the owner, which forgot what this channel wanted, grants it nothing.
     if (f.limit > ch.limit) ch.asking = false;
     ch.limit = f.limit;
+    ch.reopening = false;
     // The owner lost (or refused) what came after `stored`: send it again.
     if (f.resend && ch.sentSeq > ch.stored) ch.sentSeq = ch.stored;
+    // PROTOCOL 5.8: never re-send what is stored. After a rewind, an ack for data sent before it
+    // (overtaken by a probe's answer) can report stored past sentSeq; the next frame must start
+    // after stored, or its first messages would carry seqs the owner already has, as duplicates.
+    if (ch.sentSeq < ch.stored) ch.sentSeq = ch.stored;
     // Messages to send and no credit (the owner took it back for lack of use, or refused what
     // went past it): say so, or the owner, which forgot what this channel wanted, grants nothing.
     this.#askIfBlocked(ch);
@@ -464,7 +471,13 @@ export class Peer {
     if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
     ch.rid = undefined;
     ch.sentSeq = ch.stored;
-    this.#hello(ch);
+    // PROTOCOL 5.11: one probe until an ack answers. Each frame on its way when the owner forgot
+    // the channel gets its own nak; a probe for each would rewind the sender once per answer.
+    // If this probe or its answer is lost, the regular probe repeats it (the channel is busy).
+    if (!ch.reopening) {
+      ch.reopening = true;
+      this.#hello(ch);
+    }
     this.#schedule();
   }
 

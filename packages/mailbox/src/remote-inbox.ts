@@ -14,18 +14,16 @@
  * new epoch: it drops what it holds, and ignores deliveries of the old epoch still on the way;
  * the owner, on the new epoch's pull, takes back whatever the old epoch still had.
  */
-import { listen } from "./abort.js";
-import type { Deadline, Deadlines } from "./deadlines.js";
 import { Deque } from "./deque.js";
 import {
   AbortedError,
   BufferTooSmallError,
   InvalidArgumentError,
   NoSuchMailboxError,
-  TimeoutError,
-  describe,
-} from "./errors.js";
+  TimeoutError } from "./errors.js";
+import { describe } from "./check.js";
 import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
+import { Waits, type Wait, type WaitTimer } from "./wait.js";
 import { Kind, PROTOCOL_VERSION, decodeValue, encodeHeader, type Frame } from "./wire.js";
 
 interface Delivered {
@@ -36,19 +34,19 @@ interface Delivered {
   readonly value: unknown;
 }
 
-type LocalWaiter = {
+interface LocalWaiter extends Wait {
   buffer: Uint8Array | undefined;
+  timeout: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
-  deadline: Deadline | undefined;
-  unlisten: (() => void) | undefined;
-};
+}
 
 /** Waiting this many keep-alive intervals with nothing delivered starts a new epoch. */
 const STARVED_PROBES = 5;
 
 export interface InboxHost {
-  readonly deadlines: Deadlines;
+  /** The runtime's timer, for receive timeouts. */
+  readonly timer: WaitTimer;
   readonly probeInterval: number;
   readonly window: number;
   /** A new epoch number, never used before by this runtime. */
@@ -64,6 +62,7 @@ export class RemoteInbox {
   readonly #host: InboxHost;
   readonly #held = new Deque<Delivered>();
   readonly #waiters = new Deque<LocalWaiter>();
+  readonly #waits: Waits<LocalWaiter>;
   #epoch: number;
   /** The owner incarnation the delivery ids are from, once one arrived. */
   #rid = "";
@@ -89,6 +88,11 @@ export class RemoteInbox {
   ) {
     this.#host = host;
     this.#epoch = host.nextEpoch();
+    this.#waits = new Waits<LocalWaiter>(
+      host.timer,
+      (w) => this.#giveUp(w, new TimeoutError(`no message from ${this.address} within ${w.timeout} ms`)),
+      (w, signal) => this.#giveUp(w, new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })),
+    );
   }
 
   receive(options: ReceiveOptions | undefined, buffer: Uint8Array | undefined): Promise<unknown> {
@@ -113,18 +117,8 @@ export class RemoteInbox {
       return Promise.resolve(this.#take(head, buffer));
     }
     return new Promise((resolve, reject) => {
-      const w: LocalWaiter = { buffer, resolve, reject, deadline: undefined, unlisten: undefined };
-      const giveUp = (error: Error): void => {
-        this.#waiters.remove(w);
-        this.#done(w);
-        reject(error);
-      };
-      if (timeout !== Infinity) {
-        w.deadline = this.#host.deadlines.add(timeout, () => giveUp(new TimeoutError(`no message from ${this.address} within ${timeout} ms`)));
-      }
-      if (signal) {
-        w.unlisten = listen(signal, () => giveUp(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason })));
-      }
+      const w: LocalWaiter = { buffer, timeout, resolve, reject, due: Infinity, heapIndex: -1, waits: undefined, unlisten: undefined };
+      this.#waits.start(w, timeout, signal);
       this.#waiters.push(w);
       this.#ask();
     });
@@ -177,11 +171,7 @@ export class RemoteInbox {
       this.#done(w);
       w.reject(error);
     }
-    // Taken notices first; then no more window, so what is handed back is not handed here again.
-    this.#sendTaken();
-    if (this.#asking) this.#pull(0);
-    this.#asking = false;
-    this.#releaseHeld();
+    this.#handBack();
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#host.idle(this);
@@ -211,8 +201,14 @@ export class RemoteInbox {
   }
 
   #done(w: LocalWaiter): void {
-    this.#host.deadlines.cancel(w.deadline);
-    w.unlisten?.();
+    this.#waits.end(w);
+  }
+
+  /** A waiting receive ends without a message (its timeout or its signal). */
+  #giveUp(w: LocalWaiter, error: Error): void {
+    this.#waiters.remove(w);
+    this.#done(w);
+    w.reject(error);
   }
 
   /**
@@ -274,9 +270,7 @@ export class RemoteInbox {
       this.#pull(this.#host.window);
       return;
     }
-    this.#releaseHeld();
-    if (this.#asking) this.#pull(0);
-    this.#asking = false;
+    this.#handBack();
     clearInterval(this.#timer);
     this.#timer = undefined;
     this.#host.idle(this);
@@ -300,6 +294,19 @@ export class RemoteInbox {
     this.#seen = 0;
     this.#lastDelivery = performance.now();
     this.#pull(this.#asking ? this.#host.window : 0);
+  }
+
+  /**
+   * Stops asking and hands back what is held, on idle and on close alike (PROTOCOL 6.5): taken
+   * notices first, so the pull does not make the owner take them for lost; then `pull(0)`, so
+   * the owner withdraws the window before the release and does not hand a released message
+   * straight back here; then the release.
+   */
+  #handBack(): void {
+    this.#sendTaken();
+    if (this.#asking) this.#pull(0);
+    this.#asking = false;
+    this.#releaseHeld();
   }
 
   #releaseHeld(): void {

@@ -1,22 +1,14 @@
 /**
- * The runtime: one bound ZeroMQ Router that owns this process's mailboxes, and one Peer
- * (a Dealer) per remote endpoint for what it sends. See PROTOCOL.md for the frames.
+ * The runtime: one bound ZeroMQ Router that owns this process's mailboxes (the owner side,
+ * owner.ts), and one Peer (a Dealer) per remote endpoint for what it sends (peer.ts) and
+ * receives from other runtimes' mailboxes (remote-inbox.ts). This file is the public face
+ * over them. See PROTOCOL.md for the frames.
  */
 import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
 import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
-import { Deadlines } from "./deadlines.js";
-import { Deque } from "./deque.js";
-import {
-  ClosedError,
-  EncodeError,
-  InvalidArgumentError,
-  MailboxClosedError,
-  MailboxExistsError,
-  MessageTooLargeError,
-} from "./errors.js";
-import type { InChannel } from "./flow.js";
-import { Mailbox, type MailboxHost, type MailboxStats, type StoredMessage } from "./mailbox.js";
+import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError } from "./errors.js";
+import { Mailbox, type MailboxStats } from "./mailbox.js";
 import {
   parseMailboxOptions,
   parseRuntimeOptions,
@@ -27,13 +19,11 @@ import {
   type RuntimeOptions,
   type SendOptions,
 } from "./options.js";
-import { Peer, type PeerCounters } from "./peer.js";
+import { Owner, countRefused, type RuntimeCounters } from "./owner.js";
+import { Peer } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
-import { RemoteWindow } from "./remote-window.js";
-import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, EncodedMessage, encodeHeader, encodeValue, type Frame } from "./wire.js";
-
-/** How long an ack that nobody waits on may be held back to be gathered with later ones. */
-const ACK_DELAY_MS = 5;
+import { WaitTimer } from "./wait.js";
+import { Kind, NakCode, PROTOCOL_VERSION, Refusal, EncodedMessage, encodeHeader, encodeValue, type Frame } from "./wire.js";
 
 /**
  * Encodes `value` as `send` would, once: the result can be sent any number of times, to any
@@ -78,11 +68,6 @@ export interface RuntimeStats {
   unsent: number;
 }
 
-interface OutFrame {
-  frames: Buffer[];
-  onFail: (() => void) | undefined;
-}
-
 /**
  * A mailbox runtime. Start one per process (or more), create mailboxes, send and receive.
  *
@@ -101,53 +86,34 @@ export class Runtime implements AsyncDisposable {
   /** The bound endpoint, with the real port when port 0 was asked for. */
   readonly endpoint: string;
   readonly #options: ParsedRuntimeOptions;
-  readonly #router: zmq.Router;
-  readonly #deadlines = new Deadlines();
-  readonly #mailboxes = new Map<string, Mailbox>();
+  /** The timeouts of every send and receive of this runtime, on one timer. */
+  readonly #timer = new WaitTimer();
+  readonly #owner: Owner;
   readonly #peers = new Map<string, Peer>();
-  readonly #windows = new Map<string, RemoteWindow>();
   readonly #inboxes = new Map<string, RemoteInbox>();
-  readonly #out = new Deque<OutFrame>();
   readonly #addresses = new Map<string, MailboxAddress>();
   /** The address #parse parsed last, and what it gave. */
   #lastAddress = "";
   #lastParsed: MailboxAddress | undefined;
-  readonly #dirty = new Set<InChannel>();
-  readonly #grants = new Set<Mailbox>();
-  /** Channels whose ack may wait a little (see #flush). */
-  readonly #lazy = new Set<InChannel>();
-  #lazyTimer: NodeJS.Timeout | undefined;
-  readonly #counters: PeerCounters & { stored: number; received: number; duplicates: number; unsent: number } = {
+  readonly #counters: RuntimeCounters = {
     sent: 0, retransmitted: 0, undeliverable: 0, refused: {}, stored: 0, received: 0, duplicates: 0, unsent: 0,
   };
-  readonly #mailboxHost: MailboxHost;
-  readonly #sweepTimer: NodeJS.Timeout;
-  #flushScheduled = false;
-  /** Delivery ids to remote receivers: unique in this incarnation. */
-  #deliveryId = 0;
   #epochs = 0;
-  #writing = false;
   #closing: Promise<void> | undefined;
   #closed: ClosedError | undefined;
 
   private constructor(options: ParsedRuntimeOptions, router: zmq.Router, id: string) {
     this.#options = options;
-    this.#router = router;
     this.id = id;
     this.endpoint = router.lastEndpoint ?? options.endpoint;
-    this.#mailboxHost = {
-      deadlines: this.#deadlines,
-      channelChanged: (ch) => this.#channelChanged(ch),
-      needsGrant: (mb) => {
-        this.#grants.add(mb);
-        this.#scheduleFlush();
-      },
-      counted: () => this.#counters.received++,
-      close: (mb) => this.#closeMailbox(mb),
-    };
-    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(50, Math.floor(Math.min(options.creditLease, options.probeInterval) / 2)));
-    this.#sweepTimer.unref();
-    void this.#read();
+    this.#owner = new Owner(router, {
+      id,
+      endpoint: this.endpoint,
+      options,
+      timer: this.#timer,
+      counters: this.#counters,
+      closing: () => this.#closed !== undefined,
+    });
   }
 
   /**
@@ -194,10 +160,8 @@ export class Runtime implements AsyncDisposable {
     checkMailboxName(name);
     const { capacity } = parseMailboxOptions(options);
     if (this.#closed) throw this.#closed;
-    if (this.#mailboxes.has(name)) throw new MailboxExistsError(`a mailbox "${name}" already exists in ${this.endpoint}`);
-    const mb = new Mailbox(name, formatAddress(name, this.endpoint), capacity, this.#mailboxHost);
-    this.#mailboxes.set(name, mb);
-    return mb;
+    if (this.#owner.has(name)) throw new MailboxExistsError(`a mailbox "${name}" already exists in ${this.endpoint}`);
+    return this.#owner.create(name, formatAddress(name, this.endpoint), capacity);
   }
 
   /**
@@ -257,8 +221,7 @@ export class Runtime implements AsyncDisposable {
 
   /** Per-mailbox depth, capacity and credit, and the runtime's counters. */
   stats(): RuntimeStats {
-    const mailboxes: Record<string, MailboxStats> = {};
-    for (const [name, mb] of this.#mailboxes) mailboxes[name] = mb.stats();
+    const mailboxes = this.#owner.stats();
     let outbox = 0;
     for (const p of this.#peers.values()) outbox += p.outstanding;
     const c = this.#counters;
@@ -294,18 +257,13 @@ export class Runtime implements AsyncDisposable {
     for (const inbox of [...this.#inboxes.values()]) inbox.fail(this.#closed);
     await Promise.all([...this.#peers.values()].map((p) => p.flushControls(200)));
     for (const p of this.#peers.values()) p.close(this.#closed);
-    for (const ch of this.#lazy) this.#dirty.add(ch);
-    this.#flush(true);
-    for (const mb of this.#mailboxes.values()) mb.shutdown(this.#closed);
+    this.#owner.shutdown(this.#closed);
     // The last acks (for messages stored just now) leave before the router closes: otherwise
     // their senders would wait out their own drainTimeout for them.
     await new Promise((r) => setImmediate(r));
-    const flushed = performance.now() + 200;
-    while ((this.#out.length > 0 || this.#writing) && performance.now() < flushed) await new Promise((r) => setTimeout(r, 1));
-    clearInterval(this.#sweepTimer);
-    clearTimeout(this.#lazyTimer);
-    this.#deadlines.clear();
-    this.#router.close();
+    await this.#owner.drain(200);
+    this.#timer.clear();
+    this.#owner.close();
   }
 
   /** Parses an address, remembering recent ones: a sender usually sends to a few, many times. */
@@ -329,7 +287,7 @@ export class Runtime implements AsyncDisposable {
     if (mbox instanceof Mailbox) return mbox;
     const { name, endpoint } = this.#parse(mbox);
     if (endpoint === this.endpoint) {
-      const local = this.#mailboxes.get(name);
+      const local = this.#owner.get(name);
       if (local) return local;
     }
     const key = `${endpoint}\n${name}`;
@@ -337,7 +295,7 @@ export class Runtime implements AsyncDisposable {
     if (inbox === undefined) {
       const peer = this.#peer(endpoint);
       inbox = new RemoteInbox(name, mbox, {
-        deadlines: this.#deadlines,
+        timer: this.#timer,
         probeInterval: this.#options.probeInterval,
         window: this.#options.receiveWindow,
         nextEpoch: () => ++this.#epochs,
@@ -360,7 +318,7 @@ export class Runtime implements AsyncDisposable {
       peer = new Peer(endpoint, {
         id: `${this.id}.${this.#peers.size}`,
         options: this.#options,
-        deadlines: this.#deadlines,
+        timer: this.#timer,
         counters: this.#counters,
         onReceiverFrame: (p, f) => this.#onInboxFrame(p, f),
       });
@@ -369,9 +327,10 @@ export class Runtime implements AsyncDisposable {
     return peer;
   }
 
+  /** A frame for this runtime's remote receivers (or a nak for its senders, which they share). */
   #onInboxFrame(peer: Peer, f: Frame): void {
     if (f.kind !== "deliver" && f.kind !== "nak") {
-      this.#refuse(Refusal.Kind);
+      countRefused(this.#counters, Refusal.Kind);
       return;
     }
     const inbox = this.#inboxes.get(`${peer.endpoint}\n${f.mailbox}`);
@@ -380,255 +339,4 @@ export class Runtime implements AsyncDisposable {
     }
     else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, f.mailbox, f.rid, [f.id]])]);
   }
-
-  #closeMailbox(mb: Mailbox): void {
-    if (this.#mailboxes.get(mb.name) !== mb) return;
-    // Acks that are due go out before the naks: a sender must learn what was stored (and
-    // taken) before it learns the mailbox is gone.
-    for (const ch of this.#lazy) this.#dirty.add(ch);
-    this.#flush(true);
-    this.#mailboxes.delete(mb.name);
-    const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
-    for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
-    for (const [key, w] of this.#windows) {
-      if (w.mailbox !== mb) continue;
-      this.#windows.delete(key);
-      this.#nak(w.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
-    }
-  }
-
-  // ---- the owner side: frames from senders and remote receivers ----
-
-  async #read(): Promise<void> {
-    try {
-      for await (const parts of this.#router) {
-        const peer = parts[0];
-        if (peer === undefined) continue;
-        try {
-          this.#onFrame(peer, parts.slice(1));
-        } catch {
-          // A frame must never take the runtime down; count it and go on serving everyone else.
-          this.#refuse(Refusal.Fields);
-        }
-      }
-    } catch (error) {
-      if (!this.#closed) throw error;
-    }
-  }
-
-  #refuse(reason: Refusal, n = 1): void {
-    this.#counters.refused[reason] = (this.#counters.refused[reason] ?? 0) + n;
-  }
-
-  #onFrame(peer: Buffer, parts: Buffer[]): void {
-    const decoded = decodeFrame(parts, this.#options.maxMessageSize);
-    if (!decoded.ok) {
-      this.#refuse(decoded.reason);
-      return;
-    }
-    const f = decoded.frame;
-    const now = performance.now();
-    const mb = this.#mailboxes.get(f.mailbox);
-    switch (f.kind) {
-      case "hello":
-        if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
-        if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
-        return;
-      case "data":
-        return this.#onData(peer, mb, f, now);
-      case "pull": {
-        if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
-        const key = channelKey(peer, f.mailbox);
-        let w = this.#windows.get(key);
-        if (w === undefined) {
-          w = new RemoteWindow(key, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
-          this.#windows.set(key, w);
-        }
-        w.pull(f.window, f.epoch, f.rid === this.id, f.seen, f.held, now);
-        return;
-      }
-      case "taken":
-      case "release": {
-        const w = this.#windows.get(channelKey(peer, f.mailbox));
-        // Delivery ids of another incarnation of this owner mean nothing here.
-        if (w === undefined || f.rid !== this.id) return;
-        if (f.kind === "taken") w.taken(f.ids, now);
-        else w.release(f.ids, now);
-        return;
-      }
-      case "ack":
-      case "nak":
-      case "deliver":
-        // These flow from an owner to a sender or receiver, never to an owner.
-        return this.#refuse(Refusal.Kind);
-      default:
-        throw new Error(`unhandled frame ${JSON.stringify(f satisfies never)}`);
-    }
-  }
-
-  #onData(peer: Buffer, mb: Mailbox | undefined, f: Extract<Frame, { kind: "data" }>, now: number): void {
-    const n = f.lens.length;
-    if (!mb) return this.#noMailbox(peer, f.mailbox, n);
-    const ch = mb.channel(channelKey(peer, f.mailbox));
-    if (ch === undefined) {
-      this.#refuse(Refusal.Channel, n);
-      this.#nak(peer, f.mailbox, NakCode.NoChannel, "open the channel with hello first");
-      return;
-    }
-    ch.lastHeard = now;
-    ch.want = f.want;
-    const storedBefore = ch.stored;
-    let offset = 0;
-    for (let i = 0; i < n; i++) {
-      const seq = f.seq + i;
-      const len = f.lens[i]!;
-      const payload = f.body.subarray(offset, offset + len);
-      offset += len;
-      if (seq <= ch.stored) {
-        this.#counters.duplicates++;
-        continue;
-      }
-      // Sending past credit, or after a gap, is refused, never buffered: the sender re-sends.
-      const reason = seq > ch.stored + 1 ? Refusal.Order : seq > ch.limit ? Refusal.Credit : undefined;
-      if (reason !== undefined) {
-        this.#refuse(reason, n - i);
-        ch.resend = true;
-        break;
-      }
-      // A message this owner cannot hold is refused on its own, and the sender told which:
-      // the channel goes on (re-sending it would only be refused again).
-      let value: unknown;
-      let bad: string | undefined;
-      if (len > this.#options.maxMessageSize) {
-        bad = `the message has ${len} bytes; this runtime's maxMessageSize is ${this.#options.maxMessageSize}`;
-        this.#refuse(Refusal.Size);
-      } else {
-        try {
-          value = decodeValue(payload, f.flags);
-        } catch (error) {
-          bad = `the payload is not one MessagePack value: ${(error as Error).message}`;
-          this.#refuse(Refusal.Payload);
-        }
-      }
-      if (bad !== undefined) {
-        mb.skip(ch, seq);
-        this.#nak(peer, f.mailbox, NakCode.BadMessage, bad, seq);
-        continue;
-      }
-      mb.store(ch, seq, f.flags & Flag.Raw, payload, value);
-      if (f.flags & Flag.AckNow) ch.eagerUntil = seq;
-      this.#counters.stored++;
-    }
-    // Only credit actually used renews the lease (re-sent duplicates do not).
-    if (ch.stored > storedBefore) ch.lastUsed = now;
-    this.#channelChanged(ch);
-    // Credit was used: top the channel up from free slots.
-    this.#grants.add(mb);
-  }
-
-  #noMailbox(peer: Buffer, mailbox: string, messages: number): void {
-    this.#refuse(Refusal.Mailbox, Math.max(1, messages));
-    this.#nak(peer, mailbox, NakCode.NoMailbox, `no mailbox "${mailbox}" at ${this.endpoint}`);
-  }
-
-  #deliver(w: RemoteWindow, id: number, m: StoredMessage): void {
-    const header = encodeHeader([PROTOCOL_VERSION, Kind.Deliver, w.mailbox.name, this.id, w.epoch, id, m.flags]);
-    this.#enqueue([w.peer, header, ...bodyParts(m.payload)], () => w.undeliverable(id));
-  }
-
-  #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {
-    this.#enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.Nak, mailbox, this.id, code, message, seq])], undefined);
-  }
-
-  #channelChanged(ch: InChannel): void {
-    if (this.#dirty.has(ch)) return;
-    this.#dirty.add(ch);
-    this.#scheduleFlush();
-  }
-
-  /** Grants credit and sends the acks that are due, once per turn of the event loop. */
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => this.#flush());
-  }
-
-  /**
-   * Sends the acks that are urgent now; the others wait (at most ACK_DELAY_MS) to be gathered
-   * with later changes: a sender of "queued" messages with credit in hand is not waiting on
-   * them, and one ack instead of one per message halves the frames of request-response traffic.
-   */
-  #flush(lazyToo = false): void {
-    this.#flushScheduled = false;
-    for (const mb of this.#grants) mb.grant();
-    this.#grants.clear();
-    for (const ch of this.#dirty) {
-      if (!lazyToo && !ch.ackIsUrgent) {
-        this.#lazy.add(ch);
-        continue;
-      }
-      this.#lazy.delete(ch);
-      const header = encodeHeader([PROTOCOL_VERSION, Kind.Ack, ch.mailbox, this.id, ch.stored, ch.taken, ch.limit, ch.resend]);
-      ch.resend = ch.urgent = false;
-      ch.ackedStored = ch.stored;
-      ch.ackedTaken = ch.taken;
-      this.#enqueue([ch.peer, header], undefined);
-    }
-    this.#dirty.clear();
-    if (this.#lazy.size > 0 && this.#lazyTimer === undefined) {
-      this.#lazyTimer = setTimeout(() => {
-        this.#lazyTimer = undefined;
-        for (const ch of this.#lazy) this.#dirty.add(ch);
-        this.#lazy.clear();
-        this.#flush(true);
-      }, ACK_DELAY_MS);
-    }
-  }
-
-  #enqueue(frames: Buffer[], onFail: (() => void) | undefined): void {
-    if (this.#router.closed) {
-      onFail?.();
-      return;
-    }
-    this.#out.push({ frames, onFail });
-    void this.#write();
-  }
-
-  async #write(): Promise<void> {
-    if (this.#writing) return;
-    this.#writing = true;
-    try {
-      for (let item = this.#out.shift(); item !== undefined; item = this.#out.shift()) {
-        try {
-          await this.#router.send(item.frames);
-        } catch {
-          // EAGAIN (peer not reading) or EHOSTUNREACH (peer gone): acks are re-sent on the
-          // next probe; a delivery goes back to its mailbox.
-          this.#counters.unsent++;
-          item.onFail?.();
-          if (this.#router.closed) {
-            for (const rest of this.#out.drain()) rest.onFail?.();
-            return;
-          }
-        }
-      }
-    } finally {
-      this.#writing = false;
-    }
-  }
-
-  #sweep(): void {
-    const now = performance.now();
-    const { creditLease, receiverTimeout } = this.#options;
-    for (const mb of this.#mailboxes.values()) mb.sweep(now, creditLease, Math.max(60_000, 10 * creditLease));
-    for (const [key, w] of this.#windows) {
-      if (now - w.lastHeard <= receiverTimeout) continue;
-      this.#windows.delete(key);
-      w.expire();
-    }
-  }
-}
-
-function channelKey(peer: Buffer, mailbox: string): string {
-  return `${peer.toString("latin1")}\n${mailbox}`;
 }

@@ -135,15 +135,22 @@ const MAKE: unique symbol = Symbol("EncodedMessage");
  * are never changed, so one instance may be in many sends at once.
  */
 export class EncodedMessage {
-  /** @internal Use `encodeMessage`: bytes made any other way could be anything. */
-  constructor(
-    token: typeof MAKE,
-    /** @internal */
-    readonly payload: Buffer,
-    /** @internal */
-    readonly flags: number,
-  ) {
+  /** @internal */
+  readonly payload: Buffer;
+  /** @internal */
+  readonly flags: number;
+
+  /** Use `encodeMessage`: bytes made any other way could be anything. */
+  private constructor(token: typeof MAKE, payload: Buffer, flags: number) {
+    // JavaScript callers are not stopped by `private`.
     if (token !== MAKE) throw new InvalidArgumentError("An EncodedMessage is made by encodeMessage(value), not with `new`");
+    this.payload = payload;
+    this.flags = flags;
+  }
+
+  /** @internal */
+  static make(payload: Buffer, flags: number): EncodedMessage {
+    return new EncodedMessage(MAKE, payload, flags);
   }
 
   /** The encoded size in bytes (what `maxMessageSize` limits). */
@@ -158,9 +165,9 @@ export function encodeValue(value: unknown): EncodedMessage {
     // Copied, so the caller may reuse its buffer as soon as send returns.
     const payload = Buffer.allocUnsafe(value.byteLength);
     payload.set(value);
-    return new EncodedMessage(MAKE, payload, Flag.Raw);
+    return EncodedMessage.make(payload, Flag.Raw);
   }
-  return new EncodedMessage(MAKE, packr.pack(value), 0);
+  return EncodedMessage.make(packr.pack(value), 0);
 }
 
 /** Decodes a message payload. Throws on bytes that are not exactly one MessagePack value. */

@@ -1,5 +1,5 @@
 import t from "tap";
-import { DeadlineHeap, type Timed } from "../src/index.js";
+import { DeadlineHeap, type Timed } from "../src/internal.js";
 import { Deadlines } from "../src/deadlines.js";
 import { ManualClock } from "./manual-clock.js";
 

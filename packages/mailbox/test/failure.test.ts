@@ -3,11 +3,11 @@ import { createServer, connect, type Socket } from "node:net";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { ReceiverRestartedError, Runtime } from "../src/index.js";
-import { eventually, forkFixture, nextMessage, sleep, start } from "./helpers.js";
+import { eventually, fixtures, forkChild, nextMessage, sleep, starter } from "../../../test/support/index.js";
 
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
+const start = starter(Runtime);
+const fixture = fixtures(import.meta.url);
 
 /** A TCP proxy in front of `target` whose connections can be cut at will. */
 async function proxy(target: string): Promise<{ endpoint: string; cut(): void; close(): void }> {
@@ -84,7 +84,7 @@ t.test("a receiver that restarts: unacknowledged messages go to the new incarnat
 t.test("sender and receiver in separate OS processes", async (t) => {
   const owner = await start(t, "tcp");
   const mb = owner.mailbox("cross", { capacity: 100 });
-  const children = [forkFixture(fixture("sender"), [mb.address, "500", "stored"]), forkFixture(fixture("sender"), [mb.address, "500", "queued"])];
+  const children = [forkChild(t, fixture("sender"), [mb.address, "500", "stored"]), forkChild(t, fixture("sender"), [mb.address, "500", "queued"])];
   const exits = children.map((c) => new Promise<number | null>((r) => c.once("exit", (code) => r(code))));
   const byPid = new Map<number, number[]>();
   for (let n = 0; n < 1000; n++) {
@@ -103,7 +103,7 @@ t.test("a remote receiver killed mid-stream: no message is lost, and only what i
   const mb = owner.mailbox("work", { capacity: 50 });
   const window = 4;
   const record = join(mkdtempSync(join(tmpdir(), "zmbox-taken-")), "taken");
-  const child = forkFixture(fixture("remote-receiver"), [mb.address, String(window), record]);
+  const child = forkChild(t, fixture("remote-receiver"), [mb.address, String(window), record]);
   t.teardown(() => child.kill("SIGKILL"));
   await nextMessage(child);
   const takenByChild: number[] = [];

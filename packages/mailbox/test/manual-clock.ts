@@ -1,4 +1,4 @@
-import type { Clock, ClockTimer } from "../src/index.js";
+import type { Clock, ClockTimer } from "../src/internal.js";
 
 interface ManualTimer extends ClockTimer {
   readonly at: number;

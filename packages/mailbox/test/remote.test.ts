@@ -1,10 +1,10 @@
 import t from "tap";
-import { fileURLToPath } from "node:url";
 import { MessageRefusedError, Runtime } from "../src/index.js";
-import { RawClient, eventually, forkFixture, nextMessage, sleep, start } from "./helpers.js";
+import { eventually, fixtures, forkChild, nextMessage, RawClient, sleep, starter } from "../../../test/support/index.js";
 import { PROTOCOL_VERSION as V } from "../src/wire.js";
 
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}.ts`, import.meta.url));
+const start = starter(Runtime);
+const fixture = fixtures(import.meta.url);
 
 t.test("two spellings of one owner's endpoint are two channels: nothing is lost", async (t) => {
   const owner = await start(t, "tcp");
@@ -43,7 +43,7 @@ t.test("a remote receiver whose event loop blocks past receiverTimeout delivers 
   const mb = owner.mailbox("blocked", { capacity: 100 });
   const N = 200;
   for (let i = 0; i < N; i++) await owner.send({ i }, mb, { until: "queued" });
-  const child = forkFixture(fixture("blocked-receiver"), [mb.address, "5", "4000"]);
+  const child = forkChild(t, fixture("blocked-receiver"), [mb.address, "5", "4000"]);
   t.teardown(() => child.kill("SIGKILL"));
   const byChild: number[] = [];
   child.on("message", (m: { got?: number }) => typeof m.got === "number" && byChild.push(m.got));
@@ -69,7 +69,7 @@ t.test("a remote receiver that closes right after a receive does not get that me
   const owner = await start(t, "tcp", { receiverTimeout: 300 });
   const mb = owner.mailbox("closing", { capacity: 20 });
   for (let i = 0; i < 10; i++) await owner.send({ i }, mb, { until: "queued" });
-  const child = forkFixture(fixture("closing-receiver"), [mb.address]);
+  const child = forkChild(t, fixture("closing-receiver"), [mb.address]);
   const { got } = await nextMessage<{ got: number }>(child);
   await new Promise((r) => child.once("exit", r));
   await sleep(600);

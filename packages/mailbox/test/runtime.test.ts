@@ -15,7 +15,9 @@ import {
   TimeoutError,
   encodeMessage,
 } from "../src/index.js";
-import { endpointFor, eventually, sleep, start, transports } from "./helpers.js";
+import { endpointFor, eventually, sleep, starter, transports } from "../../../test/support/index.js";
+
+const start = starter(Runtime);
 
 for (const transport of transports) {
   t.test(`over ${transport}`, async (t) => {

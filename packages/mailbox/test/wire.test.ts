@@ -1,7 +1,10 @@
 import t from "tap";
 import { Packr } from "msgpackr";
 import { MAX_BODY_PARTS, PROTOCOL_VERSION as V, bodyParts, decodeFrame } from "../src/wire.js";
-import { RawClient, batch, eventually, sleep, start } from "./helpers.js";
+import { Runtime } from "../src/index.js";
+import { batch, eventually, RawClient, sleep, starter, rng } from "../../../test/support/index.js";
+
+const start = starter(Runtime);
 
 const packr = new Packr({ useRecords: false });
 
@@ -115,16 +118,6 @@ t.test("a small body travels in parts of at most 128 bytes and is joined again; 
   for (const m of sent) t.ok(((await mb.receive()) as Buffer).equals(m), `${m.length}-byte message intact`);
   t.equal(Object.keys(owner.stats().refused).length, 0, "nothing refused");
 });
-
-/** A deterministic PRNG, so a failing fuzz run can be replayed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 t.test("10,000 random and mutated frames: the runtime keeps serving, a good sender's messages arrive exactly once", async (t) => {
   // Fuzzed frames aim at the good sender's mailbox (hello, data) and at a decoy mailbox

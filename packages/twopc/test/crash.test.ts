@@ -3,18 +3,10 @@ import { mkdtempSync, readFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createServer } from "node:net";
 import { fork, type ChildProcess } from "node:child_process";
+import { freePort, rng } from "../../../test/support/index.js";
 
 const fixture = fileURLToPath(new URL("./fixtures/twopc-node.ts", import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 interface Node {
   name: string;
@@ -66,16 +58,6 @@ function decisions(nodes: Node[]): Map<string, Map<string, Set<string>>> {
     }
   }
   return out;
-}
-
-/** A small deterministic PRNG, so a failing run can be replayed by its seed. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 t.test("SIGKILL of participants and of the coordinator at random points: every transaction ends the same everywhere", async (t) => {

@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidAddressError, Runtime } from "@zmbox/mailbox";
+import { eventually } from "../../../test/support/index.js";
 import { Coordinator, NodeClosedError, Participant, type ResourceManager } from "../src/index.js";
 
 const dir = (): string => mkdtempSync(join(tmpdir(), "twopc-node-"));
@@ -24,13 +25,8 @@ function rm(vote: (txId: string, payload: unknown) => "commit" | "abort" | "read
   };
 }
 
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error("timed out");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+/** Waits for `check()`, polling; throws after `ms`. */
+const until = (check: () => boolean, ms = 10_000): Promise<void> => eventually(check, ms);
 
 t.test("2PC on the runtime: commit, a vote to abort, read-only votes", async (t) => {
   const rt = await Runtime.start();

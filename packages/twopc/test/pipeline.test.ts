@@ -8,9 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { InvalidAddressError, NoSuchMailboxError } from "@zmbox/mailbox";
+import { InvalidAddressError, NoSuchMailboxError, Runtime } from "@zmbox/mailbox";
 import { isDeadLetter, pipeline, produce, stage, type DeadLetter } from "../src/index.js";
-import { eventually, exited, fixture, forkChild, nextMessage, sleep, start } from "./fixtures/helpers.js";
+import { eventually, exited, fixtures, forkChild, nextMessage, sleep, starter } from "../../../test/support/index.js";
+
+const start = starter(Runtime);
+const fixture = fixtures(import.meta.url);
 
 function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
@@ -261,7 +264,7 @@ t.test("pipeline - a consumer process killed with SIGKILL mid-stream: every mess
   // receiver gets it: the one case where a message is delivered twice. A receiver never
   // holds more than its window, so at most `window` messages can come twice.
   const window = 4;
-  const owner = await start(t, { receiverTimeout: 1000 });
+  const owner = await start(t, "tcp", { receiverTimeout: 1000 });
   const work = owner.mailbox("work", { capacity: 40 });
   const done = owner.mailbox("done", { capacity: 1000 });
   const dead = owner.mailbox("dead");

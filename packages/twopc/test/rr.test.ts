@@ -7,7 +7,7 @@
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import t from "tap";
-import { AbortedError, ClosedError, InvalidAddressError, NoSuchMailboxError, TimeoutError } from "@zmbox/mailbox";
+import { AbortedError, ClosedError, InvalidAddressError, NoSuchMailboxError, TimeoutError, Runtime } from "@zmbox/mailbox";
 import {
   Client,
   RemoteError,
@@ -20,7 +20,10 @@ import {
   type ReplyEnvelope,
   type RequestEnvelope,
 } from "../src/rr.js";
-import { eventually, exited, fixture, forkChild, nextMessage, sleep, start } from "./fixtures/helpers.js";
+import { eventually, exited, fixtures, forkChild, nextMessage, sleep, starter } from "../../../test/support/index.js";
+
+const start = starter(Runtime);
+const fixture = fixtures(import.meta.url);
 
 /** A promise with its resolve, to hold a handler until the test lets it go. */
 function gate(): { promise: Promise<void>; open: () => void } {
@@ -331,7 +334,7 @@ t.test("rr - messages that are not requests are answered with ERR_BAD_REQUEST or
 });
 
 t.test("rr - a reply too large to send becomes a RemoteError for the caller", async (t) => {
-  const rt = await start(t, { maxMessageSize: 1024 });
+  const rt = await start(t, "tcp", { maxMessageSize: 1024 });
   const server = serve(rt, rt.mailbox("big"), (n: number) => "x".repeat(n));
   t.teardown(() => server.close());
   const client = new Client(rt);
@@ -474,7 +477,7 @@ t.test("rr - close() of the client rejects its requests in flight with ClosedErr
 t.test("rr - servers in several runtimes compete for one mailbox (remote receive)", async (t) => {
   const owner = await start(t);
   const mb = owner.mailbox("svc", { capacity: 50 });
-  const workers = await Promise.all([start(t, { receiveWindow: 2 }), start(t, { receiveWindow: 2 })]);
+  const workers = await Promise.all([start(t, "tcp", { receiveWindow: 2 }), start(t, "tcp", { receiveWindow: 2 })]);
   const servers = workers.map((w, i) => serve(w, mb.address, async (n: number) => {
     await sleep(1);
     return { n, by: i };
@@ -521,7 +524,7 @@ t.test("rr - options are checked, with TypeErrors that name the option and the v
 });
 
 t.test("rr - a server restarted between a request and its retry: the retry is answered by the new one", async (t) => {
-  const rt = await start(t, { probeInterval: 200, heartbeatInterval: 200 });
+  const rt = await start(t, "tcp", { probeInterval: 200, heartbeatInterval: 200 });
   const client = new Client(rt);
   t.teardown(() => client.close());
   const first = forkChild(t, fixture("rr-server"), ["tcp://127.0.0.1:0", "hang"]);

@@ -18,7 +18,7 @@
  * A port never calls back synchronously: a completion is a new event, after the action list
  * that started it has been carried out.
  */
-import type { Clock } from "@zmbox/mailbox";
+import type { Clock } from "@zmbox/mailbox/internal";
 import type { StableLog } from "@zmbox/log";
 import { ActionType, type OutcomeAction, type TwopcAction } from "../protocol/actions.js";
 import { EventType, type TimerName, type TwopcEvent } from "../protocol/events.js";

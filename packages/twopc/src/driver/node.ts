@@ -3,7 +3,8 @@
  * mailbox runtime, a `StableLog` on the real file system and the real clock, and the loop that
  * takes messages from the node's mailbox.
  */
-import { InvalidArgumentError, realClock, type Mailbox, type Runtime } from "@zmbox/mailbox";
+import { InvalidArgumentError, type Mailbox, type Runtime } from "@zmbox/mailbox";
+import { realClock } from "@zmbox/mailbox/internal";
 import { createNodeFs } from "@zmbox/log";
 import { StableLog, type LogStats } from "@zmbox/log";
 import type { OutcomeAction, TwopcAction } from "../protocol/actions.js";

@@ -1,4 +1,4 @@
-import { DeadlineHeap, realClock, type Clock, type Timed } from "@zmbox/mailbox";
+import { DeadlineHeap, realClock, type Clock, type Timed } from "@zmbox/mailbox/internal";
 import type { TimerName } from "../protocol/events.js";
 import type { TxId } from "../protocol/types.js";
 

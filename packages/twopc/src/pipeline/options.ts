@@ -1,7 +1,8 @@
 /** Options of `stage`, `produce` and `pipeline`, their defaults, and one parse function for each. */
 import { InvalidArgumentError, type Mailbox, type Until } from "@zmbox/mailbox";
 import type { StageContext } from "./stage.js";
-import { checkFunction, checkInteger, checkMailbox, checkName, checkOptions, checkSignal, describe } from "../check.js";
+import { checkMailbox } from "../check.js";
+import { checkFunction, checkInteger, checkName, checkOptions, checkSignal, describe } from "@zmbox/mailbox/internal";
 
 /** Options of {@link stage}. */
 export interface StageOptions {

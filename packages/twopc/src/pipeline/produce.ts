@@ -5,7 +5,8 @@
  */
 import type { Mailbox, Runtime } from "@zmbox/mailbox";
 import { InvalidArgumentError } from "@zmbox/mailbox";
-import { checkMailbox, checkRuntime, describe } from "../check.js";
+import { checkMailbox, checkRuntime } from "../check.js";
+import { describe } from "@zmbox/mailbox/internal";
 import { parseProduceOptions, type ProduceOptions } from "./options.js";
 
 /**

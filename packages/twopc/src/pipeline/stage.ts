@@ -19,8 +19,10 @@
  */
 import { AbortedError, ClosedError, MailboxClosedError, TimeoutError } from "@zmbox/mailbox";
 import type { Mailbox, Runtime } from "@zmbox/mailbox";
-import { onAbort, parseAddress } from "@zmbox/mailbox";
-import { addressOf, checkFunction, checkMailbox, checkRuntime } from "../check.js";
+import { parseAddress } from "@zmbox/mailbox";
+import { onAbort } from "@zmbox/mailbox/internal";
+import { addressOf, checkMailbox, checkRuntime } from "../check.js";
+import { checkFunction } from "@zmbox/mailbox/internal";
 import { deadLetter } from "./dead-letter.js";
 import { parseDrainOptions, parseStageOptions, type DrainOptions, type ParsedStageOptions, type StageOptions } from "./options.js";
 

@@ -1,3 +1,4 @@
+import { checkMs, describe } from "@zmbox/mailbox/internal";
 import { Mutation } from "../sim/mutation.js";
 import type { NodeId } from "./types.js";
 
@@ -84,21 +85,10 @@ export interface ResolvedParticipantMachineOptions {
   readonly mutation: Mutation | undefined;
 }
 
-function describe(value: unknown): string {
-  return `\`${String(value)}\` (${typeof value})`;
-}
-
 function checkSelf(value: unknown): NodeId {
   if (typeof value !== "string" || value === "") {
     throw new TypeError(`Expected \`self\` to be a non-empty string, got ${describe(value)}`);
   }
-  return value;
-}
-
-function checkMs(name: string, value: unknown, fallback: number, allowInfinity = false): number {
-  if (value === undefined) return fallback;
-  const ok = typeof value === "number" && value > 0 && (Number.isFinite(value) || (allowInfinity && value === Infinity));
-  if (!ok) throw new TypeError(`Expected \`${name}\` to be a number of milliseconds above 0, got ${describe(value)}`);
   return value;
 }
 

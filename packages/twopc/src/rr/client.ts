@@ -8,7 +8,8 @@
  * mailbox per client, correlation of replies to requests, and retries on timeout.
  */
 import { randomBytes } from "node:crypto";
-import { AbortedError, ClosedError, DeadlineHeap, InvalidArgumentError, TimeoutError, onAbort, type Timed } from "@zmbox/mailbox";
+import { AbortedError, ClosedError, InvalidArgumentError, TimeoutError } from "@zmbox/mailbox";
+import { WaitTimer, Waits, type Wait } from "@zmbox/mailbox/internal";
 import type { Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { addressOf, checkMailbox, checkRuntime } from "../check.js";
 import { RemoteError, RequestTimeoutError } from "./errors.js";
@@ -34,7 +35,7 @@ export interface ClientStats {
 }
 
 /** A request waiting for its reply. */
-interface Pending extends Timed {
+interface Pending extends Wait {
   readonly requestId: number;
   readonly envelope: CompactRequest;
   readonly to: string | Mailbox;
@@ -45,8 +46,6 @@ interface Pending extends Timed {
   readonly signal: AbortSignal | undefined;
   readonly started: number;
   attempts: number;
-  /** Stops listening to `signal`. */
-  unlisten: (() => void) | undefined;
   resolve: (body: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -70,8 +69,12 @@ export class Client implements Disposable {
   readonly #runtime: Runtime;
   readonly #mailbox: Mailbox;
   readonly #pending = new Map<number, Pending>();
-  /** The attempts' timeouts, on one timer. */
-  readonly #deadlines = new DeadlineHeap<Pending>((p) => this.#onTimeout(p));
+  /** The attempts' timeouts, on one timer, and the requests' signals. */
+  readonly #waits = new Waits<Pending>(
+    new WaitTimer(),
+    (p) => this.#onTimeout(p),
+    (p, signal) => this.#settle(p, new AbortedError(`request to ${addressOf(p.to)} aborted`, { cause: signal.reason })),
+  );
   readonly #counts = { requests: 0, replies: 0, retries: 0, timeouts: 0, late: 0, badReplies: 0 };
   #nextId = 0;
   /** Receives waiting on the reply mailbox (see #listen). */
@@ -134,6 +137,7 @@ export class Client implements Disposable {
         attempts: 0,
         due: Infinity,
         heapIndex: -1,
+        waits: undefined,
         unlisten: undefined,
         resolve,
         reject,
@@ -141,10 +145,9 @@ export class Client implements Disposable {
       this.#pending.set(requestId, p);
       this.#counts.requests++;
       this.#listen();
-      if (signal) {
-        // One listener per signal however many requests share it (Node warns past 10).
-        p.unlisten = onAbort(signal, () => this.#settle(p, new AbortedError(`request to ${addressOf(to)} aborted`, { cause: signal.reason })));
-      }
+      // The signal for the whole request (one listener per signal however many requests share
+      // it: Node warns past 10); the timeout for each attempt (#attempt).
+      this.#waits.start(p, Infinity, signal);
       this.#attempt(p);
     });
   }
@@ -152,7 +155,7 @@ export class Client implements Disposable {
   /** Sends the request (again, with the same id) and waits `timeout` for the reply. */
   #attempt(p: Pending): void {
     p.attempts++;
-    if (p.timeout !== Infinity) this.#deadlines.add(p, p.timeout);
+    if (p.timeout !== Infinity) this.#waits.restart(p, p.timeout);
     // A send that waits for room in the outbox past the attempt's timeout, or is aborted, only
     // ends this attempt; anything else (no such mailbox, refused, closed) ends the request. A
     // message may still arrive after its attempt timed out: the retry carries the same id, so
@@ -176,8 +179,7 @@ export class Client implements Disposable {
   /** Ends a request with its reply's body or with `error`; a reply that comes later is late. */
   #settle(p: Pending, error: Error | undefined, body?: unknown): void {
     if (!this.#pending.delete(p.requestId)) return;
-    this.#deadlines.remove(p);
-    p.unlisten?.();
+    this.#waits.end(p);
     if (error) p.reject(error);
     else p.resolve(body);
   }

@@ -1,5 +1,5 @@
 /** Options of `serve`, `Client` and `request`, their defaults, and the one parse function for each. */
-import { checkInteger, checkName, checkOptions, checkSignal } from "../check.js";
+import { checkInteger, checkName, checkOptions, checkSignal } from "@zmbox/mailbox/internal";
 
 /** Options of {@link serve}. */
 export interface ServeOptions {

@@ -7,11 +7,13 @@
  * error replies. The loop takes a request only when a handler slot is free, so pending work
  * waits in the mailbox (bounded by its capacity), never in this process.
  */
-import { AbortedError, ClosedError, MailboxClosedError, MessageTooLargeError, onAbort } from "@zmbox/mailbox";
+import { AbortedError, ClosedError, MailboxClosedError, MessageTooLargeError } from "@zmbox/mailbox";
+import { onAbort } from "@zmbox/mailbox/internal";
 import type { EncodedMessage, Mailbox, Runtime, SendOptions } from "@zmbox/mailbox";
 import { setMaxListeners } from "node:events";
 import PQueue from "p-queue";
-import { addressOf, checkFunction, checkMailbox, checkRuntime } from "../check.js";
+import { addressOf, checkMailbox, checkRuntime } from "../check.js";
+import { checkFunction } from "@zmbox/mailbox/internal";
 import { errorInfo } from "./errors.js";
 import { MAX_WAITING_RECEIVES, parseServeOptions, type ParsedServeOptions, type ServeOptions } from "./options.js";
 import { ReplyCache } from "./reply-cache.js";

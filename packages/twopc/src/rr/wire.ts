@@ -23,7 +23,8 @@
  * one shorter).
  */
 import { encodeMessage, type EncodedMessage } from "@zmbox/mailbox";
-import { isAddress, isPlainObject } from "../check.js";
+import { isAddress } from "../check.js";
+import { isPlainObject } from "@zmbox/mailbox/internal";
 import type { ErrorInfo } from "./errors.js";
 
 /** A request as a map. */

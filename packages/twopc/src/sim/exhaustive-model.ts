@@ -29,7 +29,7 @@
  * everyone else, as a later completion, which the model already allows), and the machine classes'
  * maps of transactions (one transaction, through the per-transaction step functions).
  */
-import type { Clock } from "@zmbox/mailbox";
+import type { Clock } from "@zmbox/mailbox/internal";
 import type { TwopcAction } from "../protocol/actions.js";
 import { recoverCoordinatorTx, stepCoordinator, type CoordinatorTx } from "../protocol/coordinator.js";
 import type { TimerName, TwopcEvent } from "../protocol/events.js";

@@ -5,7 +5,7 @@
  * network; the machines' timers on a `Timers` over the virtual clock; and a durable
  * resource-manager model behind the same resource-manager port a real participant uses.
  */
-import type { Clock, ClockTimer } from "@zmbox/mailbox";
+import type { Clock, ClockTimer } from "@zmbox/mailbox/internal";
 import { MemoryFs } from "@zmbox/log";
 import { StableLog } from "@zmbox/log";
 import type { TwopcAction } from "../protocol/actions.js";

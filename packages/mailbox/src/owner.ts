@@ -1,0 +1,283 @@
+/**
+ * The owner side of a runtime: the frames that senders and remote receivers send to the
+ * mailboxes this runtime owns (hello, data, pull, taken, release), read off its Router, and
+ * the acks, naks and deliveries it answers with. See PROTOCOL.md sections 5 and 6.
+ */
+import type * as zmq from "zeromq";
+import { AckScheduler } from "./acks.js";
+import { MailboxClosedError } from "./errors.js";
+import type { InChannel } from "./flow.js";
+import { Mailbox, type MailboxHost, type MailboxStats, type StoredMessage } from "./mailbox.js";
+import type { ParsedRuntimeOptions } from "./options.js";
+import type { PeerCounters } from "./peer.js";
+import { RemoteWindow } from "./remote-window.js";
+import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
+import type { WaitTimer } from "./wait.js";
+import { RouterWriter } from "./writer.js";
+
+/** The runtime's counters: the sending side's and the owner's. */
+export type RuntimeCounters = PeerCounters & { stored: number; received: number; duplicates: number; unsent: number };
+
+/** What the owner side needs from its runtime. */
+export interface OwnerHost {
+  /** The runtime's incarnation id. */
+  readonly id: string;
+  readonly endpoint: string;
+  readonly options: ParsedRuntimeOptions;
+  /** The timer of every send and receive of the runtime. */
+  readonly timer: WaitTimer;
+  readonly counters: RuntimeCounters;
+  /** True once the runtime is closing: the Router's read loop may then end with an error. */
+  closing(): boolean;
+}
+
+/** Counts `n` frames or messages dropped for `reason` (see `Refusal`). */
+export function countRefused(counters: PeerCounters, reason: string, n = 1): void {
+  counters.refused[reason] = (counters.refused[reason] ?? 0) + n;
+}
+
+export class Owner {
+  readonly #host: OwnerHost;
+  readonly #router: zmq.Router;
+  readonly #writer: RouterWriter;
+  readonly #acks: AckScheduler;
+  readonly #mailboxes = new Map<string, Mailbox>();
+  /** Remote receivers' windows, by channel key. */
+  readonly #windows = new Map<string, RemoteWindow>();
+  readonly #mailboxHost: MailboxHost;
+  readonly #sweepTimer: NodeJS.Timeout;
+  /** Delivery ids to remote receivers: unique in this incarnation. */
+  #deliveryId = 0;
+
+  constructor(router: zmq.Router, host: OwnerHost) {
+    this.#host = host;
+    this.#router = router;
+    this.#writer = new RouterWriter(router, host.counters);
+    this.#acks = new AckScheduler(host.id, (peer, header) => this.#writer.enqueue([peer, header], undefined));
+    this.#mailboxHost = {
+      timer: host.timer,
+      channelChanged: (ch) => this.#acks.changed(ch),
+      needsGrant: (mb) => this.#acks.needsGrant(mb),
+      counted: () => host.counters.received++,
+      close: (mb) => this.#closeMailbox(mb),
+    };
+    const { creditLease, probeInterval } = host.options;
+    this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(50, Math.floor(Math.min(creditLease, probeInterval) / 2)));
+    this.#sweepTimer.unref();
+    void this.#read();
+  }
+
+  /** The mailbox of that name, if this runtime owns one. */
+  get(name: string): Mailbox | undefined {
+    return this.#mailboxes.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.#mailboxes.has(name);
+  }
+
+  /** Creates a mailbox (the caller checked that the name is free). */
+  create(name: string, address: string, capacity: number): Mailbox {
+    const mb = Mailbox.create(name, address, capacity, this.#mailboxHost);
+    this.#mailboxes.set(name, mb);
+    return mb;
+  }
+
+  /** Per-mailbox figures for `runtime.stats()`. */
+  stats(): Record<string, MailboxStats> {
+    const mailboxes: Record<string, MailboxStats> = {};
+    for (const [name, mb] of this.#mailboxes) mailboxes[name] = mb.stats();
+    return mailboxes;
+  }
+
+  /** Sends every due ack (held-back ones included), then closes every mailbox with `error`. */
+  shutdown(error: Error): void {
+    this.#acks.flushAll();
+    for (const mb of this.#mailboxes.values()) mb.shutdown(error);
+  }
+
+  /** Waits (at most `ms`) until the acks and naks queued so far have been handed to ZeroMQ. */
+  async drain(ms: number): Promise<void> {
+    const until = performance.now() + ms;
+    while (!this.#writer.idle && performance.now() < until) await new Promise((r) => setTimeout(r, 1));
+  }
+
+  /** Stops the timers and closes the Router. */
+  close(): void {
+    clearInterval(this.#sweepTimer);
+    this.#acks.close();
+    this.#router.close();
+  }
+
+  #closeMailbox(mb: Mailbox): void {
+    if (this.#mailboxes.get(mb.name) !== mb) return;
+    // Acks that are due go out before the naks: a sender must learn what was stored (and
+    // taken) before it learns the mailbox is gone.
+    this.#acks.flushAll();
+    this.#mailboxes.delete(mb.name);
+    const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
+    for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
+    for (const [key, w] of this.#windows) {
+      if (w.mailbox !== mb) continue;
+      this.#windows.delete(key);
+      this.#nak(w.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
+    }
+  }
+
+  async #read(): Promise<void> {
+    try {
+      for await (const parts of this.#router) {
+        const peer = parts[0];
+        if (peer === undefined) continue;
+        try {
+          this.#onFrame(peer, parts.slice(1));
+        } catch {
+          // A frame must never take the runtime down; count it and go on serving everyone else.
+          this.#refuse(Refusal.Fields);
+        }
+      }
+    } catch (error) {
+      if (!this.#host.closing()) throw error;
+    }
+  }
+
+  #refuse(reason: Refusal, n = 1): void {
+    countRefused(this.#host.counters, reason, n);
+  }
+
+  #onFrame(peer: Buffer, parts: Buffer[]): void {
+    const decoded = decodeFrame(parts, this.#host.options.maxMessageSize);
+    if (!decoded.ok) {
+      this.#refuse(decoded.reason);
+      return;
+    }
+    const f = decoded.frame;
+    const now = performance.now();
+    const mb = this.#mailboxes.get(f.mailbox);
+    switch (f.kind) {
+      case "hello":
+        if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
+        if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
+        return;
+      case "data":
+        return this.#onData(peer, mb, f, now);
+      case "pull": {
+        if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
+        const key = channelKey(peer, f.mailbox);
+        let w = this.#windows.get(key);
+        if (w === undefined) {
+          w = new RemoteWindow(key, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
+          this.#windows.set(key, w);
+        }
+        w.pull(f.window, f.epoch, f.rid === this.#host.id, f.seen, f.held, now);
+        return;
+      }
+      case "taken":
+      case "release": {
+        const w = this.#windows.get(channelKey(peer, f.mailbox));
+        // Delivery ids of another incarnation of this owner mean nothing here.
+        if (w === undefined || f.rid !== this.#host.id) return;
+        if (f.kind === "taken") w.taken(f.ids, now);
+        else w.release(f.ids, now);
+        return;
+      }
+      case "ack":
+      case "nak":
+      case "deliver":
+        // These flow from an owner to a sender or receiver, never to an owner.
+        return this.#refuse(Refusal.Kind);
+      default:
+        throw new Error(`unhandled frame ${JSON.stringify(f satisfies never)}`);
+    }
+  }
+
+  #onData(peer: Buffer, mb: Mailbox | undefined, f: Extract<Frame, { kind: "data" }>, now: number): void {
+    const n = f.lens.length;
+    if (!mb) return this.#noMailbox(peer, f.mailbox, n);
+    const ch = mb.channel(channelKey(peer, f.mailbox));
+    if (ch === undefined) {
+      this.#refuse(Refusal.Channel, n);
+      this.#nak(peer, f.mailbox, NakCode.NoChannel, "open the channel with hello first");
+      return;
+    }
+    ch.lastHeard = now;
+    ch.want = f.want;
+    const storedBefore = ch.stored;
+    const { maxMessageSize } = this.#host.options;
+    let offset = 0;
+    for (let i = 0; i < n; i++) {
+      const seq = f.seq + i;
+      const len = f.lens[i]!;
+      const payload = f.body.subarray(offset, offset + len);
+      offset += len;
+      if (seq <= ch.stored) {
+        this.#host.counters.duplicates++;
+        continue;
+      }
+      // Sending past credit, or after a gap, is refused, never buffered: the sender re-sends.
+      const reason = seq > ch.stored + 1 ? Refusal.Order : seq > ch.limit ? Refusal.Credit : undefined;
+      if (reason !== undefined) {
+        this.#refuse(reason, n - i);
+        ch.resend = true;
+        break;
+      }
+      // A message this owner cannot hold is refused on its own, and the sender told which:
+      // the channel goes on (re-sending it would only be refused again).
+      let value: unknown;
+      let bad: string | undefined;
+      if (len > maxMessageSize) {
+        bad = `the message has ${len} bytes; this runtime's maxMessageSize is ${maxMessageSize}`;
+        this.#refuse(Refusal.Size);
+      } else {
+        try {
+          value = decodeValue(payload, f.flags);
+        } catch (error) {
+          bad = `the payload is not one MessagePack value: ${(error as Error).message}`;
+          this.#refuse(Refusal.Payload);
+        }
+      }
+      if (bad !== undefined) {
+        mb.skip(ch, seq);
+        this.#nak(peer, f.mailbox, NakCode.BadMessage, bad, seq);
+        continue;
+      }
+      mb.store(ch, seq, f.flags & Flag.Raw, payload, value);
+      if (f.flags & Flag.AckNow) ch.eagerUntil = seq;
+      this.#host.counters.stored++;
+    }
+    // Only credit actually used renews the lease (re-sent duplicates do not).
+    if (ch.stored > storedBefore) ch.lastUsed = now;
+    this.#acks.changed(ch);
+    // Credit was used: top the channel up from free slots.
+    this.#acks.needsGrant(mb);
+  }
+
+  #noMailbox(peer: Buffer, mailbox: string, messages: number): void {
+    this.#refuse(Refusal.Mailbox, Math.max(1, messages));
+    this.#nak(peer, mailbox, NakCode.NoMailbox, `no mailbox "${mailbox}" at ${this.#host.endpoint}`);
+  }
+
+  #deliver(w: RemoteWindow, id: number, m: StoredMessage): void {
+    const header = encodeHeader([PROTOCOL_VERSION, Kind.Deliver, w.mailbox.name, this.#host.id, w.epoch, id, m.flags]);
+    this.#writer.enqueue([w.peer, header, ...bodyParts(m.payload)], () => w.undeliverable(id));
+  }
+
+  #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {
+    this.#writer.enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.Nak, mailbox, this.#host.id, code, message, seq])], undefined);
+  }
+
+  #sweep(): void {
+    const now = performance.now();
+    const { creditLease, receiverTimeout } = this.#host.options;
+    for (const mb of this.#mailboxes.values()) mb.sweep(now, creditLease, Math.max(60_000, 10 * creditLease));
+    for (const [key, w] of this.#windows) {
+      if (now - w.lastHeard <= receiverTimeout) continue;
+      this.#windows.delete(key);
+      w.expire();
+    }
+  }
+}
+
+function channelKey(peer: Buffer, mailbox: string): string {
+  return `${peer.toString("latin1")}\n${mailbox}`;
+}

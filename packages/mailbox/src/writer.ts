@@ -1,0 +1,62 @@
+/**
+ * The owner's one writer on its Router: acks, naks and deliveries go out in order, one ZeroMQ
+ * send at a time, and never block on a slow peer (the Router's send timeout is 0).
+ */
+import type * as zmq from "zeromq";
+import { Deque } from "./deque.js";
+
+interface OutFrame {
+  frames: Buffer[];
+  onFail: (() => void) | undefined;
+}
+
+export class RouterWriter {
+  readonly #router: zmq.Router;
+  readonly #counters: { unsent: number };
+  readonly #out = new Deque<OutFrame>();
+  #writing = false;
+
+  /** Counts in `counters.unsent` what ZeroMQ could not take. */
+  constructor(router: zmq.Router, counters: { unsent: number }) {
+    this.#router = router;
+    this.#counters = counters;
+  }
+
+  /** True when everything queued has been handed to ZeroMQ. */
+  get idle(): boolean {
+    return this.#out.length === 0 && !this.#writing;
+  }
+
+  /** Queues one ZeroMQ message (`frames[0]` is the peer's routing id); `onFail` runs if it cannot be sent. */
+  enqueue(frames: Buffer[], onFail: (() => void) | undefined): void {
+    if (this.#router.closed) {
+      onFail?.();
+      return;
+    }
+    this.#out.push({ frames, onFail });
+    void this.#write();
+  }
+
+  async #write(): Promise<void> {
+    if (this.#writing) return;
+    this.#writing = true;
+    try {
+      for (let item = this.#out.shift(); item !== undefined; item = this.#out.shift()) {
+        try {
+          await this.#router.send(item.frames);
+        } catch {
+          // EAGAIN (peer not reading) or EHOSTUNREACH (peer gone): acks are re-sent on the
+          // next probe; a delivery goes back to its mailbox.
+          this.#counters.unsent++;
+          item.onFail?.();
+          if (this.#router.closed) {
+            for (const rest of this.#out.drain()) rest.onFail?.();
+            return;
+          }
+        }
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+}
