@@ -37,6 +37,7 @@ export interface Timed {
   /** Round trips (or whatever `once` does) in microseconds. */
   p50Us: number;
   p99Us: number;
+  p999Us: number;
   meanUs: number;
   /** From the first call to the end of the last. */
   elapsedMs: number;
@@ -61,9 +62,9 @@ export async function timeEach(count: number, once: () => Promise<unknown>): Pro
   }
   const elapsedMs = performance.now() - t0;
   const cpu = cpuUs() - cpu0;
-  const [p50Us = NaN, p99Us = NaN] = percentiles(times, [50, 99]);
+  const [p50Us = NaN, p99Us = NaN, p999Us = NaN] = percentiles(times, [50, 99, 99.9]);
   const meanUs = times.reduce((a, b) => a + b, 0) / count;
-  return { count, p50Us, p99Us, meanUs, elapsedMs, cpuUs: cpu };
+  return { count, p50Us, p99Us, p999Us, meanUs, elapsedMs, cpuUs: cpu };
 }
 
 /**
@@ -82,4 +83,25 @@ export async function inLanes(count: number, inFlight: number, once: () => Promi
     }
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
+}
+
+/**
+ * How a figure came out over the rounds of one invocation: the median (the mean of the two
+ * middle values for an even count), the smallest and the largest, and every round's value in
+ * round order (`null` for a round that did not measure it).
+ */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly perRound: readonly (number | null)[];
+}
+
+/** The {@link Spread} of per-round values; `null` if no round measured one. */
+export function spread(perRound: readonly (number | null)[]): Spread | null {
+  const got = perRound.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  if (got.length === 0) return null;
+  const mid = got.length >> 1;
+  const median = got.length % 2 === 1 ? got[mid]! : (got[mid - 1]! + got[mid]!) / 2;
+  return { median, min: got[0]!, max: got[got.length - 1]!, perRound };
 }
