@@ -11,6 +11,7 @@ import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
 import { rrFloorRtt, rrRtt, rrThroughputC64 } from "./rr.js";
 import { pipelineMemorySlowStage } from "./pipeline.js";
+import { mailboxScaleChannels, twopcScaleParticipants3, twopcScaleParticipants8, twopcScaleParticipants32 } from "./scale.js";
 import { natsCorePublish, natsJetstreamPublish, natsJetstreamPublishFile, natsRrC64, natsRrRtt } from "./nats.js";
 import { rabbitmqConfirmPublish, rabbitmqConfirmPublishDurable, rabbitmqRpcC64, rabbitmqRpcRtt } from "./rabbitmq.js";
 import { postgres2pcLatency, postgres2pcThroughput } from "./postgres.js";
@@ -29,6 +30,10 @@ export const entries: readonly Entry[] = [
   rrRtt,
   rrThroughputC64,
   pipelineMemorySlowStage,
+  mailboxScaleChannels,
+  twopcScaleParticipants3,
+  twopcScaleParticipants8,
+  twopcScaleParticipants32,
 ];
 
 /**

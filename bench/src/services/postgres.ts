@@ -1,10 +1,12 @@
 /**
- * Three PostgreSQL 15 clusters (Debian's `postgresql` package), each on 127.0.0.1 at a free port,
+ * Three PostgreSQL clusters (Debian's `postgresql` package, 15 on Debian 12; the newest
+ * installed under /usr/lib/postgresql), each on 127.0.0.1 at a free port,
  * its data directory in the run's directory: fsync, synchronous_commit and wal_sync_method at
  * their defaults (on, on, fdatasync), max_prepared_transactions = 256, trust authentication on
  * loopback. As root, the servers run as the `postgres` user (PostgreSQL refuses root).
  */
 import { execFile, execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { appendFile, chown } from "node:fs/promises";
 import path from "node:path";
 import process from "node:process";
@@ -17,7 +19,16 @@ export interface PostgresInfo {
   readonly ports: readonly number[];
 }
 
-const BIN = "/usr/lib/postgresql/15/bin";
+/** The newest installed server's bin directory (Debian installs each major version side by side). */
+function bin(): string {
+  let versions: number[] = [];
+  try {
+    versions = readdirSync("/usr/lib/postgresql").map(Number).filter(Number.isInteger);
+  } catch {
+    // not installed: missing() says so
+  }
+  return `/usr/lib/postgresql/${Math.max(15, ...versions)}/bin`;
+}
 const CLUSTERS = 3;
 
 /** The user the servers run as: `postgres` when we are root, else ourselves. */
@@ -29,8 +40,9 @@ function serverUser(): { uid: number; gid: number } | undefined {
 
 export const postgres: Service<PostgresInfo> = {
   name: "postgres",
-  missing: () => missingExecutable(`${BIN}/initdb`, `${BIN}/postgres`),
+  missing: () => missingExecutable(`${bin()}/initdb`, `${bin()}/postgres`),
   async start(dir, log) {
+    const BIN = bin();
     const user = serverUser();
     if (user !== undefined) await chown(dir, user.uid, user.gid);
     const ports: number[] = [];
