@@ -11,7 +11,6 @@ import { appendFile, chown } from "node:fs/promises";
 import path from "node:path";
 import process from "node:process";
 import { promisify } from "node:util";
-import pg from "pg";
 import { freePort, missingExecutable, startProcess, waitFor, type Service, type ServerProcess } from "../service.js";
 
 export interface PostgresInfo {
@@ -42,6 +41,8 @@ export const postgres: Service<PostgresInfo> = {
   name: "postgres",
   missing: () => missingExecutable(`${bin()}/initdb`, `${bin()}/postgres`),
   async start(dir, log) {
+    // Loaded here, so that a run without --peers needs no database client.
+    const { default: pg } = await import("pg");
     const BIN = bin();
     const user = serverUser();
     if (user !== undefined) await chown(dir, user.uid, user.gid);

@@ -7,7 +7,6 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import process from "node:process";
-import amqp from "amqplib";
 import { freePort, missingExecutable, startProcess, waitFor, type Service } from "../service.js";
 
 export interface RabbitmqInfo {
@@ -21,6 +20,8 @@ export const rabbitmq: Service<RabbitmqInfo> = {
   name: "rabbitmq",
   missing: () => missingExecutable(SERVER, "/usr/bin/epmd"),
   async start(dir, log) {
+    // Loaded here, so that a run without --peers needs no broker client.
+    const { default: amqp } = await import("amqplib");
     const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
     await mkdir(path.join(dir, "log"), { recursive: true });
     await writeFile(
