@@ -11,7 +11,9 @@ export function percentiles(values: ArrayLike<number>, ps: readonly number[]): n
   const sorted = Float64Array.from(values).sort();
   return ps.map((p) => {
     if (!(p > 0 && p <= 100)) throw new RangeError(`Expected a percentile in (0, 100], got ${p}`);
-    const rank = Math.ceil((p / 100) * sorted.length);
+    // p / 100 is not exact in floating point (99.9 / 100 * 1000 is 999.0000000000001): a
+    // rank within a hair of a whole number is that number.
+    const rank = Math.ceil((p / 100) * sorted.length - 1e-9);
     return sorted[rank - 1] ?? Number.NaN;
   });
 }
