@@ -6,31 +6,48 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import t from "tap";
 import type { Entry } from "../bench/dist/harness.js";
+import type { Service } from "../bench/dist/service.js";
 import { cpuUs, inLanes, measureRss, percentiles, timeEach } from "../bench/dist/harness.js";
 import { plan, runEntries } from "../bench/dist/runner.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
-t.test("bench --json prints one JSON object with the required fields", async (t) => {
+t.test("bench --json prints one JSON object with the required fields, over the rounds asked for", async (t) => {
   // execFile resolves only once stdout and stderr are closed, so a role process left running
   // (it shares our stderr) would show up here as a timeout.
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["bench/dist/bench.js", "--json", "--quick", "--only", "zeromq.push-pull"],
-    { cwd: root, timeout: 20_000 },
+    ["bench/dist/bench.js", "--json", "--quick", "--rounds", "2", "--only", "fs.fdatasync"],
+    { cwd: root, timeout: 30_000 },
   );
   const report = JSON.parse(stdout) as { results: Record<string, unknown>[] };
   t.equal(report.results.length, 1);
-  const [pushPull] = report.results;
-  t.match(pushPull, {
-    name: "zeromq.push-pull",
-    unit: "msg/s",
+  const [fdatasync] = report.results;
+  t.match(fdatasync, {
+    name: "fs.fdatasync",
+    unit: "syncs/s",
+    rounds: 2,
     baseline: null,
     baselineValue: null,
     ratio: null,
+    ratioSpread: null,
   });
-  t.type(pushPull?.["value"], "number");
-  t.ok(Number(pushPull?.["value"]) > 0, "a positive rate");
+  t.type(fdatasync?.["value"], "number");
+  t.ok(Number(fdatasync?.["value"]) > 0, "a positive rate");
+  const spread = fdatasync?.["spread"] as { median: number; min: number; max: number; perRound: number[] };
+  t.equal(spread.perRound.length, 2, "one value a round");
+  t.equal(spread.median, fdatasync?.["value"], "value is the median");
+  t.equal(spread.min, Math.min(...spread.perRound));
+  t.equal(spread.max, Math.max(...spread.perRound));
+});
+
+t.test("bench rejects a --rounds that is not a whole number from 1 up, with exit code 2", async (t) => {
+  const failed = await promisify(execFile)(process.execPath, ["bench/dist/bench.js", "--rounds", "0"], { cwd: root, timeout: 10_000 }).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.equal(failed?.code, 2);
+  t.match(failed?.stderr, /Expected `--rounds` to be an integer from 1 up, got `0`/);
 });
 
 t.test("the request-response and 2PC entries run end to end in their processes (--quick)", async (t) => {
@@ -38,10 +55,13 @@ t.test("the request-response and 2PC entries run end to end in their processes (
   // transaction aborted): a broken role comes back as an entry with an `error`.
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["bench/dist/bench.js", "--json", "--quick", "--only", "rr,twopc"],
+    ["bench/dist/bench.js", "--json", "--quick", "--rounds", "1", "--only", "rr,twopc.throughput,twopc.latency"],
     { cwd: root, timeout: 120_000 },
   );
-  const { results } = JSON.parse(stdout) as { results: { name: string; value: unknown; ratio: unknown; error?: string; extra?: Record<string, unknown> }[] };
+  type Spread = { median: number; min: number; max: number };
+  const { results } = JSON.parse(stdout) as {
+    results: { name: string; value: number; unit: string; ratio: unknown; p99?: Spread; p999?: Spread; error?: string; extra?: Record<string, unknown> }[];
+  };
   t.same(
     results.map((r) => r.name).sort(),
     ["fs.fdatasync", "rr.floor.rtt", "rr.rtt", "rr.throughput.c64", "twopc.latency", "twopc.throughput", "zeromq.dealer-router.c64", "zeromq.dealer-router.rtt"],
@@ -50,6 +70,13 @@ t.test("the request-response and 2PC entries run end to end in their processes (
     t.equal(r.error, undefined, `${r.name} ran`);
     t.ok(typeof r.value === "number" && r.value > 0, `${r.name} measured a positive value`);
     if (r.name.startsWith("rr.") || r.name.startsWith("twopc.")) t.ok(typeof r.ratio === "number" && r.ratio > 0, `${r.name} has its ratio`);
+    if (r.unit === "us" || r.unit === "ms") {
+      // A latency entry: its value is the p50, and the p99 and p99.9 come with it.
+      t.ok(r.p99 !== undefined && r.p99.median >= r.value, `${r.name}: p99 ${r.p99?.median} >= p50 ${r.value}`);
+      t.ok(r.p999 !== undefined && r.p999.median >= (r.p99?.median ?? Infinity), `${r.name}: p99.9 >= p99`);
+    } else {
+      t.equal(r.p99, undefined, `${r.name}: no p99 for a throughput`);
+    }
     if (r.name.startsWith("rr.") || r.name.startsWith("zeromq.dealer-router.")) {
       // What a timed request cost each process: both did some work for every one of them.
       t.ok(Number(r.extra?.["clientCpuUs"]) > 0, `${r.name}: the client's CPU a request`);
@@ -96,6 +123,45 @@ t.test("the ratio is value / baseline value, named or derived, from the same run
   ]);
 });
 
+t.test("rounds alternate the order, and the ratio is taken per round, then its median and range", async (t) => {
+  const calls: string[] = [];
+  // The baseline measures 10, 20, 40 and the entry 30 in every round: ratios 3, 1.5 and 0.75.
+  const base = [10, 20, 40];
+  const rounded: Entry[] = [
+    { ...fixed("a.base", 0), run: async () => (calls.push("a"), { value: base[calls.filter((c) => c === "a").length - 1]! }) },
+    { ...fixed("b.compared", 0, { baseline: "a.base" }), run: async () => (calls.push("b"), { value: 30, p99: 50, p999: 60 }) },
+  ];
+  const [a, b] = await runEntries(rounded, { ...quiet, rounds: 3 });
+  t.same(calls, ["a", "b", "b", "a", "a", "b"], "every other round runs in reverse");
+  await t.rejects(runEntries(rounded, { ...quiet, rounds: 1.5 }), /Expected `rounds` to be an integer from 1 up, got `1.5`/);
+  t.match(a, { value: 20, rounds: 3, spread: { median: 20, min: 10, max: 40, perRound: [10, 20, 40] } });
+  t.match(b, {
+    value: 30,
+    baselineValue: 20,
+    ratio: 1.5,
+    ratioSpread: { median: 1.5, min: 0.75, max: 3, perRound: [3, 1.5, 0.75] },
+    p99: { median: 50, min: 50, max: 50 },
+    p999: { median: 60 },
+  });
+});
+
+t.test("a peer entry runs with the zmbox entry it matches and reports zmbox / peer per round", async (t) => {
+  const peer = fixed("peer.thing", 20, { peerOf: "b.compared" });
+  const results = await runEntries([...entries, peer], { ...quiet, only: ["peer"], rounds: 2 });
+  t.same(results.map((r) => r.name), ["a.base", "b.compared", "peer.thing"]);
+  t.match(results[2], { value: 20, baseline: null, versus: { entry: "b.compared", entryValue: 25, ratio: 1.25, ratioSpread: { perRound: [1.25, 1.25] } } });
+});
+
+t.test("an entry whose server is not installed is skipped, not failed, and says how to install it", async (t) => {
+  let ran = false;
+  const absent: Service<null> = { name: "absent", missing: () => "absent-server not found: run its setup", start: async () => ({ info: null, stop: async () => {} }) };
+  const needing = { ...fixed("needs.server", 1), services: [absent], run: async () => ((ran = true), { value: 1 }) };
+  const [result] = await runEntries([needing], quiet);
+  t.notOk(ran, "it never ran");
+  t.match(result, { name: "needs.server", value: null, skipped: /absent-server not found: run its setup/ });
+  t.equal(result?.error, undefined);
+});
+
 t.test("a failing entry is reported and the others still run", async (t) => {
   const failing: Entry = {
     ...fixed("a.base", 0),
@@ -116,6 +182,7 @@ t.test("percentiles are nearest-rank", async (t) => {
   const oneToHundred = Array.from({ length: 100 }, (_, i) => 100 - i);
   t.same(percentiles(oneToHundred, [50, 99, 100]), [50, 99, 100]);
   t.same(percentiles([7], [50]), [7]);
+  t.same(percentiles(Array.from({ length: 1000 }, (_, i) => i + 1), [99.9]), [999]);
   t.throws(() => percentiles([], [50]), RangeError);
 });
 

@@ -1,5 +1,6 @@
 import type { RoleSpec } from "./ipc.js";
 import type { RoleProcess } from "./proc.js";
+import type { Service } from "./service.js";
 
 /**
  * Which way a value improves: `"higher"` for throughput (msg/s, req/s), `"lower"` for latency
@@ -10,8 +11,12 @@ export type Better = "higher" | "lower";
 
 /** What one run of an entry measured. */
 export interface Measurement {
-  /** The headline number, in the entry's unit. */
+  /** The headline number, in the entry's unit: the p50 for a latency entry. */
   readonly value: number;
+  /** A latency entry's 99th percentile, in the entry's unit (shown beside the p50 in the table). */
+  readonly p99?: number;
+  /** A latency entry's 99.9th percentile, in the entry's unit (in the JSON). */
+  readonly p999?: number;
   /** Anything else worth reporting beside it (p99, RSS growth, counts), copied into the JSON. */
   readonly extra?: Readonly<Record<string, unknown>>;
 }
@@ -54,6 +59,11 @@ export interface RunContext {
    * `os.tmpdir()`), removed once the entry is done.
    */
   tempDir(): Promise<string>;
+  /**
+   * What a running server the entry named in `services` offers (a URL, ports). The harness
+   * starts each server once before the first round and stops it after the last.
+   */
+  service<I>(service: Service<I>): I;
 }
 
 /**
@@ -68,5 +78,12 @@ export interface Entry {
   readonly better: Better;
   /** The entry this one is compared with (its name), or a derived baseline; none for baselines. */
   readonly baseline?: string | DerivedBaseline;
+  /**
+   * For an entry that measures another system (a broker users would pick instead): the zmbox
+   * entry it matches. It runs in every round with it, and the report gives `zmbox / peer`.
+   */
+  readonly peerOf?: string;
+  /** Servers the entry needs running (see `service.ts`); without one, the entry is skipped. */
+  readonly services?: readonly Service<unknown>[];
   run(ctx: RunContext): Promise<Measurement>;
 }

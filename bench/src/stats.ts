@@ -11,7 +11,9 @@ export function percentiles(values: ArrayLike<number>, ps: readonly number[]): n
   const sorted = Float64Array.from(values).sort();
   return ps.map((p) => {
     if (!(p > 0 && p <= 100)) throw new RangeError(`Expected a percentile in (0, 100], got ${p}`);
-    const rank = Math.ceil((p / 100) * sorted.length);
+    // p / 100 is not exact in floating point (99.9 / 100 * 1000 is 999.0000000000001): a
+    // rank within a hair of a whole number is that number.
+    const rank = Math.ceil((p / 100) * sorted.length - 1e-9);
     return sorted[rank - 1] ?? Number.NaN;
   });
 }
@@ -37,6 +39,7 @@ export interface Timed {
   /** Round trips (or whatever `once` does) in microseconds. */
   p50Us: number;
   p99Us: number;
+  p999Us: number;
   meanUs: number;
   /** From the first call to the end of the last. */
   elapsedMs: number;
@@ -61,9 +64,9 @@ export async function timeEach(count: number, once: () => Promise<unknown>): Pro
   }
   const elapsedMs = performance.now() - t0;
   const cpu = cpuUs() - cpu0;
-  const [p50Us = NaN, p99Us = NaN] = percentiles(times, [50, 99]);
+  const [p50Us = NaN, p99Us = NaN, p999Us = NaN] = percentiles(times, [50, 99, 99.9]);
   const meanUs = times.reduce((a, b) => a + b, 0) / count;
-  return { count, p50Us, p99Us, meanUs, elapsedMs, cpuUs: cpu };
+  return { count, p50Us, p99Us, p999Us, meanUs, elapsedMs, cpuUs: cpu };
 }
 
 /**
@@ -82,4 +85,25 @@ export async function inLanes(count: number, inFlight: number, once: () => Promi
     }
   };
   await Promise.all(Array.from({ length: inFlight }, lane));
+}
+
+/**
+ * How a figure came out over the rounds of one invocation: the median (the mean of the two
+ * middle values for an even count), the smallest and the largest, and every round's value in
+ * round order (`null` for a round that did not measure it).
+ */
+export interface Spread {
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  readonly perRound: readonly (number | null)[];
+}
+
+/** The {@link Spread} of per-round values; `null` if no round measured one. */
+export function spread(perRound: readonly (number | null)[]): Spread | null {
+  const got = perRound.filter((v): v is number => v !== null).sort((a, b) => a - b);
+  if (got.length === 0) return null;
+  const mid = got.length >> 1;
+  const median = got.length % 2 === 1 ? got[mid]! : (got[mid - 1]! + got[mid]!) / 2;
+  return { median, min: got[0]!, max: got[got.length - 1]!, perRound };
 }

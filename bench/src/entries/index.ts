@@ -11,6 +11,10 @@ import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
 import { rrFloorRtt, rrRtt, rrThroughputC64 } from "./rr.js";
 import { pipelineMemorySlowStage } from "./pipeline.js";
+import { mailboxScaleChannels, twopcScaleParticipants3, twopcScaleParticipants8, twopcScaleParticipants32 } from "./scale.js";
+import { natsCorePublish, natsJetstreamPublish, natsJetstreamPublishFile, natsRrC64, natsRrRtt } from "./nats.js";
+import { rabbitmqConfirmPublish, rabbitmqConfirmPublishDurable, rabbitmqRpcC64, rabbitmqRpcRtt } from "./rabbitmq.js";
+import { postgres2pcLatency, postgres2pcThroughput } from "./postgres.js";
 
 export const entries: readonly Entry[] = [
   zeromqPushPull,
@@ -26,4 +30,27 @@ export const entries: readonly Entry[] = [
   rrRtt,
   rrThroughputC64,
   pipelineMemorySlowStage,
+  mailboxScaleChannels,
+  twopcScaleParticipants3,
+  twopcScaleParticipants8,
+  twopcScaleParticipants32,
+];
+
+/**
+ * The brokers users would otherwise pick, measured as the zmbox entry each names in `peerOf`
+ * (`pnpm bench --peers`). Their servers are started by the harness (see `service.ts`); without
+ * them installed (bench/peers/setup), these entries are skipped.
+ */
+export const peerEntries: readonly Entry[] = [
+  natsRrRtt,
+  natsRrC64,
+  rabbitmqRpcRtt,
+  rabbitmqRpcC64,
+  natsCorePublish,
+  natsJetstreamPublish,
+  rabbitmqConfirmPublish,
+  natsJetstreamPublishFile,
+  rabbitmqConfirmPublishDurable,
+  postgres2pcThroughput,
+  postgres2pcLatency,
 ];

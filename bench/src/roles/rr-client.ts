@@ -35,7 +35,7 @@ runRole<RrClientRole>(async (ctx) => {
       const cpu0 = cpuUs();
       const t0 = performance.now();
       await inLanes(count, inFlight, once);
-      timed = { count, p50Us: NaN, p99Us: NaN, meanUs: NaN, elapsedMs: performance.now() - t0, cpuUs: cpuUs() - cpu0 };
+      timed = { count, p50Us: NaN, p99Us: NaN, p999Us: NaN, meanUs: NaN, elapsedMs: performance.now() - t0, cpuUs: cpuUs() - cpu0 };
     }
     const { retries, late } = client.stats();
     return { ...timed, retries, late };

@@ -11,7 +11,7 @@ export interface TwopcCoordinatorRole {
   args: { logDir: string; participants: string[]; count: number; inFlight: number; warmup: number };
   ready: null;
   start: null;
-  result: { committed: number; aborted: number; elapsedMs: number; p50Ms: number; p99Ms: number; syncs: number; appends: number };
+  result: { committed: number; aborted: number; elapsedMs: number; p50Ms: number; p99Ms: number; p999Ms: number; syncs: number; appends: number };
 }
 
 runRole<TwopcCoordinatorRole>(async (ctx) => {
@@ -38,11 +38,11 @@ runRole<TwopcCoordinatorRole>(async (ctx) => {
   await inLanes(count, inFlight, timed);
   const elapsedMs = performance.now() - started;
   const after = coordinator.stats();
-  const [p50Ms = NaN, p99Ms = NaN] = percentiles(latencies, [50, 99]);
+  const [p50Ms = NaN, p99Ms = NaN, p999Ms = NaN] = percentiles(latencies, [50, 99, 99.9]);
   await coordinator.close();
   await rt.close();
   return {
-    committed, aborted, elapsedMs, p50Ms, p99Ms,
+    committed, aborted, elapsedMs, p50Ms, p99Ms, p999Ms,
     syncs: after.log.syncs - before.log.syncs, appends: after.log.appends - before.log.appends,
   };
 });
