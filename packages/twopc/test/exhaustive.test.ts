@@ -18,6 +18,13 @@ t.test("exhaustive - both vote commit, 1 crash, 1 loss: safe in every reachable 
   t.ok(result.states > 100_000, "crashes at every step, torn tails and loss make a large space");
 });
 
+t.test("exhaustive - a caller's own id (COORD-START forced before VOTE-REQ): safe and live, commit/commit and commit/abort", async (t) => {
+  for (const votes of [["commit", "commit"], ["commit", "abort"]] as const) {
+    const result = run(t, { votes, durableStart: true, maxCrashes: 1, maxLosses: 1 });
+    t.ok(result.complete && result.ok, `${votes.join("/")}: ${result.violation?.message ?? "ok"}`);
+  }
+});
+
 t.test("exhaustive - every other vote combination, with and without a joined participant", async (t) => {
   const votes: Vote[] = ["commit", "abort", "read-only"];
   for (const a of votes) {

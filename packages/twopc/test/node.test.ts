@@ -1,10 +1,11 @@
 import t from "tap";
+import { execFileSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { InvalidAddressError, Runtime } from "@zmbox/mailbox";
 import { eventually } from "../../../test/support/index.js";
-import { Coordinator, NodeClosedError, Participant, type ResourceManager } from "../src/index.js";
+import { Coordinator, NodeClosedError, NodeFailedError, Participant, type ResourceManager } from "../src/index.js";
 
 const dir = (): string => mkdtempSync(join(tmpdir(), "twopc-node-"));
 
@@ -229,4 +230,83 @@ t.test("2PC on the runtime: a participant whose log is corrupt refuses to open, 
   t.match(error, { code: "ERR_LOG_CORRUPT", path, offset: FILE_HEADER_BYTES, validAfter: 1 });
   t.same(second.log, [], "the resource manager was told nothing: no presumed abort of a promised transaction");
   t.ok(rt.mailbox("bank-a"), "the mailbox name is free again");
+});
+
+t.test("2PC on the runtime: a caller's own transaction id runs once, across a coordinator restart; outcome() answers for it", async (t) => {
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const bank = rm(() => "commit");
+  const p = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "bank-b", resourceManager: bank });
+  t.teardown(() => p.close());
+  const logDir = dir();
+  const first = await Coordinator.open({ runtime: rt, logDir, mailbox: "coordinator-own" });
+  t.equal(await first.outcome("transfer-1"), undefined, "an id never used: safe to start");
+  const done = await first.transact({ txId: "transfer-1", participants: [p.address], payload: 1 });
+  t.equal(done.committed, true);
+  await t.rejects(first.transact({ txId: "transfer-1", participants: [p.address] }), {
+    code: "ERR_TX_ID_IN_USE",
+    outcome: { committed: true },
+    message: /was used on this coordinator already \(it committed/,
+  });
+  t.match(await first.outcome("transfer-1"), { txId: "transfer-1", committed: true });
+  t.match(first.stats().outcomes, { "committed:all-voted-commit": 1 });
+  await first.close();
+
+  // A restart on the same log: the id is still known, and refused.
+  const second = await Coordinator.open({ runtime: rt, logDir, mailbox: "coordinator-own" });
+  t.teardown(() => second.close());
+  await t.rejects(second.transact({ txId: "transfer-1", participants: [p.address] }), { code: "ERR_TX_ID_IN_USE", outcome: { committed: true } });
+  t.match(await second.outcome("transfer-1"), { committed: true });
+  t.equal(bank.log.filter((l) => l === "prepare transfer-1").length, 1, "the participant prepared it once");
+  const generated = await second.transact({ participants: [p.address] });
+  t.equal(generated.committed, true, "ids the coordinator makes up still run");
+  await t.rejects(second.outcome(""), { code: "ERR_INVALID_ARGUMENT" });
+  await t.rejects(Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "c3", rememberFor: -1 }), { message: /`rememberFor`/ });
+});
+
+/** A directory on a tmpfs of `size` (a small disk that fills up), or why there cannot be one. */
+function smallDisk(size: string): string | Error {
+  const disk = dir();
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", disk], { stdio: "pipe" });
+    return disk;
+  } catch (error) {
+    return new Error(`needs root to mount a small tmpfs as a full disk (${(error as Error).message.split("\n")[0]})`);
+  }
+}
+const fullDisk = smallDisk("64k");
+
+t.test("2PC on the runtime: a participant whose disk is full fails loudly, and after space is freed recovers with nothing half-done", { skip: fullDisk instanceof Error ? fullDisk.message : false }, async (t) => {
+  const disk = fullDisk as string;
+  t.teardown(() => execFileSync("umount", ["-l", disk]));
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const coordinator = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "coordinator-full", voteTimeout: 500 });
+  t.teardown(() => coordinator.close());
+  const bank = rm(() => "commit");
+  const failures: Error[] = [];
+  const logDir = join(disk, "bank");
+  const p = await Participant.open({ runtime: rt, logDir, mailbox: "bank-full", resourceManager: bank, onFailed: (e) => failures.push(e) });
+  // The first forced write needs the log's first 1 MiB of space: the disk has 64 KiB.
+  const outcome = await coordinator.transact({ participants: [p.address], txId: "t-full" });
+  t.match(outcome, { committed: false, reason: "vote-timeout" }, "the participant never voted: its READY could not be made durable");
+  const closedWith = await p.closed;
+  t.type(closedWith, NodeFailedError, "closed resolves with the failure");
+  t.match((closedWith as Error & { cause?: { cause?: { code?: string } } }).cause?.cause, { code: "ENOSPC" }, "the cause is the disk being full");
+  t.equal(failures.length, 1, "onFailed was called once");
+  t.equal(failures[0], closedWith);
+  t.equal(p.stopped, closedWith);
+  t.same(bank.log, ["prepare t-full"], "the resource manager prepared, and was told nothing more");
+
+  // Space is freed; the node restarts on the same log, with what its resource manager holds.
+  execFileSync("mount", ["-o", "remount,size=4m", disk]);
+  const again = rm(() => "commit");
+  again.recover = () => ["t-full"];
+  const restarted = await Participant.open({ runtime: rt, logDir, mailbox: "bank-full", resourceManager: again });
+  t.teardown(() => restarted.close());
+  await until(() => again.log.includes("abort t-full"));
+  t.same(again.log, ["abort t-full"], "the unpromised transaction is rolled back: it never voted commit");
+  const next = await coordinator.transact({ participants: [restarted.address], txId: "t-after" });
+  t.equal(next.committed, true, "and the node commits again");
+  t.equal(await Promise.race([restarted.closed.then(() => "settled"), Promise.resolve("running")]), "running", "closed is still pending while the node runs");
 });

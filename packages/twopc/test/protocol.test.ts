@@ -443,3 +443,26 @@ t.test("messages - isTwopcMessage accepts every kind and rejects malformed input
     t.notOk(isTwopcMessage(bad), JSON.stringify(bad));
   }
 });
+
+t.test("coordinator - a caller's own id (durableStart): COORD-START is forced and VOTE-REQ waits for it", async (t) => {
+  const c = new CoordinatorMachine({ self: "c" });
+  c.recover([]);
+  const begun = c.handle({ type: "begin", txId: "mine", participants: ["w1", "w2"], payload: { amount: 5 }, durableStart: true });
+  t.same(
+    begun.map((a) => a.type),
+    ["append", "set-timer"],
+    "nothing is sent before COORD-START is durable",
+  );
+  t.match(begun[0], { type: "append", record: { type: "COORD-START", txId: "mine" }, force: true });
+  t.same(c.handle({ type: "receive", msg: { type: "VOTE-COMMIT", txId: "mine", from: "w1" } }), [], "a vote before VOTE-REQ went out is not counted");
+  const sent = c.handle({ type: "durable", record: { type: "COORD-START", txId: "mine", participants: ["w1", "w2"] } });
+  t.same(
+    sent.map((a) => (a.type === "send" ? [a.to, a.msg.type, (a.msg as { payload?: unknown }).payload] : a.type)),
+    [
+      ["w1", "VOTE-REQ", { amount: 5 }],
+      ["w2", "VOTE-REQ", { amount: 5 }],
+    ],
+  );
+  t.match(c.get("mine"), { phase: "WAIT", committed: [] });
+  t.equal((c.get("mine") as { awaitingStart?: unknown }).awaitingStart, undefined);
+});

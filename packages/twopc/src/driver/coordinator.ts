@@ -4,7 +4,10 @@ import type { OutcomeAction, OutcomeReason } from "../protocol/actions.js";
 import { CoordinatorMachine, type CoordinatorTx } from "../protocol/coordinator.js";
 import { TxIdInUseError } from "../protocol/errors.js";
 import { EventType, type CoordinatorEvent } from "../protocol/events.js";
-import type { NodeId, TxId } from "../protocol/types.js";
+import { summarizeRecords } from "../protocol/machine.js";
+import { DEFAULT_REMEMBER_FOR } from "../protocol/options.js";
+import type { TwopcRecord } from "../protocol/records.js";
+import { CoordinatorPhase, type NodeId, type TxId } from "../protocol/types.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
 
 /** Options of {@link Coordinator.open}. */
@@ -21,7 +24,17 @@ export interface CoordinatorOptions extends NodeOptions {
   readonly resendInterval?: number;
   /** Called for every outcome, including those re-decided by recovery after a restart. */
   readonly onOutcome?: (outcome: Outcome) => void;
+  /**
+   * How long the coordinator remembers a transaction id it has used (its own or yours), in ms:
+   * `transact` refuses the id meanwhile, and {@link Coordinator.outcome} answers for it. The ids
+   * are kept in the log too, so a restart remembers them.
+   * @default 600000 (10 minutes)
+   */
+  readonly rememberFor?: number;
 }
+
+/** Most transaction ids a coordinator remembers at once; the oldest are forgotten first. */
+const MAX_REMEMBERED = 100_000;
 
 /** What {@link Coordinator.transact} takes. */
 export interface TransactOptions {
@@ -31,7 +44,13 @@ export interface TransactOptions {
   readonly payload?: unknown;
   /** How long to wait for the votes, in ms (overrides `voteTimeout`). */
   readonly timeout?: number;
-  /** A transaction id, unique forever; one is made up when absent. */
+  /**
+   * A transaction id of your own, unique forever; one is made up when absent. With your own id
+   * a `transact` can be retried safely across a coordinator restart: the coordinator forces
+   * COORD-START before any participant hears of the id, remembers every id it has used for
+   * `rememberFor`, and refuses to start one again (`TxIdInUseError`, with the outcome when
+   * known). Ask {@link Coordinator.outcome} first.
+   */
   readonly txId?: TxId;
 }
 
@@ -57,6 +76,8 @@ export interface CoordinatorInDoubt {
 export interface CoordinatorStats extends NodeStats {
   committed: number;
   aborted: number;
+  /** Finished transactions by `"committed:<reason>"` or `"aborted:<reason>"` (see `OutcomeReason`). */
+  outcomes: Record<string, number>;
   /** Transactions whose `transact` has not settled. */
   pending: number;
 }
@@ -73,29 +94,104 @@ export interface CoordinatorStats extends NodeStats {
  * if (outcome.committed) console.log("done");
  */
 export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine> {
-  readonly #pending = new Map<TxId, { resolve: (o: Outcome) => void; reject: (e: Error) => void }>();
+  /** `transact` calls (and `outcome` calls) waiting; `own`: the caller gave the id. */
+  readonly #pending = new Map<TxId, { resolve: (o: Outcome) => void; reject: (e: Error) => void; promise: Promise<Outcome>; own: boolean }>();
   readonly #onOutcome: ((outcome: Outcome) => void) | undefined;
   readonly #idPrefix = randomBytes(6).toString("hex");
+  /**
+   * Ids used and finished, oldest first, with how they ended: `transact` refuses them and
+   * `outcome` answers for them. Forgotten after `rememberFor` (checked as new ones come).
+   */
+  readonly #used: Map<TxId, { readonly outcome: Outcome; readonly at: number }>;
+  readonly #rememberFor: number;
+  readonly #outcomes: Record<string, number> = {};
   #nextId = 0;
   #committed = 0;
   #aborted = 0;
 
   /** @internal */
   private constructor(parts: Awaited<ReturnType<typeof Coordinator.parts>>, onOutcome: ((o: Outcome) => void) | undefined) {
-    super(parts.options.runtime, parts.mailbox, parts.log, parts.machine);
+    super(parts.options, parts.mailbox, parts.log, parts.machine);
     this.#onOutcome = onOutcome;
+    this.#used = parts.used;
+    this.#rememberFor = parts.options.rememberFor ?? DEFAULT_REMEMBER_FOR;
+    this.#rememberLogged(parts.records);
     this.start(parts.records);
   }
 
   /** @internal */
   private static async parts(options: CoordinatorOptions) {
-    const parts = await TwopcNode.openParts(options, (self) => {
-      const o: { self: string; voteTimeout?: number; resendInterval?: number } = { self };
-      if (options.voteTimeout !== undefined) o.voteTimeout = options.voteTimeout;
-      if (options.resendInterval !== undefined) o.resendInterval = options.resendInterval;
-      return new CoordinatorMachine(o);
-    });
-    return { ...parts, options };
+    const r = options?.rememberFor;
+    if (r !== undefined && !(typeof r === "number" && r >= 0)) {
+      throw new InvalidArgumentError(`Expected \`rememberFor\` to be a number of milliseconds from 0 (or Infinity), got \`${String(r)}\` (${typeof r})`);
+    }
+    const used = new Map<TxId, { readonly outcome: Outcome; readonly at: number }>();
+    const parts = await TwopcNode.openParts(
+      options,
+      (self) => {
+        const o: { self: string; voteTimeout?: number; resendInterval?: number } = { self };
+        if (options.voteTimeout !== undefined) o.voteTimeout = options.voteTimeout;
+        if (options.resendInterval !== undefined) o.resendInterval = options.resendInterval;
+        return new CoordinatorMachine(o);
+      },
+      // Compaction keeps the records of remembered ids: a restart must still refuse them.
+      used,
+    );
+    return { ...parts, options, used };
+  }
+
+  /**
+   * Remembers the finished transactions the log holds (those in flight are the machine's, and
+   * end through `onOutcome`). Under presumed abort, a START with no decision ended in abort.
+   */
+  #rememberLogged(records: readonly TwopcRecord[]): void {
+    const now = Date.now();
+    for (const state of summarizeRecords(records).coordinator.values()) {
+      if (!state.ended && state.phase !== CoordinatorPhase.Abort) continue;
+      const committed = state.phase === CoordinatorPhase.Commit || (state.phase === CoordinatorPhase.Wait && state.ended);
+      const reason: OutcomeReason = committed ? "recovered-in-commit" : "recovered-in-wait";
+      this.#used.set(state.txId, { outcome: { txId: state.txId, committed, reason }, at: now });
+    }
+  }
+
+  /** Forgets ids remembered longer than `rememberFor`, and the oldest beyond the limit. */
+  #forgetOld(now: number): void {
+    for (const [txId, { at }] of this.#used) {
+      if (now - at <= this.#rememberFor && this.#used.size <= MAX_REMEMBERED) break;
+      this.#used.delete(txId);
+    }
+  }
+
+  /**
+   * How the transaction `txId` ended, or will: its outcome (waiting for it if it is running), or
+   * `undefined` if this coordinator has not started it or has forgotten it (`rememberFor`).
+   * Ask this before retrying a `transact` whose answer was lost (a timeout, a coordinator
+   * restart): `undefined` means it is safe to `transact` with the id again.
+   *
+   * @example
+   * const known = await coordinator.outcome("transfer-42");
+   * const result = known ?? (await coordinator.transact({ txId: "transfer-42", participants }));
+   */
+  outcome(txId: TxId): Promise<Outcome | undefined> {
+    if (typeof txId !== "string" || txId === "") {
+      return Promise.reject(new InvalidArgumentError(`Expected \`txId\` to be a non-empty string, got \`${String(txId)}\``));
+    }
+    const used = this.#used.get(txId);
+    if (used !== undefined) return Promise.resolve(used.outcome);
+    const pending = this.#pending.get(txId);
+    if (pending !== undefined) return pending.promise;
+    const held = this.machine.get(txId);
+    // Recovered in COMMIT and still sending GLOBAL-COMMIT: decided.
+    if (held?.phase === CoordinatorPhase.Commit && held.durable) return Promise.resolve({ txId, committed: true, reason: "recovered-in-commit" });
+    if (held !== undefined) {
+      // Recovered and still undecided (it will abort): wait for its outcome.
+      let settle!: { resolve: (o: Outcome) => void; reject: (e: Error) => void };
+      const promise = new Promise<Outcome>((resolve, reject) => (settle = { resolve, reject }));
+      this.#pending.set(txId, { ...settle, promise, own: true });
+      return promise;
+    }
+    if (this.stopped) return Promise.reject(this.stopped);
+    return Promise.resolve(undefined);
   }
 
   /**
@@ -131,10 +227,20 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
       if (options.txId !== undefined && (typeof options.txId !== "string" || options.txId === "")) {
         throw new InvalidArgumentError(`Expected \`txId\` to be a non-empty string, got \`${String(options.txId)}\``);
       }
+      const own = options.txId !== undefined;
       const txId = options.txId ?? `${this.#idPrefix}-${(this.#nextId++).toString(36)}`;
-      if (this.#pending.has(txId)) throw new TxIdInUseError(txId);
-      const result = new Promise<Outcome>((resolve, reject) => this.#pending.set(txId, { resolve, reject }));
-      const event: CoordinatorEvent = { type: EventType.Begin, txId, participants: options.participants, payload: options.payload };
+      if (own) {
+        this.#forgetOld(Date.now());
+        const used = this.#used.get(txId);
+        if (used !== undefined) throw new TxIdInUseError(txId, used.outcome);
+      }
+      if (this.#pending.has(txId) || this.machine.get(txId) !== undefined) throw new TxIdInUseError(txId);
+      let settle!: { resolve: (o: Outcome) => void; reject: (e: Error) => void };
+      const result = new Promise<Outcome>((resolve, reject) => (settle = { resolve, reject }));
+      this.#pending.set(txId, { ...settle, promise: result, own });
+      // 2PC with the caller's own id: COORD-START is durable before any participant hears of
+      // it, so that a restarted coordinator knows the id and refuses to run it twice.
+      const event: CoordinatorEvent = { type: EventType.Begin, txId, participants: options.participants, payload: options.payload, ...(own ? { durableStart: true } : {}) };
       try {
         this.feed(options.timeout === undefined ? event : { ...event, timeout: options.timeout });
       } catch (error) {
@@ -158,7 +264,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
   }
 
   override stats(): CoordinatorStats {
-    return { ...super.stats(), committed: this.#committed, aborted: this.#aborted, pending: this.#pending.size };
+    return { ...super.stats(), committed: this.#committed, aborted: this.#aborted, outcomes: { ...this.#outcomes }, pending: this.#pending.size };
   }
 
   /** @internal */
@@ -171,7 +277,14 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
     };
     if (outcome.committed) this.#committed++;
     else this.#aborted++;
+    const key = `${outcome.committed ? "committed" : "aborted"}:${outcome.reason}`;
+    this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
     const waiting = this.#pending.get(action.txId);
+    // Ids the coordinator made up are new in every incarnation: only the callers' own (and
+    // those a restart found in the log) can be offered again, and need remembering.
+    const now = Date.now();
+    if (this.#used.size > 0) this.#forgetOld(now);
+    if (this.#rememberFor > 0 && waiting?.own !== false) this.#used.set(outcome.txId, { outcome, at: now });
     this.#pending.delete(action.txId);
     waiting?.resolve(outcome);
     this.#onOutcome?.(outcome);

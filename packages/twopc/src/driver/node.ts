@@ -43,6 +43,13 @@ export interface NodeOptions {
    * @default true
    */
   readonly inlineWrites?: boolean;
+  /**
+   * Called once if the node fails (its log's write or sync failed, or its machine threw): it has
+   * stopped, and every call pending on it rejected. A process that cannot go on without the node
+   * should exit here with the cause, so that its supervisor restarts it and it recovers from its
+   * log. Not called for `close()`. See also {@link TwopcNode.closed}.
+   */
+  readonly onFailed?: (error: Error) => void;
 }
 
 /** Counters of a node. */
@@ -82,6 +89,9 @@ export function checkNodeOptions(options: unknown): void {
   if (o.inlineWrites !== undefined && typeof o.inlineWrites !== "boolean") {
     throw new InvalidArgumentError(`Expected \`inlineWrites\` to be a boolean, got \`${String(o.inlineWrites)}\``);
   }
+  if (o.onFailed !== undefined && typeof o.onFailed !== "function") {
+    throw new InvalidArgumentError(`Expected \`onFailed\` to be a function, got \`${String(o.onFailed)}\``);
+  }
 }
 
 /** Runs one machine on the driver; subclasses add the role's API and its ports (resource manager, outcome). */
@@ -96,11 +106,22 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
   protected readonly driver: Driver<E>;
   readonly #mailbox: Mailbox;
   readonly #log: StableLog<TwopcRecord>;
+  #settleClosed!: (error: Error | undefined) => void;
+  /**
+   * Resolves (never rejects) once the node has stopped: with `undefined` after `close()`, or with
+   * the error that stopped it (`NodeFailedError`, its `cause` the log's or the machine's error).
+   *
+   * @example
+   * node.closed.then((error) => { if (error) { console.error(error); process.exit(1); } });
+   */
+  readonly closed: Promise<Error | undefined>;
   #loop: Promise<void> = Promise.resolve();
 
   /** @internal */
-  protected constructor(runtime: Runtime, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M, resourceManager?: RmPort) {
+  protected constructor(options: NodeOptions, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M, resourceManager?: RmPort) {
+    const runtime = options.runtime;
     this.runtime = runtime;
+    this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
     this.#mailbox = mailbox;
     this.#log = log;
     this.machine = machine;
@@ -114,6 +135,13 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
       stopped: (error) => {
         this.#mailbox.close();
         this.onStop(error);
+        const failed = error instanceof NodeClosedError ? undefined : error;
+        this.#settleClosed(failed);
+        // Failure is loud: the hook hears of it at once (the log is closed for the next open).
+        if (failed !== undefined) {
+          void this.#log.close().catch(() => undefined);
+          options.onFailed?.(failed);
+        }
       },
     };
     this.driver = new Driver<E>(machine, ports, { address: mailbox.address });
@@ -123,6 +151,8 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
   protected static async openParts<M extends { retains(txId: TxId): boolean }>(
     options: NodeOptions,
     makeMachine: (self: string) => M,
+    /** Transactions compaction keeps although the machine is done with them. */
+    alsoRetain?: { has(txId: TxId): boolean },
   ): Promise<{ mailbox: Mailbox; log: StableLog<TwopcRecord>; machine: M; records: TwopcRecord[] }> {
     checkNodeOptions(options);
     const mailbox = options.runtime.mailbox(options.mailbox, { capacity: options.capacity ?? 1024 });
@@ -130,7 +160,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
       const machine = makeMachine(mailbox.address);
       const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, {
         fs: createNodeFs({ inlineWrites: options.inlineWrites ?? true }),
-        retain: (r) => machine.retains(r.txId),
+        retain: alsoRetain === undefined ? (r) => machine.retains(r.txId) : (r) => machine.retains(r.txId) || alsoRetain.has(r.txId),
         // Unforced records (COORD-START, ENDs) ride with the next forced group.
         ...DRIVER_LOG_OPTIONS,
       });

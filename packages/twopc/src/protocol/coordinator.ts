@@ -18,6 +18,11 @@ export interface CoordinatorWaitTx {
   readonly committed: readonly NodeId[];
   /** Participants that voted read-only so far. */
   readonly readOnly: readonly NodeId[];
+  /**
+   * `durableStart`: VOTE-REQ waits for COORD-START to be durable; until then, the payload it
+   * will carry. Absent once VOTE-REQ has gone out.
+   */
+  readonly awaitingStart?: { readonly payload: unknown };
 }
 
 /**
@@ -68,16 +73,21 @@ function begin(tx: CoordinatorTx | undefined, event: BeginEvent, o: Opts): Step<
   const timeout = validateBegin(event, o.self) ?? o.voteTimeout;
   const { txId } = event;
   const participants = [...event.participants];
-  const payload = event.payload === undefined ? {} : { payload: event.payload };
   // 2PC (notes): coordinator INIT -> WAIT on "Recv: START, Send: VOTE-REQ" to all participants.
   // Presumed abort: COORD-START is not forced; if it is lost, the transaction is simply unknown,
   // which means abort. VOTE-REQ carries the participants for cooperative termination.
-  const actions: TwopcAction[] = [{ type: ActionType.Append, record: { type: RecordType.CoordStart, txId, participants }, force: false }];
-  for (const to of participants) {
-    actions.push({ type: ActionType.Send, to, msg: { type: MessageType.VoteReq, txId, from: o.self, participants, ...payload } });
-  }
-  actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Vote, ms: timeout });
-  return { tx: { phase: CoordinatorPhase.Wait, txId, participants, committed: [], readOnly: [] }, actions };
+  const start: TwopcAction = { type: ActionType.Append, record: { type: RecordType.CoordStart, txId, participants }, force: event.durableStart === true };
+  const wait: CoordinatorWaitTx = { phase: CoordinatorPhase.Wait, txId, participants, committed: [], readOnly: [] };
+  const timer: TwopcAction = { type: ActionType.SetTimer, txId, timer: TimerName.Vote, ms: timeout };
+  // A caller's own id: no participant hears of it before COORD-START is durable (see durableStart).
+  if (event.durableStart === true) return { tx: { ...wait, awaitingStart: { payload: event.payload } }, actions: [start, timer] };
+  return { tx: wait, actions: [start, ...voteRequests(wait, event.payload, o), timer] };
+}
+
+function voteRequests(tx: CoordinatorWaitTx, payload: unknown, o: Opts): TwopcAction[] {
+  const { txId, participants } = tx;
+  const body = payload === undefined ? {} : { payload };
+  return participants.map((to) => ({ type: ActionType.Send, to, msg: { type: MessageType.VoteReq, txId, from: o.self, participants, ...body } }));
 }
 
 function abort(
@@ -141,7 +151,8 @@ function onVote(tx: CoordinatorTx | undefined, msg: TwopcMessage, readOnly: bool
     if (readOnly) return stay(tx);
     return { tx, actions: [{ type: ActionType.Send, to: msg.from, msg: message(MessageType.GlobalAbort, msg.txId, o.self) }] };
   }
-  if (tx.phase !== CoordinatorPhase.Wait || !tx.participants.includes(msg.from)) return stay(tx);
+  // Before VOTE-REQ went out (durableStart) no vote can be for this transaction.
+  if (tx.phase !== CoordinatorPhase.Wait || tx.awaitingStart !== undefined || !tx.participants.includes(msg.from)) return stay(tx);
   if (tx.committed.includes(msg.from) || tx.readOnly.includes(msg.from)) return stay(tx);
   const next: CoordinatorWaitTx = readOnly ? { ...tx, readOnly: [...tx.readOnly, msg.from] } : { ...tx, committed: [...tx.committed, msg.from] };
   // 2PC (notes): "If receive VOTE-COMMIT from all N participants" (read-only counts as a yes).
@@ -223,6 +234,10 @@ function timeout(tx: CoordinatorTx | undefined, timer: TimerName, o: Opts): Step
 }
 
 function durable(tx: CoordinatorTx | undefined, record: TwopcRecord, o: Opts): Step<CoordinatorTx> {
+  if (tx?.phase === CoordinatorPhase.Wait && tx.awaitingStart !== undefined && record.type === RecordType.CoordStart) {
+    const { awaitingStart, ...started } = tx;
+    return { tx: started, actions: voteRequests(started, awaitingStart.payload, o) };
+  }
   if (tx?.phase !== CoordinatorPhase.Commit || tx.durable) return stay(tx);
   if (record.type === RecordType.CoordCommit) return commitDurable(tx, OutcomeReason.AllVotedCommit, o);
   if (record.type === RecordType.CoordEnd && tx.awaitingAck.length === 0) {

@@ -4,8 +4,16 @@ import type { TxId } from "./types.js";
 export class TxIdInUseError extends Error {
   override readonly name = "TxIdInUseError";
   readonly code = "ERR_TX_ID_IN_USE";
-  constructor(readonly txId: TxId) {
-    super(`transaction id ${JSON.stringify(txId)} is already in use on this coordinator`);
+  constructor(
+    readonly txId: TxId,
+    /** How the transaction with this id ended, when the coordinator knows. */
+    readonly outcome?: { readonly committed: boolean; readonly reason: string },
+  ) {
+    super(
+      outcome === undefined
+        ? `transaction id ${JSON.stringify(txId)} is already in use on this coordinator`
+        : `transaction id ${JSON.stringify(txId)} was used on this coordinator already (it ${outcome.committed ? "committed" : "aborted"}: ${outcome.reason}); ask coordinator.outcome(txId) instead of starting it again`,
+    );
   }
 }
 

@@ -38,6 +38,14 @@ export interface BeginEvent {
   readonly payload?: unknown;
   /** How long to wait for all votes; defaults to the machine's `voteTimeout`. */
   readonly timeout?: number;
+  /**
+   * The id is the caller's own, and may be offered again after a crash: COORD-START is forced,
+   * and VOTE-REQ goes out only once it is durable. A restarted coordinator then knows every id
+   * it ever asked a participant about, and can refuse to start one again (the same id started
+   * twice could commit once and be aborted once). Ids the coordinator makes up are new in each
+   * incarnation and need no force.
+   */
+  readonly durableStart?: boolean;
 }
 
 /**

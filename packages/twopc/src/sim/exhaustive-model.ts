@@ -110,6 +110,8 @@ export interface ModelConfig {
   readonly votes: readonly [Vote, Vote];
   /** Participants whose application joined before VOTE-REQ (they start in INIT with a join timer). */
   readonly joined: readonly [boolean, boolean];
+  /** The coordinator forces COORD-START before VOTE-REQ (a caller's own transaction id). */
+  readonly durableStart: boolean;
   readonly maxCrashes: number;
   /** How many times the network may lose everything in flight. */
   readonly maxLosses: number;
@@ -369,7 +371,7 @@ export function initialState(config: ModelConfig, interner: Interner): { state: 
   PARTICIPANTS.forEach((_, i) => {
     if (config.joined[i]) feed(draft, i + 1, { type: "join", txId: TX, coordinator: COORDINATOR }, o);
   });
-  feed(draft, 0, { type: "begin", txId: TX, participants: PARTICIPANTS }, o);
+  feed(draft, 0, { type: "begin", txId: TX, participants: PARTICIPANTS, ...(config.durableStart ? { durableStart: true } : {}) }, o);
   return { state: draft.freeze(interner), log: draft.log ?? [] };
 }
 

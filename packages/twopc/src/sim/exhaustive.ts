@@ -27,6 +27,11 @@ export interface ExhaustiveOptions {
    */
   readonly joined?: readonly [boolean, boolean];
   /**
+   * Begin as with a caller's own transaction id: COORD-START forced before VOTE-REQ.
+   * @default false
+   */
+  readonly durableStart?: boolean;
+  /**
    * Crashes allowed in one run, over all nodes.
    * @default 1
    */
@@ -76,6 +81,7 @@ export function checkExhaustively(options: ExhaustiveOptions = {}): ExhaustiveRe
   const config: ModelConfig = {
     votes: options.votes ?? [Vote.Commit, Vote.Commit],
     joined: options.joined ?? [false, false],
+    durableStart: options.durableStart ?? false,
     maxCrashes: options.maxCrashes ?? 1,
     maxLosses: options.maxLosses ?? 1,
     mutation: options.mutation,

@@ -11,6 +11,8 @@ export interface ScenarioTx {
   readonly joiners: readonly NodeId[];
   /** Each participant's resource-manager vote (sticky). */
   readonly votes: ReadonlyMap<NodeId, Vote>;
+  /** Begun as with a caller's own id: COORD-START forced before VOTE-REQ (every other transaction). */
+  readonly durableStart: boolean;
 }
 
 /** Everything random about one seed, drawn up front. */
@@ -68,6 +70,8 @@ export function drawScenario(rng: Rng): Scenario {
       participants: chosen,
       joiners: chosen.filter(() => rng.chance(0.2)),
       votes: new Map(chosen.map((w) => [w, drawVote(rng)])),
+      // Not drawn: the random stream, and so every seed's scenario, stays as it was.
+      durableStart: i % 2 === 1,
     });
   }
   return {

@@ -199,7 +199,7 @@ class Simulation implements World {
     }
     tx.begunBy = c.incarnation;
     this.stats.transactions++;
-    c.handle({ type: "begin", txId: tx.spec.txId, participants: tx.spec.participants });
+    c.handle({ type: "begin", txId: tx.spec.txId, participants: tx.spec.participants, ...(tx.spec.durableStart ? { durableStart: true } : {}) });
   }
 
   #crashSomeNode(): void {
