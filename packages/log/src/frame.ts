@@ -64,9 +64,23 @@ const position = Buffer.alloc(16);
 
 /** The checksum of a version 2 frame: the payload, seeded with the salt and the frame's offset. */
 function frameCrc(salt: Uint8Array, offset: number, payload: Uint8Array): number {
+  return crc32(payload, seedCrc(salt, offset));
+}
+
+/** The checksum of the salt and the offset, which a version 2 frame's checksum starts from. */
+function seedCrc(salt: Uint8Array, offset: number): number {
   position.set(salt, 0);
   position.writeBigUInt64LE(BigInt(offset), 8);
-  return crc32(payload, crc32(position));
+  return crc32(position);
+}
+
+function decodes(payload: Uint8Array): boolean {
+  try {
+    packr.unpack(payload);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Writes the frame of `payload`, to start at `offset` of a file with `salt`, into `out` at `at`. */
@@ -218,13 +232,16 @@ function lastFrameDamage(buf: Buffer, offset: number, dataBytes: number, version
   if (plausible && stop === dataBytes) return "the last record is complete but does not match its checksum";
   if (plausible && stop < dataBytes) return "the last record is followed by bytes that are no record";
   // Runs past the data, or a length of 0: torn, unless the length field is what was damaged and
-  // the record itself is whole (the checksum matches a length that ends where the data ends).
+  // the record itself is whole: some length gives a payload that matches the checksum (what a
+  // crash leaves after a whole record is part of the next one, never a whole record's
+  // checksum). Every end is tried, the checksum carried along a byte at a time.
   const stored = buf.readUInt32LE(offset + 4);
-  for (let stopAt = dataBytes; stopAt <= Math.min(buf.length, dataBytes + 16); stopAt++) {
-    const payload = buf.subarray(offset + FRAME_HEADER_BYTES, stopAt);
-    if (payload.length === 0) continue;
-    const crc = version === 1 ? crc32(payload) : frameCrc(salt, offset, payload);
-    if (crc === stored) return "the last record's length field is damaged";
+  const start = offset + FRAME_HEADER_BYTES;
+  const last = Math.min(buf.length, dataBytes + 16, start + MAX_RECORD_BYTES);
+  let crc = version === 1 ? 0 : seedCrc(salt, offset);
+  for (let at = start; at < last; at++) {
+    crc = crc32(buf.subarray(at, at + 1), crc);
+    if (crc === stored && decodes(buf.subarray(start, at + 1))) return "the last record's length field is damaged";
   }
   return undefined;
 }

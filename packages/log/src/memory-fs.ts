@@ -66,6 +66,22 @@ export class MemoryFs implements LogFs {
     }
   }
 
+  /**
+   * Damages a byte on the disk: `data[offset] ^= mask`, as a failing medium or a stray write
+   * would (for tests that check a reader notices). Durable bytes stay durable.
+   * @throws {RangeError} past the file's end.
+   */
+  damage(path: string, offset: number, mask: number): void {
+    const file = this.#files.get(path);
+    if (file === undefined || offset < 0 || offset >= file.length) throw new RangeError(`no byte ${offset} in ${path}`);
+    file.data[offset]! ^= mask;
+  }
+
+  /** Bytes of `path` that survive a crash (0 if it does not exist). */
+  durableBytes(path: string): number {
+    return this.#files.get(path)?.durableLength ?? 0;
+  }
+
   /** The bytes a reader sees now (a copy), or `undefined`. */
   bytes(path: string): Uint8Array | undefined {
     const file = this.#files.get(path);

@@ -23,6 +23,8 @@ import { describeAction, describeEvent } from "./trace.js";
 /** Where simulated nodes live: the clock, the network, the resource managers, the checker. */
 export interface World {
   readonly now: number;
+  /** Open damaged logs by cutting them (`LogOptions.salvage`): a blind operator, to show what it costs. */
+  readonly salvage: boolean;
   /** Runs `run` after `delayMs` of virtual time. */
   schedule(delayMs: number, run: () => void): void;
   /** A random integer in [lo, hi]. */
@@ -135,6 +137,7 @@ export class SimNode {
           });
     const { log, records, truncatedBytes } = await StableLog.open<TwopcRecord>(LOG_DIR, {
       fs: this.fs,
+      salvage: world.salvage,
       retain: (r) => machine.retains(r.txId),
       ...COMPACT,
       // The real nodes' write delays, in virtual time.

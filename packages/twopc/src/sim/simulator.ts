@@ -14,7 +14,7 @@
  *   coordinator that did not crash got an outcome, and no node's log holds a transaction that
  *   a restart would still have to act on.
  */
-import { readLog } from "@zmbox/log";
+import { LOG_FILE_NAME, LogCorruptError, readLog } from "@zmbox/log";
 import type { TwopcAction } from "../protocol/actions.js";
 import type { ParticipantEvent } from "../protocol/events.js";
 import { summarizeRecords } from "../protocol/machine.js";
@@ -24,6 +24,9 @@ import { Decision, Vote, type NodeId, type TxId } from "../protocol/types.js";
 import { EventQueue } from "./event-queue.js";
 import { RmState, atomicityViolation, rmAbort, rmCommit, rmPrepare, type RmStep } from "./model.js";
 import { LOG_DIR, NodeStatus, SimNode, type World } from "./node.js";
+
+/** Where a simulated node's log file is on its own MemoryFs. */
+const LOG_PATH = `${LOG_DIR}/${LOG_FILE_NAME}`;
 import { Rng } from "./rng.js";
 import { SIM_LATENCY, drawScenario, type Scenario, type ScenarioTx } from "./scenario.js";
 import { describeMessage } from "./trace.js";
@@ -39,6 +42,21 @@ export interface SimOptions {
   readonly mutation?: Mutation;
   /** Record a readable trace of every step. */
   readonly trace?: boolean;
+  /**
+   * Disk corruption: when a node crashes, one byte of its log's durable part is damaged, with
+   * this chance. A node whose log then refuses to open (`LogCorruptError`) stays down, as a real
+   * one would until an operator restores it; its transactions are exempt from the liveness
+   * check, never from safety. Drawn from a second random stream, so a seed's other faults stay
+   * as they were.
+   * @default 0
+   */
+  readonly corruption?: number;
+  /**
+   * @internal Open a damaged log by cutting it (`LogOptions.salvage`) instead of refusing: what
+   * a log that takes damage for a torn tail does. The checkers' self-test shows it breaks
+   * atomicity.
+   */
+  readonly salvage?: boolean;
 }
 
 export interface SimStats {
@@ -52,6 +70,10 @@ export interface SimStats {
   steps: number;
   /** Log compactions by the nodes' last incarnations. */
   compactions: number;
+  /** Bytes damaged in durable logs (`corruption`). */
+  corruptions: number;
+  /** Restarts refused by a log found corrupt (the node stayed down). */
+  refusedCorrupt: number;
   /** Resource-manager commits and aborts that failed (and that the driver retried). */
   rmFailures: number;
 }
@@ -80,7 +102,7 @@ class Simulation implements World {
   now = 0;
   readonly trace: ((line: string) => void) | undefined;
   readonly lines: string[] = [];
-  readonly stats: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0 };
+  readonly stats: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0 };
   violation: string | undefined;
   readonly #rng: Rng;
   readonly #scenario: Scenario;
@@ -90,8 +112,17 @@ class Simulation implements World {
   #healed = false;
   #io = false;
 
+  readonly #corruption: number;
+  readonly salvage: boolean;
+  readonly #damageRng: Rng;
+  /** Nodes whose log refused to open: down for good. */
+  readonly #refused = new Set<NodeId>();
+
   constructor(seed: number, options: SimOptions) {
     this.#rng = new Rng(seed);
+    this.#corruption = options.corruption ?? 0;
+    this.salvage = options.salvage === true;
+    this.#damageRng = new Rng(seed ^ 0x5eed);
     this.#scenario = drawScenario(this.#rng);
     this.trace = options.trace === true ? (line) => this.lines.push(line) : undefined;
     const { coordinator, participants, txs, timing } = this.#scenario;
@@ -187,8 +218,19 @@ class Simulation implements World {
   }
 
   #start(node: SimNode): void {
+    if (this.#refused.has(node.id)) return;
     this.#io = true;
-    node.start().catch((err: unknown) => this.fail(`${node.id} failed to start: ${String(err)}`));
+    node.start().catch((err: unknown) => {
+      // The log never lies: damage it cannot explain as a torn write, it refuses to open on.
+      if (err instanceof LogCorruptError) {
+        this.#refused.add(node.id);
+        this.stats.refusedCorrupt++;
+        node.status = NodeStatus.Down;
+        this.trace?.(`${String(this.now).padStart(6)}ms ${node.id.padEnd(3)} REFUSED TO START: ${err.message}`);
+        return;
+      }
+      this.fail(`${node.id} failed to start: ${String(err)}`);
+    });
   }
 
   #begin(tx: TxState): void {
@@ -208,6 +250,15 @@ class Simulation implements World {
     const node = this.#rng.pick(up);
     this.stats.crashes++;
     node.crash((unsynced) => this.#rng.int(unsynced + 1));
+    if (this.#corruption > 0 && this.#damageRng.chance(this.#corruption)) {
+      const durable = node.fs.durableBytes(LOG_PATH);
+      if (durable > 0) {
+        const offset = this.#damageRng.int(durable);
+        node.fs.damage(LOG_PATH, offset, 1 << this.#damageRng.int(8));
+        this.stats.corruptions++;
+        this.trace?.(`${String(this.now).padStart(6)}ms ${node.id.padEnd(3)} DISK: byte ${offset} of its log damaged`);
+      }
+    }
     this.schedule(this.#rng.between(SIM_LATENCY.downMs[0], SIM_LATENCY.downMs[1]), () => this.#start(node));
   }
 
@@ -244,7 +295,11 @@ class Simulation implements World {
       if (this.violation !== undefined) return;
       const next = this.#queue.pop();
       if (next === undefined) break;
-      if (next.time > TIME_LIMIT_MS) return this.fail(`still busy at the ${TIME_LIMIT_MS}ms limit (liveness): ${this.#holdings().join("; ")}`);
+      if (next.time > TIME_LIMIT_MS) {
+        // With a node down for good, the others may ask it for ever: that is the expected block.
+        if (this.#refused.size > 0) break;
+        return this.fail(`still busy at the ${TIME_LIMIT_MS}ms limit (liveness): ${this.#holdings().join("; ")}`);
+      }
       this.now = next.time;
       next.event();
       this.stats.steps++;
@@ -262,6 +317,12 @@ class Simulation implements World {
   }
 
   async #checkEnd(): Promise<void> {
+    if (this.#refused.size > 0) {
+      // A node down for good (its log refused to open) blocks what it took part in: liveness
+      // cannot hold, and an operator must restore its log. Safety was checked at every step.
+      this.stats.committed = [...this.#txs.values()].filter((tx) => tx.decided.commit).length;
+      return;
+    }
     for (const node of this.#nodes.values()) if (node.status !== NodeStatus.Up) return this.fail(`${node.id} is not up after healing`);
     const held = this.#holdings();
     if (held.length > 0) return this.fail(`quiet but unfinished (liveness): ${held.join("; ")}`);
