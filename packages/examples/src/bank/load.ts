@@ -56,9 +56,10 @@ export interface LoadResult {
 async function shardsOf(rt: Runtime, coordinator: string, timeout: number): Promise<string[]> {
   const client = new Client(rt);
   try {
-    const status = await client.request<Status & { shards?: string[] }>({}, `${STATUS_MAILBOX}@${coordinator}`, { timeout, retries: 0 });
+    // A status request can be retried: it changes nothing.
+    const status = await client.request<Status>({}, `${STATUS_MAILBOX}@${coordinator}`, { timeout, retries: 3 });
     if (!Array.isArray(status.shards) || status.shards.length < 2) throw new Error(`the coordinator at ${coordinator} has fewer than two shards`);
-    return status.shards;
+    return [...status.shards];
   } finally {
     client.close();
   }
