@@ -2,7 +2,9 @@
 // forked process watches its IPC channel and exits when the parent is gone).
 import t from "tap";
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 // Each example starts several processes, which takes seconds when the machine is busy.
@@ -45,7 +47,10 @@ const forking = [
 ];
 for (const { name, children } of forking) {
   t.test(`${name}: killing the parent with SIGKILL ends the processes it forked`, { skip: !existsSync("/proc/self/stat") && "needs Linux /proc" }, async (t) => {
-    const parent = spawn(process.execPath, [dist(name)], { stdio: "ignore" });
+    // What the killed example leaves in its temporary directory goes with the test's.
+    const tmp = mkdtempSync(join(tmpdir(), "examples-parent-"));
+    t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
+    const parent = spawn(process.execPath, [dist(name)], { stdio: "ignore", env: { ...process.env, TMPDIR: tmp } });
     let pids: number[] = [];
     const until = Date.now() + 30_000;
     while ((pids = childrenOf(parent.pid!)).length < children) {
