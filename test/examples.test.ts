@@ -1,8 +1,12 @@
 // The examples are real programs across real processes: each must run to the end, exit 0 on
-// its own, and print what it promises.
+// its own, and print what it promises. They run here only (the built files, as `pnpm demo`
+// runs them). examples-parent.test.ts kills them.
 import t from "tap";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
+
+// Each example starts several processes, which takes seconds when the machine is busy.
+t.setTimeout(300_000);
 
 const dist = (name: string): string => fileURLToPath(new URL(`../packages/examples/dist/${name}.js`, import.meta.url));
 
@@ -25,18 +29,25 @@ t.test("demo: a slow consumer in another process sets the producer's pace", asyn
 t.test("file server: the notes' client and server in two processes", async (t) => {
   const { code, stdout } = await run("file-server");
   t.equal(code, 0);
+  t.match(stdout, /client: sent "read rutabaga"/);
   t.match(stdout, /client: got "Rutabaga/);
+  t.match(stdout, /RemoteError ENOENT/, "the missing file's error reached the client");
+  t.match(stdout, /server exited with 0/);
 });
 
 t.test("pipeline: three processes, bounded end to end", async (t) => {
   const { code, stdout } = await run("pipeline");
   t.equal(code, 0);
-  t.match(stdout, /59 results \+ 1 dead letter = 60 messages/);
+  t.match(stdout, /main: 59 results \+ 1 dead letter = 60 messages/);
+  t.match(stdout, /dead letter from stage "square": 13 failed with EUNLUCKY/);
+  t.match(stdout, /stage processes exited with 0, 0/);
 });
 
-t.test("bank: transfers commit at both banks or at neither", async (t) => {
+t.test("bank: the demo runs shards, a coordinator, a load and an audit as commands", async (t) => {
   const { code, stdout } = await run("bank");
   t.equal(code, 0);
-  t.match(stdout, /total 400 \(was 400\)/);
-  t.match(stdout, /committed/);
+  t.match(stdout, /demo: load \{"committed":[1-9]\d*,"aborted":\d+,"failed":0\} \(exit 0\)/, "some transfers committed");
+  t.match(stdout, /vote abort \S+: insufficient-funds/, "a shard voted abort for lack of money, and said so");
+  t.match(stdout, /demo: stopped \(exit codes 0, 0, 0\)/);
+  t.match(stdout, /demo: audit \{"ok":true,"total":800,"expectedTotal":800,"inDoubt":\[\],"disagreements":\[\]\} \(exit 0\)/);
 });

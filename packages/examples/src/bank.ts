@@ -1,163 +1,114 @@
 /**
- * Two-phase commit across three OS processes: a coordinator (this process) moves money
- * between accounts held by two banks (two child processes, each a 2PC participant with its
- * own stable log). A transfer commits at both banks or at neither.
+ * A bank on two-phase commit, as separate long-running processes:
  *
- * Each bank's resource manager isolates concurrent transfers with locks (a transfer that
- * finds an account locked votes abort, and the caller retries), keeps balances and promises
- * in a file it writes before voting, and makes commit and abort idempotent, as 2PC requires.
+ *   node packages/examples/dist/bank.js shard --name A --listen tcp://127.0.0.1:7101 --data ./data/a
+ *   node packages/examples/dist/bank.js shard --name B --listen tcp://127.0.0.1:7102 --data ./data/b
+ *   node packages/examples/dist/bank.js coordinator --listen tcp://127.0.0.1:7100 --data ./data/c \
+ *        --shard A=tcp://127.0.0.1:7101 --shard B=tcp://127.0.0.1:7102
+ *   node packages/examples/dist/bank.js load --coordinator tcp://127.0.0.1:7100 --transfers 1000
+ *   (stop them with Ctrl-C or SIGTERM, then)
+ *   node packages/examples/dist/bank.js audit --coordinator-data ./data/c --data ./data/a --data ./data/b
  *
- *   node packages/examples/dist/bank.js
+ *        load ──transfer──> coordinator ──2PC──> shard A (accounts A:0..A:9)
+ *                           (2pc log)    └─2PC─> shard B (accounts B:0..B:9)
+ *
+ * Each shard keeps its accounts with {@link Accounts} (the resource manager) and a 2PC log;
+ * the coordinator keeps its 2PC log. Kill any of them with SIGKILL at any moment and start it
+ * again with the same flags: nothing it acknowledged is lost. `packages/examples/README.md`
+ * gives every flag and output.
+ *
+ * With no command, a short demo: two shards and a coordinator as child processes, a load, a
+ * clean stop, and an audit.
  */
-import { fork, type ChildProcess } from "node:child_process";
-import { closeSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { Runtime } from "@zmbox/mailbox";
-import { Coordinator, Participant, type ResourceManager } from "@zmbox/twopc";
+import { UsageError } from "./bank/args.js";
+import { AUDIT_USAGE, auditCommand } from "./bank/audit.js";
+import { exited, freePorts, startCommand, stop, whenReady } from "./bank/children.js";
+import { COORDINATOR_USAGE, coordinator } from "./bank/coordinator.js";
+import { LOAD_USAGE, load } from "./bank/load.js";
+import { SHARD_USAGE, shard } from "./bank/shard.js";
+import { exitWithParent } from "./parent.js";
 
-interface Move {
-  bank: string;
-  account: string;
-  delta: number;
-}
+const commands: Record<string, { run: (argv: readonly string[]) => Promise<void>; usage: string }> = {
+  shard: { run: shard, usage: SHARD_USAGE },
+  coordinator: { run: coordinator, usage: COORDINATOR_USAGE },
+  load: { run: load, usage: LOAD_USAGE },
+  audit: { run: auditCommand, usage: AUDIT_USAGE },
+};
 
-interface BankState {
-  balances: Record<string, number>;
-  /** Promised transfers (voted commit), not yet decided: their accounts are locked. */
-  prepared: Record<string, Move[]>;
-}
+const USAGE = `usage: bank.js [shard|coordinator|load|audit] [flags]   (no command: a short demo)\n${Object.values(commands)
+  .map((c) => `  ${c.usage}`)
+  .join("\n")}`;
 
-/** A bank's resource manager: balances and promises in one JSON file, replaced atomically. */
-function bank(name: string, file: string, opening: Record<string, number>): ResourceManager & { state: BankState } {
-  const state: BankState = existsSync(file) ? (JSON.parse(readFileSync(file, "utf8")) as BankState) : { balances: opening, prepared: {} };
-  // Written to a new file, synced, then renamed over the old one: a crash leaves one or the other.
-  const save = (): void => {
-    const fd = openSync(`${file}.tmp`, "w");
-    writeSync(fd, JSON.stringify(state));
-    fsyncSync(fd);
-    closeSync(fd);
-    renameSync(`${file}.tmp`, file);
-  };
-  const locked = (account: string): boolean => Object.values(state.prepared).some((ms) => ms.some((m) => m.account === account));
-  return {
-    state,
-    prepare(txId, payload) {
-      const moves = (payload as { moves: Move[] }).moves.filter((m) => m.bank === name);
-      if (moves.length === 0) return "read-only";
-      for (const m of moves) {
-        if (locked(m.account)) return "abort"; // another transfer holds the account
-        if ((state.balances[m.account] ?? 0) + m.delta < 0) return "abort"; // insufficient funds
-      }
-      state.prepared[txId] = moves;
-      save(); // the promise is durable before the vote leaves
-      return "commit";
-    },
-    commit(txId) {
-      const moves = state.prepared[txId];
-      if (moves === undefined) return; // already applied: commit is idempotent
-      for (const m of moves) state.balances[m.account] = (state.balances[m.account] ?? 0) + m.delta;
-      delete state.prepared[txId];
-      save();
-    },
-    abort(txId) {
-      if (state.prepared[txId] === undefined) return;
-      delete state.prepared[txId];
-      save();
-    },
-    // After a crash: what is still promised; the worker settles each by its log and the protocol.
-    recover: () => Object.keys(state.prepared),
-  };
-}
-
-const role = process.argv[2];
-
-if (role === "bank") {
-  const [name, dir] = process.argv.slice(3) as [string, string];
-  const opening = name === "bank-a" ? { alice: 100, bob: 100 } : { carol: 100, dave: 100 };
-  const rm = bank(name, join(dir, `${name}.json`), opening);
-  const rt = await Runtime.start();
-  const participant = await Participant.open({ runtime: rt, logDir: join(dir, `${name}-log`), mailbox: name, resourceManager: rm });
-  process.on("message", async (m) => {
-    if (m === "balances") process.send!({ balances: rm.state.balances, prepared: Object.keys(rm.state.prepared).length });
-    if (m === "stop") {
-      await participant.close();
-      await rt.close();
-      process.disconnect();
-    }
-  });
-  process.send!({ address: participant.address });
+const [command, ...argv] = process.argv.slice(2);
+if (command === undefined) {
+  await demo();
+} else if (command === "--help" || command === "-h") {
+  console.log(USAGE);
 } else {
-  const dir = mkdtempSync(join(tmpdir(), "zmbox-bank-"));
-  const self = fileURLToPath(import.meta.url);
-  const banks = ["bank-a", "bank-b"].map((name) => ({ name, child: fork(self, ["bank", name, dir], { stdio: "inherit" }) }));
-  const ask = <T>(child: ChildProcess, message: string): Promise<T> =>
-    new Promise((resolve) => {
-      child.once("message", (m) => resolve(m as T));
-      child.send(message);
-    });
-  const addresses = await Promise.all(banks.map((b) => new Promise<string>((r) => b.child.once("message", (m) => r((m as { address: string }).address)))));
-  const where: Record<string, string> = { alice: "bank-a", bob: "bank-a", carol: "bank-b", dave: "bank-b" };
-  const bankAddress: Record<string, string> = { "bank-a": addresses[0]!, "bank-b": addresses[1]! };
-
-  const rt = await Runtime.start();
-  const coordinator = await Coordinator.open({ runtime: rt, logDir: join(dir, "coordinator-log"), mailbox: "coordinator" });
-  console.log(`coordinator ${coordinator.address}; banks ${addresses.join(", ")}`);
-
-  const people = Object.keys(where);
-  let seed = 7;
-  const random = (n: number): number => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return (((x ^ (x >>> 14)) >>> 0) / 4294967296) * n | 0;
-  };
-  const transfer = async (from: string, to: string, amount: number): Promise<string> => {
-    const moves: Move[] = [
-      { bank: where[from]!, account: from, delta: -amount },
-      { bank: where[to]!, account: to, delta: amount },
-    ];
-    const participants = [...new Set(moves.map((m) => bankAddress[m.bank]!))];
-    // A bank votes abort when an account is locked by another transfer (worth a retry) or
-    // when the money is not there (retries will not help): give up after a few.
-    for (let attempt = 1; ; attempt++) {
-      const outcome = await coordinator.transact({ participants, payload: { moves } });
-      if (outcome.committed) return `${from} -> ${to} ${amount}: committed${attempt > 1 ? ` (attempt ${attempt})` : ""}`;
-      if (attempt === 5) return `${from} -> ${to} ${amount}: aborted (${outcome.reason} by ${outcome.by ?? "?"})`;
-      await new Promise((r) => setTimeout(r, 5 * attempt));
+  const chosen = commands[command];
+  if (chosen === undefined) {
+    console.error(`bank.js: unknown command \`${command}\`\n${USAGE}`);
+    process.exit(2);
+  }
+  try {
+    await chosen.run(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`bank.js ${command}: ${error.message}\n${chosen.usage}`);
+      process.exit(2);
     }
-  };
-
-  const jobs: Promise<string>[] = [];
-  for (let i = 0; i < 16; i++) {
-    const from = people[random(4)]!;
-    let to = people[random(4)]!;
-    if (to === from) to = people[(people.indexOf(from) + 1) % 4]!;
-    jobs.push(transfer(from, to, 10 + random(80)));
-  }
-  for (const line of await Promise.all(jobs)) console.log(`  ${line}`);
-
-  // transact() resolves once the decision is durable at the coordinator; each bank applies it
-  // when GLOBAL-COMMIT reaches it. Read the balances once no bank holds a transfer prepared.
-  let finals: { balances: Record<string, number>; prepared: number }[] = [];
-  for (;;) {
-    finals = [];
-    for (const b of banks) finals.push(await ask<{ balances: Record<string, number>; prepared: number }>(b.child, "balances"));
-    if (finals.every((f) => f.prepared === 0)) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const all = Object.assign({}, ...finals.map((f) => f.balances)) as Record<string, number>;
-  const total = Object.values(all).reduce((a, b) => a + b, 0);
-  console.log(`balances: ${JSON.stringify(all)}; total ${total} (was 400)`);
-  console.log(`coordinator: ${JSON.stringify({ committed: coordinator.stats().committed, aborted: coordinator.stats().aborted })}`);
-  for (const b of banks) b.child.send("stop");
-  await Promise.all(banks.map((b) => new Promise((r) => b.child.once("exit", r))));
-  await coordinator.close();
-  await rt.close();
-  rmSync(dir, { recursive: true, force: true });
-  if (total !== 400) {
-    console.error("money was created or destroyed!");
+    console.error(`bank.js ${command}: ${(error as Error).message}`);
     process.exit(1);
   }
+}
+
+/** Two shards and a coordinator as child processes, a load, a clean stop, an audit. */
+async function demo(): Promise<void> {
+  exitWithParent();
+  const dir = mkdtempSync(join(tmpdir(), "zmbox-bank-"));
+  const [c, a, b] = (await freePorts(3)).map((p) => `tcp://127.0.0.1:${p}`) as [string, string, string];
+  const data = { a: join(dir, "a"), b: join(dir, "b"), c: join(dir, "coordinator") };
+  const shards = [
+    startCommand(["shard", "--name", "A", "--listen", a, "--data", data.a, "--accounts", "4", "--initial", "100"]),
+    startCommand(["shard", "--name", "B", "--listen", b, "--data", data.b, "--accounts", "4", "--initial", "100"]),
+  ];
+  const coord = startCommand(["coordinator", "--listen", c, "--data", data.c, "--shard", `A=${a}`, "--shard", `B=${b}`]);
+  let code = 0;
+  try {
+    await Promise.all([...shards.map((s, i) => whenReady(s, `shard ${"AB"[i]}`)), whenReady(coord, "coordinator")]);
+    console.log(`demo: shards A (pid ${shards[0]!.pid}) and B (pid ${shards[1]!.pid}), coordinator (pid ${coord.pid}); data in ${dir}`);
+
+    // The load and the audit are commands too; each prints one JSON line.
+    const loaded = await run(["load", "--coordinator", c, "--transfers", "40", "--concurrency", "4", "--seed", "7", "--accounts", "4", "--max-amount", "120"]);
+    console.log(`demo: load ${loaded.out} (exit ${loaded.code})`);
+    if (loaded.code !== 0) code = 1;
+  } catch (error) {
+    console.error("demo:", (error as Error).message);
+    code = 1;
+  } finally {
+    const exits = await Promise.all([stop(coord), ...shards.map((s) => stop(s))]);
+    console.log(`demo: stopped (exit codes ${exits.join(", ")})`);
+    if (exits.some((e) => e !== 0)) code = 1;
+  }
+  if (code === 0) {
+    const { code: exit, out } = await run(["audit", "--coordinator-data", data.c, "--data", data.a, "--data", data.b]);
+    console.log(`demo: audit ${out} (exit ${exit})`);
+    const report = JSON.parse(out) as { ok: boolean; total: number; expectedTotal: number };
+    console.log(`demo: balances total ${report.total} (was ${report.expectedTotal}): ${report.ok ? "money conserved, nothing in doubt" : "AUDIT FAILED"}`);
+    if (exit !== 0) code = 1;
+  }
+  rmSync(dir, { recursive: true, force: true });
+  process.exitCode = code;
+}
+
+/** Runs a command to its end: its exit code and what it printed. */
+async function run(args: string[]): Promise<{ code: number | string; out: string }> {
+  const child = startCommand(args, ["ignore", "pipe", "inherit", "ipc"]);
+  let out = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  const code = await exited(child);
+  return { code, out: out.trim() };
 }

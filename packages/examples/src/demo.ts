@@ -9,10 +9,12 @@
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { Runtime } from "@zmbox/mailbox";
+import { exitWithParent } from "./parent.js";
 
 const role = process.argv[2] ?? "producer";
 
 if (role === "consumer") {
+  exitWithParent(); // the consumer is forked: it ends with the producer
   // The notes' consumer: while (1) { receive(buffer, mbox); process message; }
   const [ordersAddress, doneAddress] = process.argv.slice(3) as [string, string];
   const rt = await Runtime.start();

@@ -23,12 +23,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Runtime } from "@zmbox/mailbox";
 import { Client, RemoteError, serve } from "@zmbox/twopc";
+import { exitWithParent } from "./parent.js";
 
 const role = process.argv[2] ?? "client";
 if (role === "server") await server(process.argv[3]!);
 else await client();
 
 async function server(dir: string): Promise<void> {
+  exitWithParent(); // forked by the client: it ends with it
   const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
   const files = rt.mailbox("files", { capacity: 100 });
   // receive(command, server_mbox) ... send(answer, client_mbox): serve() runs that loop.

@@ -19,9 +19,11 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Runtime } from "@zmbox/mailbox";
 import { isDeadLetter, stage } from "@zmbox/twopc";
+import { exitWithParent } from "./parent.js";
 
 const N = 60;
 const role = process.argv[2] ?? "main";
+if (role !== "main") exitWithParent(); // a forked stage ends with the main process
 if (role === "square") await square(...(process.argv.slice(3) as [string, string, string]));
 else if (role === "format") await format(...(process.argv.slice(3) as [string, string]));
 else await main();

@@ -5,7 +5,6 @@
 //        |                                                              |
 //   request() -- send {type:"request", clientId, requestId, replyTo, body} --> [svc] -> serve(): cache -> handler
 import { once } from "node:events";
-import { fileURLToPath } from "node:url";
 import t from "tap";
 import { AbortedError, ClosedError, InvalidAddressError, NoSuchMailboxError, TimeoutError, Runtime } from "@zmbox/mailbox";
 import {
@@ -540,16 +539,4 @@ t.test("rr - a server restarted between a request and its retry: the retry is an
   t.ok(client.stats().retries >= 1, "it took a retry");
   second.send("stop");
   t.equal(await exited(second), 0, "the server closed and exited on its own");
-});
-
-t.test("rr - the notes' file server example runs across two processes and exits 0", async (t) => {
-  const example = fileURLToPath(new URL("../../examples/src/file-server.ts", import.meta.url));
-  const child = forkChild(t, example, [], "pipe");
-  let out = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
-  const [code] = (await once(child, "exit")) as [number | null];
-  t.equal(code, 0, "exit code 0");
-  t.match(out, /client: sent "read rutabaga"/);
-  t.match(out, /client: got "Rutabaga/);
-  t.match(out, /ENOENT/, "the missing file's error reached the client");
 });
