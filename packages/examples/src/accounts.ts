@@ -26,7 +26,8 @@
 import { join } from "node:path";
 import { readLog, StableLog } from "@zmbox/log";
 import { InvalidArgumentError } from "@zmbox/mailbox";
-import { DEFAULT_REMEMBER_FOR, type ResourceManager } from "@zmbox/twopc";
+import type { ResourceManager } from "@zmbox/twopc";
+import { DEFAULT_REMEMBER_FOR } from "@zmbox/twopc/2pc";
 
 /** One account's change in a transfer. The deltas of a transfer sum to zero. */
 export interface Move {

@@ -14,7 +14,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { readLog } from "@zmbox/log";
-import { summarizeRecords } from "@zmbox/twopc";
+import { summarizeRecords } from "@zmbox/twopc/2pc";
 import { readAccounts } from "../accounts.js";
 import { lockHolder } from "../lock.js";
 import { list, parseFlags, required, UsageError } from "./args.js";

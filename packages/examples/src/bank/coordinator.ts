@@ -48,7 +48,14 @@ export async function coordinator(argv: readonly string[]): Promise<void> {
     const rt = await Runtime.start({ endpoint: listen });
     let node: Coordinator;
     try {
-      node = await Coordinator.open({ runtime: rt, logDir: join(dir, TWOPC_DIR), mailbox: COORDINATOR_MAILBOX, ...(voteTimeout === undefined ? {} : { voteTimeout }) });
+      node = await Coordinator.open({
+        runtime: rt,
+        logDir: join(dir, TWOPC_DIR),
+        mailbox: COORDINATOR_MAILBOX,
+        // Failure is loud: a coordinator whose log failed exits non-zero, for its supervisor.
+        onFailed: fail,
+        ...(voteTimeout === undefined ? {} : { voteTimeout }),
+      });
     } catch (error) {
       await rt.close();
       throw error;
@@ -59,7 +66,7 @@ export async function coordinator(argv: readonly string[]): Promise<void> {
       }
       return value;
     };
-    const transfers = serve(rt, rt.mailbox(TRANSFERS_MAILBOX), async (body: unknown): Promise<TransferReply> => {
+    const transfers = serve(rt, rt.mailbox(TRANSFERS_MAILBOX), async (body: unknown, context): Promise<TransferReply> => {
       const request = (typeof body === "object" && body !== null ? body : {}) as Record<string, unknown>;
       if (request.type !== "transfer") throw new BadTransferError(`Expected a request { type: "transfer", from, to, amount }, got type \`${String(request.type)}\``);
       const from = account(request.from, "from");
@@ -76,7 +83,11 @@ export async function coordinator(argv: readonly string[]): Promise<void> {
       const participants = [...new Set([shards.get(shardOf(from))!, shards.get(shardOf(to))!])];
       // A commit is durable here before transact resolves, so the reply never acknowledges
       // anything a crash could take back.
-      const outcome = await node.transact({ participants, payload: { moves } });
+      // The transfer's id is its request's, the same in every retry of it: a retry that reaches
+      // a restarted coordinator (its reply cache gone with it) gets the first run's outcome
+      // instead of moving the money a second time.
+      const txId = `${context.clientId}-${context.requestId}`;
+      const outcome = (await node.outcome(txId)) ?? (await node.transact({ txId, participants, payload: { moves } }));
       return { txId: outcome.txId, committed: outcome.committed, reason: outcome.reason, ...(outcome.by === undefined ? {} : { by: outcome.by }) };
     }, { concurrency });
     const status = serve(rt, rt.mailbox(STATUS_MAILBOX), (): Status => ({
@@ -88,12 +99,10 @@ export async function coordinator(argv: readonly string[]): Promise<void> {
       stats: { coordinator: node.stats(), transfers: transfers.stats() },
       shards: [...shards.keys()],
     }));
-    const watch = setInterval(() => node.stopped !== undefined && fail(node.stopped), 200);
     console.log(`coordinator: ${node.address} ready (pid ${process.pid}), transfers at ${TRANSFERS_MAILBOX}@${rt.endpoint}, ${node.inDoubt().length} in doubt; shards ${[...shards.values()].join(", ")}`);
     return {
       address: `${TRANSFERS_MAILBOX}@${rt.endpoint}`,
       async stop() {
-        clearInterval(watch);
         await transfers.close();
         await status.close();
         const { committed, aborted } = node.stats();

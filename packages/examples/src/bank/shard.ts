@@ -51,6 +51,8 @@ export async function shard(argv: readonly string[]): Promise<void> {
         logDir: join(dir, TWOPC_DIR),
         mailbox: shardMailbox(name),
         resourceManager: rm,
+        // Failure is loud: a shard whose log failed exits non-zero, for its supervisor.
+        onFailed: fail,
         ...(rememberFor === undefined ? {} : { rememberFor }),
       });
     } catch (error) {
