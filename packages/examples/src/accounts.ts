@@ -288,6 +288,11 @@ export class Accounts implements ResourceManager {
     }
   }
 
+  /** Why this shard refused `txId` (voted abort), if it did and still remembers. */
+  refusal(txId: string): Refusal | undefined {
+    return this.#state.decided[txId]?.reason;
+  }
+
   /**
    * Votes on a transfer: `"read-only"` if no move is on this shard, `"abort"` if it cannot be
    * done (see {@link Refusal}), else `"commit"` once the promise is durable.

@@ -9,7 +9,7 @@ export { Coordinator } from "./driver/coordinator.js";
 export { Participant } from "./driver/participant.js";
 export { NodeClosedError, NodeFailedError } from "./driver/errors.js";
 export type { CoordinatorOptions, TransactOptions, Outcome, CoordinatorInDoubt, CoordinatorStats } from "./driver/coordinator.js";
-export type { ResourceManager, ParticipantOptions, ParticipantInDoubt, ParticipantStats } from "./driver/participant.js";
+export type { ResourceManager, AbortVote, ParticipantOptions, ParticipantInDoubt, ParticipantStats } from "./driver/participant.js";
 export type { NodeOptions, NodeStats } from "./driver/node.js";
 // The sans-IO machines
 export { CoordinatorMachine, stepCoordinator, recoverCoordinatorTx } from "./protocol/coordinator.js";

@@ -30,7 +30,7 @@ export { Participant } from "./driver/participant.js";
 export { NodeClosedError, NodeFailedError } from "./driver/errors.js";
 export { TxIdInUseError, InvalidParticipantsError, InvalidLogError } from "./protocol/errors.js";
 export type { CoordinatorOptions, TransactOptions, Outcome, CoordinatorInDoubt, CoordinatorStats } from "./driver/coordinator.js";
-export type { ResourceManager, ParticipantOptions, ParticipantInDoubt, ParticipantStats } from "./driver/participant.js";
+export type { ResourceManager, AbortVote, ParticipantOptions, ParticipantInDoubt, ParticipantStats } from "./driver/participant.js";
 export type { NodeOptions, NodeStats } from "./driver/node.js";
 export { Vote } from "./protocol/types.js";
 export { OutcomeReason } from "./protocol/actions.js";

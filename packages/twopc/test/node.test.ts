@@ -310,3 +310,28 @@ t.test("2PC on the runtime: a participant whose disk is full fails loudly, and a
   t.equal(next.committed, true, "and the node commits again");
   t.equal(await Promise.race([restarted.closed.then(() => "settled"), Promise.resolve("running")]), "running", "closed is still pending while the node runs");
 });
+
+t.test("2PC on the runtime: a resource manager that says why it votes abort: the outcome carries the reason", async (t) => {
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const poor: ResourceManager = { prepare: () => ({ vote: "abort", reason: "insufficient-funds" }), commit: () => {}, abort: () => {} };
+  const rich = rm(() => "commit");
+  const a = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "poor", resourceManager: poor });
+  const b = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "rich", resourceManager: rich });
+  const c = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "coordinator-why" });
+  t.teardown(async () => {
+    await c.close();
+    await a.close();
+    await b.close();
+  });
+  const outcome = await c.transact({ participants: [a.address, b.address] });
+  t.match(outcome, { committed: false, reason: "voted-abort", by: a.address, detail: "insufficient-funds" });
+  await until(() => rich.log.some((l) => l.startsWith("abort")));
+  const plain = await Coordinator.open({ runtime: rt, logDir: dir(), mailbox: "coordinator-plain" });
+  t.teardown(() => plain.close());
+  const no = rm(() => "abort");
+  const d = await Participant.open({ runtime: rt, logDir: dir(), mailbox: "plain-no", resourceManager: no });
+  t.teardown(() => d.close());
+  const bare = await plain.transact({ participants: [d.address] });
+  t.equal(bare.detail, undefined, "a plain \"abort\" vote gives no detail");
+});

@@ -22,6 +22,7 @@ const specifier = (subpath: string): string => (subpath === "." ? "@zmbox/twopc"
 
 /** What `import ... from "@zmbox/twopc"` offers, values and types alike. */
 const MAIN = [
+  "AbortVote",
   // request-response
   "Client",
   "ClientOptions",

@@ -88,7 +88,7 @@ export async function coordinator(argv: readonly string[]): Promise<void> {
       // instead of moving the money a second time.
       const txId = `${context.clientId}-${context.requestId}`;
       const outcome = (await node.outcome(txId)) ?? (await node.transact({ txId, participants, payload: { moves } }));
-      return { txId: outcome.txId, committed: outcome.committed, reason: outcome.reason, ...(outcome.by === undefined ? {} : { by: outcome.by }) };
+      return { txId: outcome.txId, committed: outcome.committed, reason: outcome.reason, ...(outcome.by === undefined ? {} : { by: outcome.by }), ...(outcome.detail === undefined ? {} : { detail: outcome.detail }) };
     }, { concurrency });
     const status = serve(rt, rt.mailbox(STATUS_MAILBOX), (): Status => ({
       role: "coordinator",

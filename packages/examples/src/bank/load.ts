@@ -45,6 +45,8 @@ export interface LoadOptions {
 export interface LoadResult {
   committed: number;
   aborted: number;
+  /** Aborted transfers by why: the shard's reason (`insufficient-funds`, ...) or the coordinator's (`vote-timeout`, ...). */
+  abortedBy: Record<string, number>;
   /** Typed errors, by code. */
   failed: number;
   errors: Record<string, number>;
@@ -71,7 +73,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const accounts = options.accounts ?? 10;
   const maxAmount = options.maxAmount ?? 1500;
   const timeout = options.timeout ?? 15_000;
-  const result: LoadResult = { committed: 0, aborted: 0, failed: 0, errors: {}, untyped: 0 };
+  const result: LoadResult = { committed: 0, aborted: 0, abortedBy: {}, failed: 0, errors: {}, untyped: 0 };
   const rt = await Runtime.start();
   const client = new Client(rt);
   try {
@@ -90,7 +92,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         try {
           const reply = await client.request<TransferReply>(request, `${TRANSFERS_MAILBOX}@${options.coordinator}`, { timeout, retries: 0 });
           if (reply.committed) result.committed++;
-          else result.aborted++;
+          else {
+            result.aborted++;
+            const why = reply.detail ?? reply.reason;
+            result.abortedBy[why] = (result.abortedBy[why] ?? 0) + 1;
+          }
           options.onReply?.(request, reply);
         } catch (error) {
           const code = (error as { code?: unknown }).code;
@@ -133,7 +139,7 @@ export async function load(argv: readonly string[]): Promise<void> {
     maxAmount: integer(values, "max-amount", 1500, 1)!,
     timeout: integer(values, "timeout", 15_000, 1)!,
   });
-  const { committed, aborted, failed, errors } = result;
-  console.log(JSON.stringify({ committed, aborted, failed, ...(failed > 0 ? { errors } : {}) }));
+  const { committed, aborted, abortedBy, failed, errors } = result;
+  console.log(JSON.stringify({ committed, aborted, failed, abortedBy, ...(failed > 0 ? { errors } : {}) }));
   process.exitCode = result.untyped === 0 ? 0 : 1;
 }

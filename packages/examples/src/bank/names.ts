@@ -33,8 +33,10 @@ export interface TransferReply {
   readonly committed: boolean;
   /** The coordinator's reason: `"all-voted-commit"`, `"voted-abort"`, `"vote-timeout"`, ... */
   readonly reason: string;
-  /** With `"voted-abort"`: the shard that voted abort (its log says why). */
+  /** With `"voted-abort"`: the shard that voted abort. */
   readonly by?: string;
+  /** With `"voted-abort"`: why (`"insufficient-funds"`, `"account-busy"`, ...). */
+  readonly detail?: string;
 }
 
 /** A process's answer at its status mailbox. */

@@ -50,7 +50,17 @@ export async function shard(argv: readonly string[]): Promise<void> {
         runtime: rt,
         logDir: join(dir, TWOPC_DIR),
         mailbox: shardMailbox(name),
-        resourceManager: rm,
+        // The vote says why it aborts (insufficient funds, account busy, ...): the coordinator's
+        // outcome carries it to whoever asked for the transfer.
+        resourceManager: {
+          prepare: async (txId, payload) => {
+            const vote = await rm.prepare(txId, payload);
+            return vote === "abort" ? { vote, reason: rm.refusal(txId) ?? "refused" } : vote;
+          },
+          commit: (txId) => rm.commit(txId),
+          abort: (txId) => rm.abort(txId),
+          recover: () => rm.recover(),
+        },
         // Failure is loud: a shard whose log failed exits non-zero, for its supervisor.
         onFailed: fail,
         ...(rememberFor === undefined ? {} : { rememberFor }),

@@ -62,6 +62,8 @@ export interface Outcome {
   readonly reason: OutcomeReason;
   /** The participant that voted abort, when `reason` is `"voted-abort"`. */
   readonly by?: NodeId;
+  /** Why that participant voted abort, when its resource manager said (`"insufficient-funds"`). */
+  readonly detail?: string;
 }
 
 /** A transaction the coordinator has not finished: undecided (WAIT), or committed and waiting for ACKs. */
@@ -274,6 +276,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
       committed: action.committed,
       reason: action.reason,
       ...(action.by === undefined ? {} : { by: action.by }),
+      ...(action.detail === undefined ? {} : { detail: action.detail }),
     };
     if (outcome.committed) this.#committed++;
     else this.#aborted++;

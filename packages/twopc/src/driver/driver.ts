@@ -22,7 +22,7 @@ import type { Clock } from "@zmbox/mailbox/internal";
 import type { StableLog } from "@zmbox/log";
 import { ActionType, type OutcomeAction, type TwopcAction } from "../protocol/actions.js";
 import { EventType, type TimerName, type TwopcEvent } from "../protocol/events.js";
-import { isTwopcMessage, type TwopcMessage } from "../protocol/messages.js";
+import { MAX_REASON_LENGTH, isTwopcMessage, type TwopcMessage } from "../protocol/messages.js";
 import { RecordType, type TwopcRecord } from "../protocol/records.js";
 import { Decision, Vote, type NodeId, type TxId } from "../protocol/types.js";
 import { Mutation } from "../sim/mutation.js";
@@ -151,6 +151,14 @@ export interface DriverCounters {
   rmRetries: number;
 }
 
+/** The reason of a `{ vote: "abort", reason }` answer (a short string), if there is one. */
+function abortReason(answer: unknown): string | undefined {
+  if (typeof answer !== "object" || answer === null) return undefined;
+  const { vote, reason } = answer as { vote?: unknown; reason?: unknown };
+  if (vote !== Vote.Abort || typeof reason !== "string" || reason === "") return undefined;
+  return reason.length <= MAX_REASON_LENGTH ? reason : reason.slice(0, MAX_REASON_LENGTH);
+}
+
 /** Runs one machine through its ports. */
 export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
   readonly address: NodeId;
@@ -228,10 +236,12 @@ export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
 
   voted(txId: TxId, vote: unknown): void {
     if (this.#stopped) return;
-    // A resource manager that throws or answers nonsense votes to abort.
+    // A resource manager that throws or answers nonsense votes to abort. It may say why:
+    // `{ vote: "abort", reason }`.
     const v = vote === Vote.Commit || vote === Vote.ReadOnly ? vote : Vote.Abort;
     if (v === Vote.Commit) this.counters.prepared++;
-    this.#feedInternal({ type: EventType.Prepared, txId, vote: v } as E);
+    const reason = v === Vote.Abort ? abortReason(vote) : undefined;
+    this.#feedInternal((reason === undefined ? { type: EventType.Prepared, txId, vote: v } : { type: EventType.Prepared, txId, vote: v, reason }) as E);
   }
 
   applied(txId: TxId, decision: Decision, ok: boolean): void {
@@ -350,7 +360,7 @@ export function stableLogPort(log: StableLog<TwopcRecord>): LogPort {
 
 /** The application's resource manager, as the driver's port needs it (see `ResourceManager`). */
 export interface ResourceManagerCalls {
-  prepare(txId: TxId, payload: unknown): Promise<Vote> | Vote;
+  prepare(txId: TxId, payload: unknown): Promise<unknown> | unknown;
   commit(txId: TxId): Promise<void> | void;
   abort(txId: TxId): Promise<void> | void;
 }

@@ -13,13 +13,21 @@ import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
  * so `commit` and `abort` must be idempotent (and `abort` must accept ids it never saw).
  * Isolating concurrent transactions (locks) is the resource manager's job.
  */
+/** A vote to abort that says why. */
+export interface AbortVote {
+  readonly vote: "abort";
+  readonly reason: string;
+}
+
 export interface ResourceManager {
   /**
    * Can this participant promise to commit `txId`? Return `"commit"` (then the promise must be kept
    * across crashes: make the work durable before returning), `"abort"`, or `"read-only"` (nothing
-   * to commit here). A throw is a vote to abort.
+   * to commit here). A throw is a vote to abort. To say why it aborts, return
+   * `{ vote: "abort", reason: "insufficient-funds" }`: the coordinator's outcome carries the
+   * reason as `detail` (at most 200 characters).
    */
-  prepare(txId: TxId, payload: unknown): Promise<Vote> | Vote;
+  prepare(txId: TxId, payload: unknown): Promise<Vote | AbortVote> | Vote | AbortVote;
   /** Make the transaction's effects permanent. Retried until it succeeds. */
   commit(txId: TxId): Promise<void> | void;
   /** Roll the transaction back. Retried until it succeeds. */

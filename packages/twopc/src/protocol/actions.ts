@@ -81,6 +81,8 @@ export interface OutcomeAction {
   readonly reason: OutcomeReason;
   /** The participant that voted abort, for `voted-abort`. */
   readonly by?: NodeId;
+  /** Why it voted abort, when its resource manager said (`"insufficient-funds"`, say). */
+  readonly detail?: string;
 }
 
 export type TwopcAction =

@@ -95,6 +95,7 @@ function abort(
   reason: OutcomeReason,
   o: Opts,
   by?: NodeId,
+  detail?: string,
 ): Step<CoordinatorTx> {
   const { txId } = tx;
   // 2PC (notes): "If anyone votes to abort, coordinator writes Abort in its log and tells
@@ -108,7 +109,7 @@ function abort(
   for (const to of tx.participants) {
     if (to !== by && !tx.readOnly.includes(to)) actions.push({ type: ActionType.Send, to, msg: message(MessageType.GlobalAbort, txId, o.self) });
   }
-  actions.push({ type: ActionType.Outcome, txId, committed: false, reason, ...(by === undefined ? {} : { by }) });
+  actions.push({ type: ActionType.Outcome, txId, committed: false, reason, ...(by === undefined ? {} : { by }), ...(detail === undefined ? {} : { detail }) });
   return { tx: undefined, actions };
 }
 
@@ -196,7 +197,7 @@ function receive(tx: CoordinatorTx | undefined, msg: TwopcMessage, o: Opts): Ste
       return onVote(tx, msg, true, o);
     case MessageType.VoteAbort:
       // 2PC (notes): in WAIT, "Recv: VOTE-ABORT, Send: GLOBAL-ABORT".
-      if (tx?.phase === CoordinatorPhase.Wait && tx.participants.includes(msg.from)) return abort(tx, OutcomeReason.VotedAbort, o, msg.from);
+      if (tx?.phase === CoordinatorPhase.Wait && tx.participants.includes(msg.from)) return abort(tx, OutcomeReason.VotedAbort, o, msg.from, msg.type === MessageType.VoteAbort ? msg.reason : undefined);
       return stay(tx);
     case MessageType.Ack:
       return onAck(tx, msg.from);

@@ -86,6 +86,8 @@ export interface PreparedEvent {
   readonly type: typeof EventType.Prepared;
   readonly txId: TxId;
   readonly vote: Vote;
+  /** Why the resource manager voted abort, if it said; VOTE-ABORT carries it to the coordinator. */
+  readonly reason?: string;
 }
 
 /** Participant: the resource manager applied `commit` or `abort`. */

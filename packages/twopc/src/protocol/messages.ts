@@ -34,6 +34,8 @@ export interface VoteCommitMessage extends MessageBase {
 }
 export interface VoteAbortMessage extends MessageBase {
   readonly type: typeof MessageType.VoteAbort;
+  /** Why, in a word or a few, when the participant's resource manager said (`"insufficient-funds"`). */
+  readonly reason?: string;
 }
 export interface VoteReadOnlyMessage extends MessageBase {
   readonly type: typeof MessageType.VoteReadOnly;
@@ -77,6 +79,9 @@ const decisions: ReadonlySet<unknown> = new Set(Object.values(Decision));
  * const msg = unpack(bytes)
  * if (isTwopcMessage(msg)) actions = machine.handle({ type: "receive", msg })
  */
+/** @internal Longest abort reason a VOTE-ABORT carries, in UTF-16 code units. */
+export const MAX_REASON_LENGTH = 200;
+
 export function isTwopcMessage(value: unknown): value is TwopcMessage {
   if (typeof value !== "object" || value === null) return false;
   const m = value as Record<string, unknown>;
@@ -88,8 +93,9 @@ export function isTwopcMessage(value: unknown): value is TwopcMessage {
       return Array.isArray(m.participants) && m.participants.every((p) => typeof p === "string");
     case MessageType.Decision:
       return decisions.has(m.decision);
-    case MessageType.VoteCommit:
     case MessageType.VoteAbort:
+      return m.reason === undefined || (typeof m.reason === "string" && m.reason.length <= MAX_REASON_LENGTH);
+    case MessageType.VoteCommit:
     case MessageType.VoteReadOnly:
     case MessageType.GlobalCommit:
     case MessageType.GlobalAbort:

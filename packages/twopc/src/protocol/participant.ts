@@ -97,7 +97,7 @@ function readyDurable(tx: ParticipantReadyTx, o: Opts): Step<ParticipantTx> {
   return { tx: { ...tx, durable: true }, actions };
 }
 
-function onPrepared(tx: ParticipantTx | undefined, vote: Vote, o: Opts): Step<ParticipantTx> {
+function onPrepared(tx: ParticipantTx | undefined, vote: Vote, o: Opts, reason?: string): Step<ParticipantTx> {
   if (tx?.phase === ParticipantPhase.Abort && tx.rm === AbortProgress.AwaitingPrepare) {
     // The abort was decided while prepare ran; the resource manager hears it now.
     return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId: tx.txId }] };
@@ -123,7 +123,12 @@ function onPrepared(tx: ParticipantTx | undefined, vote: Vote, o: Opts): Step<Pa
       // Presumed abort: WORKER-ABORT is not forced, unless peers are waiting to be told.
       if (askers.length > 0) return peerAbort(txId, coordinator, askers, o);
       const step = enterAbort(txId, coordinator, { settled: false, preparing: false, force: false, waiting: [] });
-      return { tx: step.tx, actions: [send(coordinator, MessageType.VoteAbort, txId, o), ...step.actions] };
+      const voteAbort: TwopcAction = {
+        type: ActionType.Send,
+        to: coordinator,
+        msg: { type: MessageType.VoteAbort, txId, from: o.self, ...(reason === undefined ? {} : { reason }) },
+      };
+      return { tx: step.tx, actions: [voteAbort, ...step.actions] };
     }
     case Vote.ReadOnly:
       // Read-only optimisation: nothing to commit here; the participant answers and leaves phase 2
@@ -322,7 +327,7 @@ function stepInner(tx: ParticipantTx | undefined, event: ParticipantEvent, o: Op
     case EventType.Durable:
       return durable(tx, event.record, o);
     case EventType.Prepared:
-      return onPrepared(tx, event.vote, o);
+      return onPrepared(tx, event.vote, o, event.reason);
     case EventType.Applied:
       return onApplied(tx, event.decision);
     default:
