@@ -82,7 +82,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
 
   /** @internal */
   private constructor(parts: Awaited<ReturnType<typeof Coordinator.parts>>, onOutcome: ((o: Outcome) => void) | undefined) {
-    super(parts.options.runtime, parts.mailbox, parts.log, parts.machine);
+    super(parts.options.runtime, parts.mailbox, parts.log, parts.machine, undefined, parts.trace);
     this.#onOutcome = onOutcome;
     this.start(parts.records);
   }
