@@ -56,6 +56,8 @@ export interface TraceEvent {
   readonly tx?: TxId;
   /** The message type (`send`, `receive`). */
   readonly msg?: MessageType;
+  /** A DECISION message's decision (`send`, `receive`). */
+  readonly decision?: string;
   /** The other end of a message (`send`: the receiver, `receive`: the sender). */
   readonly peer?: NodeId;
   /** The record type (`append`, `durable`). */

@@ -5,6 +5,7 @@
  */
 import { ActionType, type TwopcAction } from "../protocol/actions.js";
 import { EventType, type TwopcEvent } from "../protocol/events.js";
+import { MessageType, type TwopcMessage } from "../protocol/messages.js";
 import type { NodeId, TxId } from "../protocol/types.js";
 import { TraceKind, type TraceEvent, type TraceSink } from "./events.js";
 
@@ -27,6 +28,12 @@ export function emit(port: TracePort, event: TraceEvent): void {
   }
 }
 
+const NO_FIELDS = {};
+/** A DECISION message's decision, as trace-event fields. */
+function decisionOf(msg: TwopcMessage): { decision?: string } {
+  return msg.type === MessageType.Decision ? { decision: msg.decision } : NO_FIELDS;
+}
+
 /** An event fed to the machine. */
 export function traceFed(port: TracePort, t: number, node: NodeId, event: TwopcEvent): void {
   switch (event.type) {
@@ -35,7 +42,7 @@ export function traceFed(port: TracePort, t: number, node: NodeId, event: TwopcE
     case EventType.Join:
       return emit(port, { t, node, kind: TraceKind.Join, tx: event.txId, peer: event.coordinator });
     case EventType.Receive:
-      return emit(port, { t, node, kind: TraceKind.Receive, tx: event.msg.txId, msg: event.msg.type, peer: event.msg.from });
+      return emit(port, { t, node, kind: TraceKind.Receive, tx: event.msg.txId, msg: event.msg.type, peer: event.msg.from, ...decisionOf(event.msg) });
     case EventType.Timeout:
       return emit(port, { t, node, kind: TraceKind.Timeout, tx: event.txId, timer: event.timer });
     case EventType.Durable:
@@ -55,7 +62,7 @@ export function traceAction(port: TracePort, t: number, node: NodeId, action: Tw
     case ActionType.Append:
       return emit(port, { t, node, kind: TraceKind.Append, tx: action.record.txId, record: action.record.type, forced: action.force });
     case ActionType.Send:
-      return emit(port, { t, node, kind: TraceKind.Send, tx: action.msg.txId, msg: action.msg.type, peer: action.to });
+      return emit(port, { t, node, kind: TraceKind.Send, tx: action.msg.txId, msg: action.msg.type, peer: action.to, ...decisionOf(action.msg) });
     case ActionType.SetTimer:
       return emit(port, { t, node, kind: TraceKind.TimerSet, tx: action.txId, timer: action.timer, ms: action.ms });
     case ActionType.ClearTimer:
