@@ -21,7 +21,7 @@ export interface RenderOptions {
   readonly txIds?: readonly TxId[];
 }
 
-/** One node's lane. */
+/** @internal One node's lane. */
 export interface Lane {
   readonly node: NodeId;
   /** What the lane is titled: the mailbox name when it tells the nodes apart, else the address. */
@@ -29,7 +29,7 @@ export interface Lane {
   readonly index: number;
 }
 
-/** One message: indexes into `Diagram.events` of its send and its receive (either may be missing). */
+/** @internal One message: indexes into `Diagram.events` of its send and its receive (either may be missing). */
 export interface DiagramMessage {
   readonly from: NodeId;
   readonly to: NodeId;
@@ -41,7 +41,7 @@ export interface DiagramMessage {
   readonly receive: number | undefined;
 }
 
-/** A run, ready to draw. */
+/** @internal A run, ready to draw. */
 export interface Diagram {
   /** In time order; a node's events keep the order it traced them in. */
   readonly events: readonly TraceEvent[];
@@ -86,7 +86,7 @@ function checkOptions(options: unknown): ReadonlySet<TxId> | undefined {
   return new Set(txIds);
 }
 
-/** Works out what to draw. @throws InvalidArgumentError for events or options that are not what they should be. */
+/** @internal Works out what to draw. @throws InvalidArgumentError for events or options that are not what they should be. */
 export function buildDiagram(events: readonly TraceEvent[], options?: RenderOptions): Diagram {
   checkTraceEvents(events);
   const only = checkOptions(options);
@@ -177,12 +177,12 @@ function messageLabel(e: TraceEvent): string {
   return e.decision === undefined ? e.msg ?? "?" : `${e.msg ?? "?"} ${e.decision}`;
 }
 
-/** `label` with the transaction id when the picture shows several. */
+/** @internal `label` with the transaction id when the picture shows several. */
 export function withTx(diagram: Diagram, label: string, tx: TxId | undefined): string {
   return diagram.multiTx && tx !== undefined && tx !== "" ? `${label} ${tx}` : label;
 }
 
-/** What a note on a node's lane says for `e`, or `undefined` when the event draws no note. */
+/** @internal What a note on a node's lane says for `e`, or `undefined` when the event draws no note. */
 export function noteText(diagram: Diagram, e: TraceEvent): string | undefined {
   switch (e.kind) {
     case TraceKind.Start:
