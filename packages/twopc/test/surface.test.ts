@@ -155,7 +155,7 @@ t.test("surface - the main entry exports exactly the common API, values and type
 t.test("surface - every subpath resolves to its built module and declarations", async (t) => {
   t.same(
     entries.map((e) => e.subpath),
-    [".", "./rr", "./pipeline", "./2pc", "./sim"],
+    [".", "./rr", "./pipeline", "./2pc", "./sim", "./trace"],
   );
   const expected: Record<string, string[]> = {
     ".": ["serve", "request", "Coordinator"],
@@ -163,6 +163,7 @@ t.test("surface - every subpath resolves to its built module and declarations", 
     "./pipeline": ["stage", "pipeline", "produce", "isDeadLetter"],
     "./2pc": ["Coordinator", "Participant", "CoordinatorMachine", "ParticipantMachine", "summarizeLog", "inspectLog", "DEFAULT_VOTE_TIMEOUT"],
     "./sim": ["simulateSeed", "checkExhaustively"],
+    "./trace": ["renderSvg", "renderMermaid", "readTraces", "TraceKind"],
   };
   for (const entry of entries) {
     t.ok(existsSync(join(root, entry.types)), `${entry.subpath}: ${entry.types} exists`);

@@ -3,7 +3,12 @@
  * `node packages/twopc/dist/cli/sim.js --seeds N --seed S [--mutation M] [--corruption P]` (or `pnpm sim ...`):
  * simulates seeds S .. S+N-1 and prints one summary line. On the first failing seed it prints
  * the violation and the seed's full trace, and exits 1. Exit 2 on bad arguments.
+ * With `--seeds 1 --picture PREFIX` it also draws the seed's run into PREFIX.svg and PREFIX.mmd.
  */
+import { writeFileSync } from "node:fs";
+import type { TraceEvent } from "../trace/events.js";
+import { renderMermaid } from "../trace/mermaid.js";
+import { renderSvg } from "../trace/svg.js";
 import { parseArgs } from "node:util";
 import { Mutation } from "../sim/mutation.js";
 import { simulateSeed, type SimStats } from "../sim/simulator.js";
@@ -11,7 +16,7 @@ import { simulateSeed, type SimStats } from "../sim/simulator.js";
 const usage =
   "usage: sim [--seeds N (default 1000)] [--seed S (default 1)] [--mutation " +
   Object.values(Mutation).join("|") +
-  "] [--corruption P (chance, 0 to 1, that a crash also damages a byte of the node's durable log; default 0)]";
+  "] [--corruption P (chance, 0 to 1, that a crash also damages a byte of the node's durable log; default 0)] [--picture PREFIX (with --seeds 1)]";
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}\n`);
@@ -27,7 +32,9 @@ function count(name: string, value: string | undefined, fallback: number, min: n
 
 let parsed;
 try {
-  parsed = parseArgs({ options: { seeds: { type: "string" }, seed: { type: "string" }, mutation: { type: "string" }, corruption: { type: "string" }, help: { type: "boolean", short: "h" } } });
+  parsed = parseArgs({
+    options: { seeds: { type: "string" }, seed: { type: "string" }, mutation: { type: "string" }, corruption: { type: "string" }, picture: { type: "string" }, help: { type: "boolean", short: "h" } },
+  });
 } catch (err) {
   fail(err instanceof Error ? err.message : String(err));
 }
@@ -42,7 +49,14 @@ const mutation = values.mutation;
 if (mutation !== undefined && !(Object.values(Mutation) as string[]).includes(mutation)) fail(`Unknown \`--mutation\` \`${mutation}\``);
 const corruption = values.corruption === undefined ? 0 : Number(values.corruption);
 if (!(corruption >= 0 && corruption <= 1)) fail(`Expected \`--corruption\` to be a number from 0 to 1, got \`${values.corruption}\``);
-const options = { ...(mutation === undefined ? {} : { mutation: mutation as Mutation }), ...(corruption > 0 ? { corruption } : {}) };
+const picture = values.picture;
+if (picture !== undefined && (picture === "" || seeds !== 1)) fail(`Expected \`--picture\` to be a file prefix, with \`--seeds 1\`, got \`${picture}\` with ${seeds} seeds`);
+const events: TraceEvent[] = [];
+const options = {
+  ...(mutation === undefined ? {} : { mutation: mutation as Mutation }),
+  ...(corruption > 0 ? { corruption } : {}),
+  ...(picture === undefined ? {} : { onTrace: (e: TraceEvent) => void events.push(e) }),
+};
 
 const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0 };
 const started = performance.now();
@@ -66,6 +80,11 @@ process.stdout.write(
     (corruption > 0 ? `; ${total.corruptions} log bytes damaged, ${total.refusedCorrupt} restarts refused for a corrupt log` : "") +
     "\n",
 );
+if (picture !== undefined) {
+  writeFileSync(`${picture}.svg`, renderSvg(events));
+  writeFileSync(`${picture}.mmd`, renderMermaid(events));
+  process.stdout.write(`drew seed ${first}: ${picture}.svg, ${picture}.mmd\n`);
+}
 if (failedSeed !== undefined) {
   const replay = await simulateSeed(failedSeed, { ...options, trace: true });
   process.stdout.write(`\nFAILED seed ${failedSeed}: ${replay.violation ?? "(did not fail again: nondeterminism!)"}\n\ntrace:\n${replay.trace.join("\n")}\n`);

@@ -113,7 +113,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
 
   /** @internal */
   private constructor(parts: Awaited<ReturnType<typeof Coordinator.parts>>, onOutcome: ((o: Outcome) => void) | undefined) {
-    super(parts.options, parts.mailbox, parts.log, parts.machine);
+    super(parts.options, parts.mailbox, parts.log, parts.machine, undefined, parts.trace);
     this.#onOutcome = onOutcome;
     this.#used = parts.used;
     this.#rememberFor = parts.options.rememberFor ?? DEFAULT_REMEMBER_FOR;

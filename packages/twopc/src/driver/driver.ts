@@ -26,6 +26,8 @@ import { MAX_REASON_LENGTH, isTwopcMessage, type TwopcMessage } from "../protoco
 import { RecordType, type TwopcRecord } from "../protocol/records.js";
 import { Decision, Vote, type NodeId, type TxId } from "../protocol/types.js";
 import { Mutation } from "../sim/mutation.js";
+import { TraceKind, type TraceEvent } from "../trace/events.js";
+import { emit, traceAction, traceFed, traceStart, type TracePort } from "../trace/record.js";
 import { NodeFailedError } from "./errors.js";
 import { Timers } from "./timers.js";
 
@@ -122,6 +124,8 @@ export interface DriverPorts {
   /** The driver stopped: closed, its log failed, or its machine threw (`error` says which). */
   stopped(error: Error): void;
   readonly trace?: DriverTrace;
+  /** Where trace events go (see trace/); without it, tracing costs one `undefined` check per event and action. */
+  readonly tracer?: TracePort | undefined;
 }
 
 /** The machine, as the driver sees it. */
@@ -169,6 +173,7 @@ export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
   readonly #timers: TimerPort;
   readonly #rm: RmPort | undefined;
   readonly #trace: DriverTrace | undefined;
+  readonly #tracer: TracePort | undefined;
   readonly #durableBeforeSync: boolean;
   /** Sender addresses seen, each kept once (see #interned). */
   readonly #addresses = new Map<string, string>();
@@ -184,6 +189,7 @@ export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
     this.#timers = ports.timers ?? new Timers((txId, timer) => this.#feedInternal({ type: EventType.Timeout, txId, timer } as E), ports.clock);
     this.#rm = ports.resourceManager;
     this.#trace = ports.trace;
+    this.#tracer = ports.tracer;
     this.#durableBeforeSync = options.mutation === Mutation.DriverDurableBeforeSync;
   }
 
@@ -196,6 +202,7 @@ export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
   feed(event: E): void {
     if (this.#stopped) return;
     this.#trace?.event(event);
+    if (this.#tracer !== undefined) traceFed(this.#tracer, this.#tracer.origin + this.#ports.clock.now(), this.address, event);
     this.execute(this.#machine.handle(event));
   }
 
@@ -204,6 +211,7 @@ export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
     for (const action of actions) {
       if (this.#stopped) return;
       this.#trace?.action(action);
+      if (this.#tracer !== undefined) traceAction(this.#tracer, this.#tracer.origin + this.#ports.clock.now(), this.address, action);
       this.#perform(action);
     }
   }
@@ -250,6 +258,7 @@ export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
     if (!ok) {
       // The decision is taken: retry until the resource manager succeeds, backing off.
       this.counters.rmRetries++;
+      if (this.#tracer !== undefined) this.#traceOf({ kind: TraceKind.RmResult, tx: txId, call: decision, result: "failed" });
       const attempt = this.#retries.get(txId) ?? 0;
       this.#retries.set(txId, attempt + 1);
       const retry = (): void => {
@@ -268,8 +277,22 @@ export class Driver<E extends TwopcEvent = TwopcEvent> implements DriverSink {
   stop(error: Error): void {
     if (this.#stopped) return;
     this.#stopped = error;
+    if (this.#tracer !== undefined) this.#traceOf({ kind: TraceKind.Stop, error: error.message });
     this.#timers.clearAll();
     this.#ports.stopped(error);
+  }
+
+  /**
+   * Traces the node's start, before the actions of its recovery: `records` log records read,
+   * and the transactions the recovered `machine` holds.
+   */
+  started(records: number, machine: { transactions(): Iterable<{ readonly txId: TxId; readonly phase: string }> }): void {
+    if (this.#tracer !== undefined) traceStart(this.#tracer, this.#tracer.origin + this.#ports.clock.now(), this.address, records, machine.transactions());
+  }
+
+  #traceOf(event: Omit<TraceEvent, "t" | "node">): void {
+    const port = this.#tracer!;
+    emit(port, { t: port.origin + this.#ports.clock.now(), node: this.address, ...event });
   }
 
   #perform(action: TwopcAction): void {

@@ -15,6 +15,8 @@ import type { TwopcRecord } from "../protocol/records.js";
 import type { NodeId, TxId } from "../protocol/types.js";
 import { DRIVER_LOG_OPTIONS, Driver, stableLogPort, type DriverPorts, type RmPort } from "./driver.js";
 import { NodeClosedError } from "./errors.js";
+import type { TraceSink } from "../trace/events.js";
+import { openNodeTrace, type NodeTrace } from "../trace/file.js";
 
 /** The machines' sends return once queued: best effort, their timers retry what is lost. One object for all. */
 const SEND_OPTIONS = { until: "queued" } as const;
@@ -50,6 +52,16 @@ export interface NodeOptions {
    * log. Not called for `close()`. See also {@link TwopcNode.closed}.
    */
   readonly onFailed?: (error: Error) => void;
+  /**
+   * Trace what the node does (messages, log writes, timeouts, resource-manager calls, outcomes,
+   * start and recovery, stop) for `renderSvg` / `renderMermaid` or the `twopc-trace` CLI: a
+   * function that receives each `TraceEvent`, or a directory where the node appends JSON lines
+   * to `<mailbox>.trace.jsonl` (in batches; flushed on close).
+   * @default no tracing
+   * @example
+   * await Participant.open({ runtime, logDir, mailbox: "w1", resourceManager, trace: "/var/tmp/run1" })
+   */
+  readonly trace?: TraceSink | string;
 }
 
 /** Counters of a node. */
@@ -115,10 +127,11 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
    * node.closed.then((error) => { if (error) { console.error(error); process.exit(1); } });
    */
   readonly closed: Promise<Error | undefined>;
+  readonly #trace: NodeTrace | undefined;
   #loop: Promise<void> = Promise.resolve();
 
   /** @internal */
-  protected constructor(options: NodeOptions, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M, resourceManager?: RmPort) {
+  protected constructor(options: NodeOptions, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M, resourceManager?: RmPort, trace?: NodeTrace) {
     const runtime = options.runtime;
     this.runtime = runtime;
     this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
@@ -126,14 +139,17 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     this.#log = log;
     this.machine = machine;
     this.address = mailbox.address;
+    this.#trace = trace;
     const ports: DriverPorts = {
       ...(resourceManager === undefined ? {} : { resourceManager }),
       outcome: (action) => this.onOutcome(action),
       log: stableLogPort(log),
       send: (to: NodeId, msg: TwopcMessage) => runtime.send(msg, to, SEND_OPTIONS),
       clock: realClock,
+      tracer: trace?.port,
       stopped: (error) => {
         this.#mailbox.close();
+        this.#trace?.file?.close();
         this.onStop(error);
         const failed = error instanceof NodeClosedError ? undefined : error;
         this.#settleClosed(failed);
@@ -153,8 +169,9 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     makeMachine: (self: string) => M,
     /** Transactions compaction keeps although the machine is done with them. */
     alsoRetain?: { has(txId: TxId): boolean },
-  ): Promise<{ mailbox: Mailbox; log: StableLog<TwopcRecord>; machine: M; records: TwopcRecord[] }> {
+  ): Promise<{ mailbox: Mailbox; log: StableLog<TwopcRecord>; machine: M; records: TwopcRecord[]; trace: NodeTrace | undefined }> {
     checkNodeOptions(options);
+    const trace = openNodeTrace(options.trace, options.mailbox);
     const mailbox = options.runtime.mailbox(options.mailbox, { capacity: options.capacity ?? 1024 });
     try {
       const machine = makeMachine(mailbox.address);
@@ -164,7 +181,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
         // Unforced records (COORD-START, ENDs) ride with the next forced group.
         ...DRIVER_LOG_OPTIONS,
       });
-      return { mailbox, log, machine, records };
+      return { mailbox, log, machine, records, trace };
     } catch (error) {
       mailbox.close();
       throw error;
@@ -173,7 +190,10 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
 
   /** @internal Recovers from the log's records, then starts taking messages. */
   protected start(records: readonly TwopcRecord[]): void {
-    this.driver.execute(this.recoverFrom(records));
+    const actions = this.recoverFrom(records);
+    // Both machines' transactions carry a txId and a phase.
+    this.driver.started(records.length, this.machine as unknown as Parameters<Driver<E>["started"]>[1]);
+    this.driver.execute(actions);
     this.#loop = this.#receive();
   }
 

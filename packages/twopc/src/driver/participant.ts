@@ -94,7 +94,7 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
 
   /** @internal */
   private constructor(parts: Awaited<ReturnType<typeof Participant.parts>>) {
-    super(parts.options, parts.mailbox, parts.log, parts.machine, resourceManagerPort(parts.options.resourceManager));
+    super(parts.options, parts.mailbox, parts.log, parts.machine, resourceManagerPort(parts.options.resourceManager), parts.trace);
     this.#prepared = parts.prepared;
     this.start(parts.records);
   }

@@ -19,6 +19,7 @@ import { DRIVER_LOG_OPTIONS, Driver, resourceManagerPort, stableLogPort, type Dr
 import { isMachineMutation, type Mutation } from "./mutation.js";
 import { SIM_LATENCY, type SimTiming } from "./scenario.js";
 import { describeAction, describeEvent } from "./trace.js";
+import { TraceKind, type TraceSink } from "../trace/events.js";
 
 /** Where simulated nodes live: the clock, the network, the resource managers, the checker. */
 export interface World {
@@ -43,6 +44,8 @@ export interface World {
   fail(reason: string): void;
   /** Records a trace line, when tracing. */
   readonly trace: ((line: string) => void) | undefined;
+  /** Receives trace events (for pictures of the run), when asked for. */
+  readonly onTrace?: TraceSink | undefined;
 }
 
 export const NodeStatus = { Down: "down", Starting: "starting", Up: "up" } as const;
@@ -183,6 +186,7 @@ export class SimNode {
       stopped: (error) => {
         if (current()) world.fail(`${this.id} stopped while up: ${error.message}${error.cause === undefined ? "" : ` (${String(error.cause)})`}`);
       },
+      ...(world.onTrace === undefined ? {} : { tracer: { sink: world.onTrace, origin: 0 } }),
       ...(world.trace === undefined
         ? {}
         : {
@@ -198,11 +202,17 @@ export class SimNode {
     this.driver = driver;
     this.status = NodeStatus.Up;
     this.#trace(`RESTART: ${records.length} records recovered${truncatedBytes > 0 ? `, ${truncatedBytes} bytes of torn tail cut` : ""}`);
-    this.#guard("recovery", () => driver.execute(machine instanceof ParticipantMachine ? machine.recover(records, world.preparedAt(this.id)) : machine.recover(records)));
+    this.#guard("recovery", () => {
+      const actions = machine instanceof ParticipantMachine ? machine.recover(records, world.preparedAt(this.id)) : machine.recover(records);
+      driver.started(records.length, machine);
+      driver.execute(actions);
+    });
   }
 
   /** Power loss: unsynced log bytes are lost except a random torn prefix. */
   crash(keepUnsynced: (unsynced: number) => number): void {
+    // Before the driver's stop: a picture shows the crash, and the node down from then on.
+    this.#world.onTrace?.({ t: this.#world.now, node: this.id, kind: TraceKind.Crash });
     this.incarnation++;
     this.status = NodeStatus.Down;
     this.driver?.stop(new Error("crashed"));

@@ -30,6 +30,7 @@ const LOG_PATH = `${LOG_DIR}/${LOG_FILE_NAME}`;
 import { Rng } from "./rng.js";
 import { SIM_LATENCY, drawScenario, type Scenario, type ScenarioTx } from "./scenario.js";
 import { describeMessage } from "./trace.js";
+import type { TraceSink } from "../trace/events.js";
 
 /** Chance that a resource manager's commit or abort fails before healing (the driver retries it). */
 const RM_FAILURE_RATE = 0.1;
@@ -57,6 +58,8 @@ export interface SimOptions {
    * atomicity.
    */
   readonly salvage?: boolean;
+  /** Receives trace events of every node, crashes included (see `renderSvg`). */
+  readonly onTrace?: TraceSink;
 }
 
 export interface SimStats {
@@ -102,6 +105,7 @@ class Simulation implements World {
   now = 0;
   readonly trace: ((line: string) => void) | undefined;
   readonly lines: string[] = [];
+  readonly onTrace: TraceSink | undefined;
   readonly stats: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0 };
   violation: string | undefined;
   readonly #rng: Rng;
@@ -125,6 +129,7 @@ class Simulation implements World {
     this.#damageRng = new Rng(seed ^ 0x5eed);
     this.#scenario = drawScenario(this.#rng);
     this.trace = options.trace === true ? (line) => this.lines.push(line) : undefined;
+    this.onTrace = options.onTrace;
     const { coordinator, participants, txs, timing } = this.#scenario;
     this.#nodes.set(coordinator, new SimNode(coordinator, "coordinator", this, timing, options.mutation));
     for (const w of participants) this.#nodes.set(w, new SimNode(w, "participant", this, timing, options.mutation));
