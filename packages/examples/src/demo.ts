@@ -15,7 +15,7 @@ const role = process.argv[2] ?? "producer";
 
 if (role === "consumer") {
   exitWithParent(); // the consumer is forked: it ends with the producer
-  // The notes' consumer: while (1) { receive(buffer, mbox); process message; }
+  // The textbook consumer: while (1) { receive(buffer, mbox); process message; }
   const [ordersAddress, doneAddress] = process.argv.slice(3) as [string, string];
   const rt = await Runtime.start();
   const { receive, send } = rt;
@@ -44,7 +44,7 @@ if (role === "consumer") {
   await send({ id: 1, item: "turnip" }, orders, { until: "stored" });
   console.log(`until "stored":   order 1 is in the mailbox (${(performance.now() - t).toFixed(1)} ms)`);
 
-  // The notes' producer: while (1) { prepare message; send(msg, mbox); }
+  // The textbook producer: while (1) { prepare message; send(msg, mbox); }
   t = performance.now();
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, orders.depth)), 1);

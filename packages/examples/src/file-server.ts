@@ -1,5 +1,5 @@
 /**
- * The notes' file service, across two OS processes:
+ * The textbook file service, across two OS processes:
  *
  *   Client (requesting the file)              Server (responding with the file)
  *     send("read rutabaga", server_mbox);       receive(command, server_mbox);
@@ -7,7 +7,7 @@
  *                                               send(answer, client_mbox);
  *
  * This program is the client; it forks itself as the server (`file-server.js server <dir>`).
- * Part 1 writes the notes' two lines with bare `send`/`receive`: the request is the envelope
+ * Part 1 writes the textbook two lines with bare `send`/`receive`: the request is the envelope
  * `serve()` understands, which names the client's mailbox. Part 2 does the same with
  * `Client.request()`, which adds correlation ids, retries and typed errors.
  *
@@ -63,7 +63,7 @@ async function client(): Promise<void> {
       once(child, "exit").then(([code]) => Promise.reject(new Error(`the server exited (${code}) before it was ready`))),
     ]);
 
-    // Part 1, as the notes write it.
+    // Part 1, as the textbook writes it.
     const { send, receive } = rt;
     const clientMbox = rt.mailbox("client");
     await send({ type: "request", clientId: `literal-${process.pid}`, requestId: 1, replyTo: clientMbox.address, body: "read rutabaga" }, serverMbox);

@@ -8,7 +8,7 @@
  *   consumer loop <-- [results] <-------------------------------------------------------------+
  *   dead letters  <-- [dead]    <-- stage "square" throws on 13
  *
- * The producer and the last consumer are the notes' loops, written as they are:
+ * The producer and the last consumer are the textbook loops, written as they are:
  *   while (...) await send(msg, mbox);        while (...) await receive(mbox);
  * Every mailbox has a small capacity, so the slow last stage sets the pace of the producer,
  * and no queue anywhere grows past its capacity. This program is the main process; it forks
@@ -95,7 +95,7 @@ async function main(): Promise<void> {
     let peak = 0;
     const sampler = setInterval(() => (peak = Math.max(peak, numbers.depth, results.depth)), 1);
     let consumed = 0;
-    // The notes' consumer: while (1) { receive(buffer, mbox); process message; }
+    // The textbook consumer: while (1) { receive(buffer, mbox); process message; }
     const consumer = (async () => {
       while (consumed < N - 1) {
         const line = (await receive(results, { timeout: 20_000 })) as string;
@@ -103,7 +103,7 @@ async function main(): Promise<void> {
         if (consumed % 15 === 0) console.log(`main: result ${consumed}: ${line}`);
       }
     })();
-    // The notes' producer: while (1) { prepare message; send(msg, mbox); }
+    // The textbook producer: while (1) { prepare message; send(msg, mbox); }
     const started = performance.now();
     let n = 1;
     while (n <= N) {

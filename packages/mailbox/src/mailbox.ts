@@ -136,7 +136,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /**
-   * The notes' `receive(buffer, mbox)`: waits for a message, copies its bytes into `buffer`
+   * The textbook `receive(buffer, mbox)`: waits for a message, copies its bytes into `buffer`
    * and returns the length. A message larger than `buffer` rejects with
    * `BufferTooSmallError` and stays in the mailbox. Messages sent as values give their
    * MessagePack bytes.

@@ -71,7 +71,7 @@ export interface RuntimeStats {
 /**
  * A mailbox runtime. Start one per process (or more), create mailboxes, send and receive.
  *
- * `send`, `receive` and `receiveInto` are bound, so the notes' loops read as written:
+ * `send`, `receive` and `receiveInto` are bound, so the textbook loops read as written:
  * @example
  * const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
  * const { send, receive } = rt;
@@ -207,7 +207,7 @@ export class Runtime implements AsyncDisposable {
   };
 
   /**
-   * The notes' `receive(buffer, mbox)`: copies the next message's bytes into `buffer` and
+   * The textbook `receive(buffer, mbox)`: copies the next message's bytes into `buffer` and
    * returns the length; a message too big rejects with `BufferTooSmallError` and stays.
    */
   readonly receiveInto = (buffer: Uint8Array, mbox: string | Mailbox, options?: ReceiveOptions): Promise<number> => {

@@ -197,7 +197,7 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
   }
 
   /**
-   * Opens the coordinator: its log is read and every transaction in it recovered by the notes'
+   * Opens the coordinator: its log is read and every transaction in it recovered by the recovery
    * table (abort what was undecided; finish what was committed), then it starts serving.
    */
   static async open(options: CoordinatorOptions): Promise<Coordinator> {

@@ -128,7 +128,7 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
   }
 
   /**
-   * Opens the participant: its log is recovered by the notes' table (commit what was committed,
+   * Opens the participant: its log is recovered by the recovery table (docs/protocol.md) (commit what was committed,
    * abort what was not promised, ask about READY), with what `resourceManager.recover()` says
    * it still holds prepared.
    */
@@ -146,7 +146,7 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
 
   /**
    * Tells the participant that work for `txId` started here before 2PC: if no VOTE-REQ comes within
-   * `timeout`, it aborts (the notes' "participant in INIT times out and aborts").
+   * `timeout`, it aborts (the textbook "participant in INIT times out and aborts").
    */
   join(txId: TxId, coordinator: NodeId, timeout?: number): void {
     const event: ParticipantEvent = { type: EventType.Join, txId, coordinator };

@@ -1,5 +1,5 @@
 /**
- * The notes' producer loop, `while (...) { prepare message; send(msg, mbox) }`, over any
+ * The textbook producer loop, `while (...) { prepare message; send(msg, mbox) }`, over any
  * (async) iterable. Each send waits until stored (by default), so a full mailbox holds the
  * producer back: "no need for producer/consumer to keep track of space in mailbox".
  */

@@ -1,5 +1,5 @@
 /**
- * A pipeline stage: `concurrency` workers, each running the notes' consumer loop
+ * A pipeline stage: `concurrency` workers, each running the textbook consumer loop
  *
  *   while (...) { message = await receive(from); output = handle(message); await send(output, to) }
  *

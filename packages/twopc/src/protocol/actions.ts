@@ -66,9 +66,9 @@ export const OutcomeReason = {
   AllReadOnly: "all-read-only",
   VotedAbort: "voted-abort",
   VoteTimeout: "vote-timeout",
-  /** Restarted with the transaction in INIT/WAIT: the notes' table says abort. */
+  /** Restarted with the transaction in INIT/WAIT: the recovery table (docs/protocol.md) says abort. */
   RecoveredInWait: "recovered-in-wait",
-  /** Restarted with COMMIT logged: the notes' table says commit (phase 2 resumes). */
+  /** Restarted with COMMIT logged: the recovery table (docs/protocol.md) says commit (phase 2 resumes). */
   RecoveredInCommit: "recovered-in-commit",
 } as const;
 export type OutcomeReason = (typeof OutcomeReason)[keyof typeof OutcomeReason];

@@ -73,7 +73,7 @@ function begin(tx: CoordinatorTx | undefined, event: BeginEvent, o: Opts): Step<
   const timeout = validateBegin(event, o.self) ?? o.voteTimeout;
   const { txId } = event;
   const participants = [...event.participants];
-  // 2PC (notes): coordinator INIT -> WAIT on "Recv: START, Send: VOTE-REQ" to all participants.
+  // 2PC: coordinator INIT -> WAIT on "Recv: START, Send: VOTE-REQ" to all participants.
   // Presumed abort: COORD-START is not forced; if it is lost, the transaction is simply unknown,
   // which means abort. VOTE-REQ carries the participants for cooperative termination.
   const start: TwopcAction = { type: ActionType.Append, record: { type: RecordType.CoordStart, txId, participants }, force: event.durableStart === true };
@@ -98,7 +98,7 @@ function abort(
   detail?: string,
 ): Step<CoordinatorTx> {
   const { txId } = tx;
-  // 2PC (notes): "If anyone votes to abort, coordinator writes Abort in its log and tells
+  // 2PC: "If anyone votes to abort, coordinator writes Abort in its log and tells
   // everyone to abort" (GLOBAL-ABORT; read-only voters have left and the aborter knows).
   // Presumed abort: COORD-ABORT is not forced and no ACK is awaited; a participant that misses
   // GLOBAL-ABORT asks, and the coordinator, having forgotten, answers abort.
@@ -115,7 +115,7 @@ function abort(
 
 function commitDurable(tx: CoordinatorCommitTx, reason: OutcomeReason, o: Opts): Step<CoordinatorTx> {
   const { txId } = tx;
-  // 2PC (notes): "Then asks all nodes to commit" — GLOBAL-COMMIT to every commit voter, only now
+  // 2PC: "Then asks all nodes to commit" — GLOBAL-COMMIT to every commit voter, only now
   // that COORD-COMMIT is durable; resent on a timer until each has ACKed.
   const actions: TwopcAction[] = tx.awaitingAck.map((to) => ({ type: ActionType.Send, to, msg: message(MessageType.GlobalCommit, txId, o.self) }));
   actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Resend, ms: o.resendInterval });
@@ -135,7 +135,7 @@ function allVoted(tx: CoordinatorWaitTx, o: Opts): Step<CoordinatorTx> {
       actions: [clear, { type: ActionType.Append, record: { type: RecordType.CoordEnd, txId }, force: true }],
     };
   }
-  // 2PC (notes): "After all participants respond that they are prepared, then the coordinator
+  // 2PC: "After all participants respond that they are prepared, then the coordinator
   // writes Commit to its log" — forced; GLOBAL-COMMIT waits for the durable event.
   const next: CoordinatorCommitTx = { phase: CoordinatorPhase.Commit, txId, participants: tx.participants, durable: false, awaitingAck: tx.committed };
   const force = o.mutation !== Mutation.CoordinatorCommitsBeforeForce;
@@ -156,7 +156,7 @@ function onVote(tx: CoordinatorTx | undefined, msg: TwopcMessage, readOnly: bool
   if (tx.phase !== CoordinatorPhase.Wait || tx.awaitingStart !== undefined || !tx.participants.includes(msg.from)) return stay(tx);
   if (tx.committed.includes(msg.from) || tx.readOnly.includes(msg.from)) return stay(tx);
   const next: CoordinatorWaitTx = readOnly ? { ...tx, readOnly: [...tx.readOnly, msg.from] } : { ...tx, committed: [...tx.committed, msg.from] };
-  // 2PC (notes): "If receive VOTE-COMMIT from all N participants" (read-only counts as a yes).
+  // 2PC: "If receive VOTE-COMMIT from all N participants" (read-only counts as a yes).
   if (next.committed.length + next.readOnly.length < next.participants.length) return stay(next);
   return allVoted(next, o);
 }
@@ -166,7 +166,7 @@ function onAck(tx: CoordinatorTx | undefined, from: NodeId): Step<CoordinatorTx>
   const awaitingAck = tx.awaitingAck.filter((p) => p !== from);
   if (awaitingAck.length > 0) return stay({ ...tx, awaitingAck });
   const { txId } = tx;
-  // 2PC (notes): "After receive ACKs, coordinator writes 'Got Commit' to log" — END, not forced:
+  // 2PC: "After receive ACKs, coordinator writes 'Got Commit' to log" — END, not forced:
   // if it is lost, recovery finds COMMIT, resends GLOBAL-COMMIT and the participants ACK again.
   return {
     tx: undefined,
@@ -196,7 +196,7 @@ function receive(tx: CoordinatorTx | undefined, msg: TwopcMessage, o: Opts): Ste
     case MessageType.VoteReadOnly:
       return onVote(tx, msg, true, o);
     case MessageType.VoteAbort:
-      // 2PC (notes): in WAIT, "Recv: VOTE-ABORT, Send: GLOBAL-ABORT".
+      // 2PC: in WAIT, "Recv: VOTE-ABORT, Send: GLOBAL-ABORT".
       if (tx?.phase === CoordinatorPhase.Wait && tx.participants.includes(msg.from)) return abort(tx, OutcomeReason.VotedAbort, o, msg.from, msg.type === MessageType.VoteAbort ? msg.reason : undefined);
       return stay(tx);
     case MessageType.Ack:
@@ -216,7 +216,7 @@ function receive(tx: CoordinatorTx | undefined, msg: TwopcMessage, o: Opts): Ste
 function timeout(tx: CoordinatorTx | undefined, timer: TimerName, o: Opts): Step<CoordinatorTx> {
   switch (timer) {
     case TimerName.Vote:
-      // 2PC (notes): "In WAIT, if doesn't receive N votes, it times out and sends GLOBAL-ABORT".
+      // 2PC: "In WAIT, if doesn't receive N votes, it times out and sends GLOBAL-ABORT".
       return tx?.phase === CoordinatorPhase.Wait ? abort(tx, OutcomeReason.VoteTimeout, o) : stay(tx);
     case TimerName.Resend: {
       if (tx?.phase !== CoordinatorPhase.Commit || !tx.durable) return stay(tx);
@@ -274,10 +274,10 @@ export function recoverCoordinatorTx(state: CoordinatorLogState, o: Opts): Step<
   const { txId, participants } = state;
   switch (state.phase) {
     case CoordinatorPhase.Wait:
-      // 2PC (notes), recovery: "Coordinator aborts in INIT, WAIT, or ABORT".
+      // 2PC recovery (docs/protocol.md): "Coordinator aborts in INIT, WAIT, or ABORT".
       return abort({ txId, participants, readOnly: [] }, OutcomeReason.RecoveredInWait, o);
     case CoordinatorPhase.Commit:
-      // 2PC (notes), recovery: "Coordinator commits in COMMIT" — phase 2 starts over.
+      // 2PC recovery (docs/protocol.md): "Coordinator commits in COMMIT" — phase 2 starts over.
       return commitDurable({ phase: CoordinatorPhase.Commit, txId, participants, durable: true, awaitingAck: state.ackers }, OutcomeReason.RecoveredInCommit, o);
     case CoordinatorPhase.Abort:
       return stay(undefined); // ABORT is always ended: presumed abort needs nothing more

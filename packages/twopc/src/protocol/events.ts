@@ -28,7 +28,7 @@ export const EventType = {
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
-/** Coordinator: start a transaction (the notes' "Recv: START"). */
+/** Coordinator: start a transaction (the textbook "Recv: START"). */
 export interface BeginEvent {
   readonly type: typeof EventType.Begin;
   readonly txId: TxId;

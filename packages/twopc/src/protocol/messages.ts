@@ -1,6 +1,6 @@
 import { Decision, type NodeId, type TxId } from "./types.js";
 
-/** The protocol's message kinds: the notes' six, plus the decision request of a blocked participant. */
+/** The protocol's message kinds: the textbook six, plus the decision request of a blocked participant. */
 export const MessageType = {
   VoteReq: "VOTE-REQ",
   VoteCommit: "VOTE-COMMIT",

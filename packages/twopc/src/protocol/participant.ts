@@ -68,7 +68,7 @@ function join(tx: ParticipantTx | undefined, event: JoinEvent, o: Opts): Step<Pa
 function onVoteReq(tx: ParticipantTx | undefined, msg: VoteReqMessage, o: Opts): Step<ParticipantTx> {
   if (!msg.participants.includes(o.self)) return stay(tx);
   const { txId } = msg;
-  // 2PC (notes): the participant waits in INIT for VOTE-REQ; on it, its resource manager decides
+  // 2PC: the participant waits in INIT for VOTE-REQ; on it, its resource manager decides
   // whether it is ready (prepare).
   const prepare: TwopcAction = { type: ActionType.RmPrepare, txId, payload: msg.payload };
   const init: ParticipantInitTx = { phase: ParticipantPhase.Init, txId, coordinator: msg.from, participants: msg.participants, preparing: true, askers: [] };
@@ -109,7 +109,7 @@ function onPrepared(tx: ParticipantTx | undefined, vote: Vote, o: Opts, reason?:
       // Cooperative termination: a peer asked before this participant voted, so it may still abort
       // and tell the asker. (It cannot have voted commit before a crash: READY would be logged.)
       if (askers.length > 0) return peerAbort(txId, coordinator, askers, o);
-      // 2PC (notes): "Participants record promise in log, then acknowledge": WORKER-READY is
+      // 2PC: "Participants record promise in log, then acknowledge": WORKER-READY is
       // forced, and VOTE-COMMIT goes out only on its durable event.
       const ready: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false };
       const force = o.mutation !== Mutation.ParticipantVotesBeforeForce;
@@ -119,7 +119,7 @@ function onPrepared(tx: ParticipantTx | undefined, vote: Vote, o: Opts, reason?:
       return { tx: early.tx, actions: [append, ...early.actions] };
     }
     case Vote.Abort: {
-      // 2PC (notes): "If not ready, send VOTE-ABORT to coordinator, and immediately abort".
+      // 2PC: "If not ready, send VOTE-ABORT to coordinator, and immediately abort".
       // Presumed abort: WORKER-ABORT is not forced, unless peers are waiting to be told.
       if (askers.length > 0) return peerAbort(txId, coordinator, askers, o);
       const step = enterAbort(txId, coordinator, { settled: false, preparing: false, force: false, waiting: [] });
@@ -176,7 +176,7 @@ function onCommitDecision(tx: ParticipantTx | undefined, msg: TwopcMessage, o: O
     return fromCoordinator ? { tx, actions: [send(msg.from, MessageType.Ack, msg.txId, o)] } : stay(tx);
   }
   if (tx.phase === ParticipantPhase.Ready && tx.durable) {
-    // 2PC (notes): "If receive GLOBAL-COMMIT then commit" — WORKER-COMMIT is forced, and the
+    // 2PC: "If receive GLOBAL-COMMIT then commit" — WORKER-COMMIT is forced, and the
     // ACK goes out only on its durable event. A peer's DECISION commit counts the same.
     const { txId, coordinator } = tx;
     return {
@@ -194,12 +194,12 @@ function onAbortDecision(tx: ParticipantTx | undefined, o: Opts): Step<Participa
   const { txId } = tx;
   switch (tx.phase) {
     case ParticipantPhase.Init: {
-      // 2PC (notes): "If receive GLOBAL-ABORT then abort" (here even before voting).
+      // 2PC: "If receive GLOBAL-ABORT then abort" (here even before voting).
       const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: tx.preparing, force: false, waiting: [] });
       return { tx: step.tx, actions: [clearTimer(txId, TimerName.Join), ...step.actions] };
     }
     case ParticipantPhase.Ready: {
-      // 2PC (notes): "If receive GLOBAL-ABORT then abort". Presumed abort: not forced.
+      // 2PC: "If receive GLOBAL-ABORT then abort". Presumed abort: not forced.
       const step = enterAbort(txId, tx.coordinator, { settled: true, preparing: false, force: false, waiting: [] });
       return { tx: step.tx, actions: [clearTimer(txId, TimerName.Ask), ...step.actions] };
     }
@@ -271,7 +271,7 @@ function receive(tx: ParticipantTx | undefined, msg: TwopcMessage, o: Opts): Ste
 
 function ask(tx: ParticipantReadyTx, o: Opts): Step<ParticipantTx> {
   const { txId } = tx;
-  // 2PC (notes): "If coordinator fails, participants must BLOCK waiting for coordinator to recover":
+  // 2PC: "If coordinator fails, participants must BLOCK waiting for coordinator to recover":
   // the participant blocks, asking the coordinator; from the second ask on, its peers too
   // (cooperative termination).
   const actions: TwopcAction[] = [send(tx.coordinator, MessageType.DecisionReq, txId, o)];
@@ -285,7 +285,7 @@ function ask(tx: ParticipantReadyTx, o: Opts): Step<ParticipantTx> {
 function timeout(tx: ParticipantTx | undefined, timer: TimerName, o: Opts): Step<ParticipantTx> {
   switch (timer) {
     case TimerName.Join:
-      // 2PC (notes): "Participant waits for VOTE-REQ in INIT — participant can time out and abort
+      // 2PC: "Participant waits for VOTE-REQ in INIT — participant can time out and abort
       // (coordinator handles it)".
       if (tx?.phase !== ParticipantPhase.Init || tx.preparing) return stay(tx);
       return enterAbort(tx.txId, tx.coordinator, { settled: false, preparing: false, force: false, waiting: [] });
@@ -304,7 +304,7 @@ function timeout(tx: ParticipantTx | undefined, timer: TimerName, o: Opts): Step
 function durable(tx: ParticipantTx | undefined, record: TwopcRecord, o: Opts): Step<ParticipantTx> {
   if (record.type === RecordType.WorkerReady && tx?.phase === ParticipantPhase.Ready && !tx.durable) return readyDurable(tx, o);
   if (record.type === RecordType.WorkerCommit && tx?.phase === ParticipantPhase.Commit && !tx.durable) {
-    // 2PC (notes): the participant commits and responds with ACK, now that its COMMIT is durable.
+    // 2PC: the participant commits and responds with ACK, now that its COMMIT is durable.
     return {
       tx: { ...tx, durable: true },
       actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o), { type: ActionType.RmCommit, txId: tx.txId }],
@@ -353,7 +353,7 @@ function recoverInner(state: ParticipantLogState, o: Opts): Step<ParticipantTx> 
   switch (state.phase) {
     case ParticipantPhase.Ready: {
       if (coordinator === undefined) throw new InvalidLogError(txId, "READY without a coordinator");
-      // 2PC (notes), recovery: participant "asks" Coordinator in READY.
+      // 2PC recovery (docs/protocol.md): participant "asks" Coordinator in READY.
       const tx: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true };
       if (o.mutation === Mutation.ParticipantNeverAsks) return stay(tx);
       return {
@@ -365,14 +365,14 @@ function recoverInner(state: ParticipantLogState, o: Opts): Step<ParticipantTx> 
       if (coordinator === undefined) throw new InvalidLogError(txId, "COMMIT without a coordinator");
       const tx: ParticipantCommitTx = { phase: ParticipantPhase.Commit, txId, coordinator, durable: true, applied: state.ended };
       if (state.ended) return stay(tx);
-      // 2PC (notes), recovery: "Participant commits in COMMIT" — applied again (idempotent), and
+      // 2PC recovery (docs/protocol.md): "Participant commits in COMMIT" — applied again (idempotent), and
       // ACKed again in case the ACK was lost.
       return { tx, actions: [send(coordinator, MessageType.Ack, txId, o), { type: ActionType.RmCommit, txId }] };
     }
     case ParticipantPhase.Abort: {
       const tx: ParticipantAbortTx = { phase: ParticipantPhase.Abort, txId, coordinator, settled: true, forcing: false, waiting: [], rm: AbortProgress.Aborted };
       if (state.ended) return stay(tx);
-      // 2PC (notes), recovery: "Participant aborts in INIT, ABORT" — rolled back again (idempotent).
+      // 2PC recovery (docs/protocol.md): "Participant aborts in INIT, ABORT" — rolled back again (idempotent).
       // INIT leaves no record at all: presumed abort.
       return { tx: { ...tx, rm: AbortProgress.Aborting }, actions: [{ type: ActionType.RmAbort, txId }] };
     }
@@ -391,7 +391,7 @@ export function recoverParticipantTx(state: ParticipantLogState, o: Opts): Step<
  * log does not know: it crashed before WORKER-READY was durable, so it never voted commit.
  */
 export function recoverUnloggedPrepared(txId: TxId): Step<ParticipantTx> {
-  // 2PC (notes), recovery: "Participant aborts in INIT" — presumed abort; the resource manager's
+  // 2PC recovery (docs/protocol.md): "Participant aborts in INIT" — presumed abort; the resource manager's
   // prepared work is rolled back.
   return enterAbort(txId, undefined, { settled: false, preparing: false, force: false, waiting: [] });
 }

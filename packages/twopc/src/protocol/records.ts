@@ -12,7 +12,7 @@ export const RecordType = {
   /** Coordinator decided abort. Not forced (presumed abort). Ends the transaction. */
   CoordAbort: "COORD-ABORT",
   /**
-   * Coordinator got every ACK (the notes' "Got Commit"): not forced. Or every vote was
+   * Coordinator got every ACK (the textbook "Got Commit"): not forced. Or every vote was
    * read-only: forced, as it is the commit decision.
    */
   CoordEnd: "COORD-END",

@@ -28,7 +28,7 @@ export const Decision = {
 export type Decision = (typeof Decision)[keyof typeof Decision];
 
 /**
- * Coordinator states of the notes: INIT -> WAIT -> COMMIT | ABORT. INIT never lasts past the
+ * Coordinator states of classic two-phase commit: INIT -> WAIT -> COMMIT | ABORT. INIT never lasts past the
  * `begin` event (which logs COORD-START and sends VOTE-REQ in one step), so no code names it.
  */
 export const CoordinatorPhase = {
@@ -38,7 +38,7 @@ export const CoordinatorPhase = {
 } as const;
 export type CoordinatorPhase = (typeof CoordinatorPhase)[keyof typeof CoordinatorPhase];
 
-/** Participant states of the notes: INIT -> READY -> COMMIT | ABORT, plus READ-ONLY (left phase 2). */
+/** Participant states of classic two-phase commit: INIT -> READY -> COMMIT | ABORT, plus READ-ONLY (left phase 2). */
 export const ParticipantPhase = {
   Init: "INIT",
   Ready: "READY",

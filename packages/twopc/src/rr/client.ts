@@ -1,5 +1,5 @@
 /**
- * The client side of request-response: the notes' two lines
+ * The client side of request-response: the textbook two lines
  *
  *   send("read rutabaga", server_mbox);
  *   receive(response, client_mbox);

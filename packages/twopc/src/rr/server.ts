@@ -1,5 +1,5 @@
 /**
- * The server side of request-response: the notes' loop
+ * The server side of request-response: the textbook loop
  *
  *   receive(command, server_mbox); decode command; read file into answer; send(answer, client_mbox);
  *
@@ -165,7 +165,7 @@ export class Server implements AsyncDisposable {
   }
 
   /**
-   * A worker: the notes' loop, `receive(command, server_mbox); ...; send(answer,
+   * A worker: the textbook loop, `receive(command, server_mbox); ...; send(answer,
    * client_mbox)`, run by p-queue, which runs at most `concurrency` of them: so at most that
    * many handlers run at once, and a request is taken only when a worker is free to run it
    * (the rest wait in the mailbox). A p-queue task per worker, not per request.
@@ -337,7 +337,7 @@ export class Server implements AsyncDisposable {
  * handler twice: it joins the run in progress or gets the cached reply.
  *
  * @example
- * // The notes' file server:
+ * // The textbook file server:
  * const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:5555" });
  * const server = serve(rt, rt.mailbox("files"), async (command: string) => {
  *   const [verb, name] = command.split(" ");          // decode command
