@@ -46,7 +46,8 @@ t.test("pipeline: three processes, bounded end to end", async (t) => {
 t.test("bank: the demo runs shards, a coordinator, a load and an audit as commands", async (t) => {
   const { code, stdout } = await run("bank");
   t.equal(code, 0);
-  t.match(stdout, /demo: load \{"committed":[1-9]\d*,"aborted":\d+,"failed":0\} \(exit 0\)/, "some transfers committed");
+  t.match(stdout, /demo: load \{"committed":[1-9]\d*,"aborted":\d+,"failed":0,"abortedBy":\{[^}]*\}\} \(exit 0\)/, "some transfers committed");
+  t.match(stdout, /"abortedBy":\{[^}]*"(insufficient-funds|account-busy)":[1-9]/, "an aborted transfer says why: the shard's reason reached the client");
   t.match(stdout, /vote abort \S+: insufficient-funds/, "a shard voted abort for lack of money, and said so");
   t.match(stdout, /demo: stopped \(exit codes 0, 0, 0\)/);
   t.match(stdout, /demo: audit \{"ok":true,"total":800,"expectedTotal":800,"inDoubt":\[\],"disagreements":\[\]\} \(exit 0\)/);
