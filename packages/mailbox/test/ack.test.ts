@@ -200,6 +200,25 @@ t.test("closing the mailbox settles its deliveries", async (t) => {
   t.equal(d.nack(), false);
 });
 
+t.test("a lease of Infinity never runs out", async (t) => {
+  const { clock, mb, put } = setup();
+  put("a");
+  const d = await mb.receive({ ack: "manual", lease: Infinity });
+  clock.advance(1e12);
+  t.equal(d.settled, false);
+  t.equal(clock.pending, 0, "no timer armed for it");
+  t.equal(d.ack(), true);
+});
+
+t.test("a receiver waiting with ack: \"manual\" gets a message that arrives later", async (t) => {
+  const { mb, put } = setup();
+  const waiting = mb.receive({ ack: "manual" });
+  put("late");
+  const d = await waiting;
+  t.same([d.value, d.attempt], ["late", 1]);
+  t.equal(mb.stats().leased, 1);
+});
+
 t.test("the auto receive still takes at once", async (t) => {
   const { mb, ch, put } = setup();
   put("a");
@@ -271,6 +290,16 @@ t.test("through a runtime", async (t) => {
     (await rt.receive(mb, { ack: "manual" })).nack();
     t.same(await rt.receive(dead, { timeout: 5000 }), { reason: "max-attempts", attempts: 2, mailbox: mb.address, id: d.id, value: { job: 7 } });
     await eventually(() => rt.stats().mailboxes.jobs!.deadLettered === 1 && mb.depth === 0);
+  });
+
+  t.test("closing the runtime with deliveries out settles them and ends cleanly", async (t) => {
+    const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
+    const mb = rt.mailbox("jobs");
+    await rt.send("a", mb.address);
+    const d = await rt.receive(mb, { ack: "manual", lease: 60_000 });
+    await rt.close();
+    t.equal(d.settled, true);
+    t.equal(d.ack(), false);
   });
 
   t.test("manual ack is refused for remote receivers, for now", async (t) => {
