@@ -1,5 +1,6 @@
 export { Runtime, encodeMessage } from "./runtime.js";
 export { Mailbox } from "./mailbox.js";
+export { Delivery } from "./delivery.js";
 export { parseAddress, formatAddress } from "./address.js";
 export { Until } from "./options.js";
 export { Refusal, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";
@@ -21,6 +22,7 @@ export {
 } from "./errors.js";
 
 export type { RuntimeStats } from "./runtime.js";
-export type { MailboxStats } from "./mailbox.js";
+export type { MailboxStats, DeadLetter } from "./mailbox.js";
+export type { NackOptions } from "./delivery.js";
 export type { MailboxAddress } from "./address.js";
-export type { RuntimeOptions, MailboxOptions, SendOptions, ReceiveOptions } from "./options.js";
+export type { RuntimeOptions, MailboxOptions, SendOptions, ReceiveOptions, ManualReceiveOptions } from "./options.js";

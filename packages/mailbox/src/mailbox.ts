@@ -1,8 +1,11 @@
+import { DeadlineHeap, realClock, type Clock } from "./deadlines.js";
+import { Delivery, type Lease, type LeaseOwner } from "./delivery.js";
 import { Deque } from "./deque.js";
 import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError } from "./errors.js";
 import { describe } from "./check.js";
 import { CreditAllocator, InChannel } from "./flow.js";
-import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
+import { parseReceiveOptions, type ManualReceiveOptions, type ReceiveOptions } from "./options.js";
+import { Flag } from "./wire.js";
 import { Waits, type Wait, type WaitTimer } from "./wait.js";
 
 /** @internal A message held by a mailbox: its bytes, its decoded value and where it came from. */
@@ -15,6 +18,8 @@ export interface StoredMessage {
   readonly seq: number;
   /** Position in the mailbox's arrival order: a message handed back goes back to its place. */
   readonly order: number;
+  /** Times the message was given out with `ack: "manual"`. */
+  attempts: number;
 }
 
 /** @internal A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
@@ -26,10 +31,13 @@ export type Waiter = LocalWaiter | { kind: "remote"; credit: number; hand: (mess
  * wrappers were a fifth of what a request allocated.
  */
 interface LocalWaiter extends Wait {
-  kind: "value" | "into";
+  /** `"manual"`: a receive with `ack: "manual"`, resolving with a Delivery. */
+  kind: "value" | "into" | "manual";
   /** `receiveInto`'s buffer. */
   buffer: Uint8Array | undefined;
   timeout: number;
+  /** A manual receive's lease, in ms. */
+  lease: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
 }
@@ -46,6 +54,41 @@ export interface MailboxHost {
   counted(what: "received"): void;
   /** `mailbox.close()` was called. */
   close(mailbox: Mailbox): void;
+  /** The runtime's incarnation id: the prefix of delivery ids. */
+  readonly id: string;
+  /** Leases and nack delays run on it (tests pass a virtual one). @default realClock */
+  readonly clock?: Clock;
+  /** Stores `record` in the mailbox at `address` (until: "stored"). */
+  deadLetter?(address: string, record: DeadLetter): Promise<void>;
+}
+
+/** What a dead-letter mailbox receives for a message that used up its attempts. */
+export interface DeadLetter {
+  reason: "max-attempts";
+  /** Attempts the message had. */
+  attempts: number;
+  /** The address of the mailbox it came from. */
+  mailbox: string;
+  /** The message's id (as its deliveries had it). */
+  id: string;
+  /** The message, when it was sent as a value. */
+  value?: unknown;
+  /** The message, when it was sent as raw bytes. */
+  bytes?: Buffer;
+}
+
+/** @internal Acknowledged receive settings of a mailbox. */
+export interface AckSettings {
+  maxAttempts: number;
+  /** Full address of the dead-letter mailbox. */
+  deadLetter: string | undefined;
+}
+
+const NO_ACK_SETTINGS: AckSettings = Object.freeze({ maxAttempts: Infinity, deadLetter: undefined });
+
+/** A message's hold while a manual receiver has it, or while it waits out a nack's delay. */
+interface Held extends Lease {
+  readonly message: StoredMessage;
 }
 
 /** Per-mailbox figures from `stats()`. */
@@ -61,6 +104,12 @@ export interface MailboxStats {
   waiting: number;
   /** Messages handed to remote receivers and not yet taken. */
   inFlightRemote: number;
+  /** Messages out with manual receivers, on a lease, not yet acked (they count in `depth`). */
+  leased: number;
+  /** Deliveries given again after a nack or a lease that ran out. */
+  redelivered: number;
+  /** Messages sent to the dead-letter mailbox. */
+  deadLettered: number;
 }
 
 /**
@@ -76,6 +125,21 @@ export interface MailboxStats {
  */
 export class Mailbox implements AsyncIterable<unknown> {
   readonly #host: MailboxHost;
+  readonly #ack: AckSettings;
+  /** Leases and nack delays; made on the first manual receive. */
+  #leases: DeadlineHeap<Held> | undefined;
+  /** What settles this mailbox's deliveries. */
+  readonly #leaseOwner: LeaseOwner = {
+    ack: (lease) => this.#ackLease(lease as Held),
+    nack: (lease, delay) => this.#nackLease(lease as Held, delay),
+    extend: (lease, ms) => this.#extendLease(lease as Held, ms),
+    live: (lease) => lease.state === "leased" && this.#closed === undefined,
+  };
+  /** Messages leased, waiting out a nack's delay, or on their way to the dead-letter mailbox: still counted in depth. */
+  #held = 0;
+  #leased = 0;
+  #redelivered = 0;
+  #deadLettered = 0;
   readonly #queue = new Deque<StoredMessage>();
   readonly #waiters = new Deque<Waiter>();
   readonly #flow: CreditAllocator;
@@ -93,8 +157,10 @@ export class Mailbox implements AsyncIterable<unknown> {
     /** Most messages the mailbox holds (counting credit granted to senders). */
     readonly capacity: number,
     host: MailboxHost,
+    ack: AckSettings,
   ) {
     this.#host = host;
+    this.#ack = ack;
     this.#flow = new CreditAllocator(capacity);
     this.#waits = new Waits<LocalWaiter>(
       host.timer,
@@ -104,13 +170,13 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /** @internal The runtime creates its mailboxes with this (the constructor is private). */
-  static create(name: string, address: string, capacity: number, host: MailboxHost): Mailbox {
-    return new Mailbox(name, address, capacity, host);
+  static create(name: string, address: string, capacity: number, host: MailboxHost, ack: AckSettings = NO_ACK_SETTINGS): Mailbox {
+    return new Mailbox(name, address, capacity, host, ack);
   }
 
-  /** Messages held now (including those in flight to remote receivers). */
+  /** Messages held now (including those in flight to remote receivers, and those leased to manual receivers). */
   get depth(): number {
-    return this.#queue.length + this.#inFlightRemote;
+    return this.#queue.length + this.#inFlightRemote + this.#held;
   }
 
   /** True once the mailbox (or its runtime) is closed. */
@@ -121,18 +187,169 @@ export class Mailbox implements AsyncIterable<unknown> {
   /**
    * Waits until the mailbox has a message and takes it. Bytes sent raw come back as a
    * `Buffer`; anything else as the decoded MessagePack value.
+   *
+   * With `ack: "manual"` it resolves with a {@link Delivery}: the message stays in the mailbox
+   * (and in its depth) until `delivery.ack()`; a nack or a lease that runs out gives it again.
    * @example
    * const order = await orders.receive({ timeout: 5000 });
+   * const job = await jobs.receive({ ack: "manual", lease: 30_000 });
+   * await handle(job.value);
+   * job.ack();
    */
+  receive(options: ManualReceiveOptions): Promise<Delivery>;
+  receive(options?: ReceiveOptions): Promise<unknown>;
   receive(options?: ReceiveOptions): Promise<unknown> {
     const opts = this.#begin(options);
     if (opts instanceof Error) return Promise.reject(opts);
+    if (opts.manual) return this.#receiveManual(opts.timeout, opts.signal, opts.lease);
     const head = this.#queue.shift();
     if (head !== undefined) {
       this.#taken(head.channel, head.seq);
       return Promise.resolve(head.value);
     }
     return this.#wait<unknown>(opts.timeout, opts.signal, undefined);
+  }
+
+  /**
+   * Manual-ack deliveries, one at a time, until the mailbox or its runtime closes (or `signal`
+   * aborts). Ending the loop (break, return, a throw) nacks the deliveries it gave that are
+   * not settled yet, so they go to other receivers at once rather than when their lease runs out.
+   * @example
+   * for await (const d of jobs.deliveries({ lease: 30_000 })) {
+   *   await handle(d.value);
+   *   d.ack();
+   * }
+   */
+  async *deliveries(options?: Omit<ReceiveOptions, "ack">): AsyncGenerator<Delivery, void, undefined> {
+    const opts: ManualReceiveOptions = { ...options, ack: "manual" };
+    const open = new Set<Delivery>();
+    try {
+      for (;;) {
+        let d: Delivery;
+        try {
+          d = await this.receive(opts);
+        } catch (error) {
+          if (this.#closed || opts.signal?.aborted) return;
+          throw error;
+        }
+        for (const o of open) if (o.settled) open.delete(o);
+        open.add(d);
+        yield d;
+      }
+    } finally {
+      for (const d of open) d.nack();
+    }
+  }
+
+  #receiveManual(timeout: number, signal: AbortSignal | undefined, lease: number): Promise<Delivery> {
+    const head = this.#queue.shift();
+    if (head !== undefined) return Promise.resolve(this.#lend(head, lease));
+    return this.#wait<Delivery>(timeout, signal, undefined, lease);
+  }
+
+  /** Lends `message` to a manual receiver for `ms`: it stays counted until acked. */
+  #lend(message: StoredMessage, ms: number): Delivery {
+    this.#held++;
+    this.#leased++;
+    const attempt = ++message.attempts;
+    if (attempt > 1) this.#redelivered++;
+    const held: Held = { message, state: "leased", owner: this.#leaseOwner, due: Infinity, heapIndex: -1 };
+    if (ms !== Infinity) this.#heap().add(held, ms);
+    return new Delivery(held, message.value, attempt, `${this.#host.id}.${this.name}.${message.order}`);
+  }
+
+  #heap(): DeadlineHeap<Held> {
+    return (this.#leases ??= new DeadlineHeap<Held>((h) => this.#due(h), this.#host.clock ?? realClock));
+  }
+
+  /** A lease ran out (the message is given again), or a nack's delay is over. */
+  #due(h: Held): void {
+    if (h.state === "leased") {
+      this.#giveBack(h, 0);
+    } else if (h.state === "delayed") {
+      h.state = "settled";
+      this.#held--;
+      this.#arrive(h.message, true);
+    }
+  }
+
+  /** Delivery.ack(). */
+  #ackLease(h: Held): boolean {
+    // A closed mailbox dropped its messages: its deliveries are settled.
+    if (h.state !== "leased" || this.#closed) return false;
+    h.state = "settled";
+    this.#leases?.remove(h);
+    this.#held--;
+    this.#leased--;
+    this.#taken(h.message.channel, h.message.seq);
+    return true;
+  }
+
+  /** Delivery.nack(). */
+  #nackLease(h: Held, delay: number): boolean {
+    // A closed mailbox dropped its messages: its deliveries are settled.
+    if (h.state !== "leased" || this.#closed) return false;
+    this.#leases?.remove(h);
+    this.#giveBack(h, delay);
+    return true;
+  }
+
+  /** Delivery.extend(). */
+  #extendLease(h: Held, ms: number): boolean {
+    // A closed mailbox dropped its messages: its deliveries are settled.
+    if (h.state !== "leased" || this.#closed) return false;
+    const heap = this.#heap();
+    heap.remove(h);
+    heap.add(h, ms);
+    return true;
+  }
+
+  /**
+   * A leased message comes back (nack or lease run out): to a receiver (after `delay`), or,
+   * its attempts used up, to the dead-letter mailbox.
+   */
+  #giveBack(h: Held, delay: number): void {
+    this.#leased--;
+    const message = h.message;
+    if (message.attempts >= this.#ack.maxAttempts && this.#ack.deadLetter !== undefined) {
+      h.state = "settled";
+      this.#toDeadLetter(message, this.#ack.deadLetter);
+    } else if (delay > 0) {
+      // Still held (counted in depth) while it waits.
+      h.state = "delayed";
+      this.#heap().add(h, delay);
+    } else {
+      h.state = "settled";
+      this.#held--;
+      this.#arrive(message, true);
+    }
+  }
+
+  /**
+   * Sends a message that used up its attempts to the dead-letter mailbox. It stays counted
+   * here until that mailbox has stored it; if it cannot (no such mailbox, full for longer than
+   * the send timeout), the message comes back here with its attempts counted from 0: never dropped.
+   */
+  #toDeadLetter(message: StoredMessage, address: string): void {
+    const record: DeadLetter = { reason: "max-attempts", attempts: message.attempts, mailbox: this.address, id: `${this.#host.id}.${this.name}.${message.order}` };
+    if (message.flags & Flag.Raw) record.bytes = message.payload;
+    else record.value = message.value;
+    const send = this.#host.deadLetter;
+    const stored = send === undefined ? Promise.reject(new Error("no dead-letter sender")) : send(address, record);
+    stored.then(
+      () => {
+        if (this.#closed) return;
+        this.#held--;
+        this.#deadLettered++;
+        this.#taken(message.channel, message.seq);
+      },
+      () => {
+        if (this.#closed) return;
+        this.#held--;
+        message.attempts = 0;
+        this.#arrive(message, true);
+      },
+    );
   }
 
   /**
@@ -150,6 +367,9 @@ export class Mailbox implements AsyncIterable<unknown> {
     }
     const opts = this.#begin(options);
     if (opts instanceof Error) return Promise.reject(opts);
+    if (opts.manual) {
+      return Promise.reject(new InvalidArgumentError('`receiveInto` takes no `ack: "manual"`: use `receive({ ack: "manual" })`, whose delivery has the value'));
+    }
     const head = this.#queue.peek();
     if (head !== undefined) {
       if (head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));
@@ -197,16 +417,20 @@ export class Mailbox implements AsyncIterable<unknown> {
       channels: this.#flow.channels.size,
       waiting: this.#waiters.length,
       inFlightRemote: this.#inFlightRemote,
+      leased: this.#leased,
+      redelivered: this.#redelivered,
+      deadLettered: this.#deadLettered,
     };
   }
 
-  #wait<T>(timeout: number, signal: AbortSignal | undefined, buffer: Uint8Array | undefined): Promise<T> {
+  #wait<T>(timeout: number, signal: AbortSignal | undefined, buffer: Uint8Array | undefined, lease?: number): Promise<T> {
     if (signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
     return new Promise<T>((resolve, reject) => {
       const waiter: LocalWaiter = {
-        kind: buffer === undefined ? "value" : "into",
+        kind: lease !== undefined ? "manual" : buffer === undefined ? "value" : "into",
         buffer,
         timeout,
+        lease: lease ?? 0,
         resolve: resolve as (value: unknown) => void,
         reject,
         due: Infinity,
@@ -266,6 +490,11 @@ export class Mailbox implements AsyncIterable<unknown> {
           w.resolve(message.payload.length);
           return;
         }
+        case "manual":
+          this.#waiters.shift();
+          this.#release(w);
+          w.resolve(this.#lend(message, w.lease));
+          return;
         case "remote":
           this.#waiters.shift();
           // A remote receiver with window left goes to the back of the line, behind local receivers.
@@ -344,7 +573,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#serve(w, ch, seq, value);
       return;
     }
-    this.#arrive({ payload, flags, value, channel: ch, seq, order }, false);
+    this.#arrive({ payload, flags, value, channel: ch, seq, order, attempts: 0 }, false);
   }
 
   /** @internal Hands out free slots as credit. */
@@ -424,7 +653,10 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#release(w);
       w.reject(error);
     }
-    const dropped = this.#queue.drain().length;
+    const dropped = this.#queue.drain().length + this.#held;
+    // Deliveries out can no longer be settled; a dead letter on its way is dropped with the rest.
+    this.#leases?.clear();
+    this.#held = this.#leased = 0;
     return { channels: [...this.#flow.channels.values()], dropped };
   }
 }

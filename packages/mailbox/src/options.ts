@@ -92,6 +92,8 @@ export const DEFAULT_DRAIN_TIMEOUT = 2000;
 export const DEFAULT_RECEIVE_WINDOW = 16;
 export const DEFAULT_RECEIVER_TIMEOUT = 5000;
 export const DEFAULT_CAPACITY = 1000;
+export const DEFAULT_LEASE = 30_000;
+export const DEFAULT_MAX_ATTEMPTS = 5;
 
 export type ParsedRuntimeOptions = Required<RuntimeOptions>;
 
@@ -102,6 +104,20 @@ export interface MailboxOptions {
    * @default 1000
    */
   capacity?: number;
+  /**
+   * Attempts a message taken with `receive({ ack: "manual" })` gets: when the last one is
+   * nacked or its lease runs out, the message goes to `deadLetter`. Needs `deadLetter` (a
+   * message is never dropped): without one, messages are delivered again for as long as
+   * receivers give them back.
+   * @default 5 with `deadLetter`, else Infinity
+   */
+  maxAttempts?: number;
+  /**
+   * Where a message goes after `maxAttempts` failed attempts: the name of a mailbox of this
+   * runtime, or a `name@endpoint` address. It gets `{ reason: "max-attempts", attempts,
+   * mailbox, id, value }` (`bytes` instead of `value` for a message sent as raw bytes).
+   */
+  deadLetter?: string;
 }
 
 /** Options of `send`. */
@@ -139,15 +155,32 @@ export interface ReceiveOptions {
   timeout?: number;
   /** Aborts the wait; the receive rejects with `AbortedError`. */
   signal?: AbortSignal;
+  /**
+   * `"auto"`: the message is the receiver's once `receive` returns it. `"manual"`: `receive`
+   * resolves with a {@link Delivery}; the message stays in the mailbox until `delivery.ack()`,
+   * and comes back for another attempt on `nack()` or when the lease runs out. Local mailboxes
+   * only (not yet for remote receivers), and not for `receiveInto`.
+   * @default "auto"
+   */
+  ack?: "auto" | "manual";
+  /**
+   * With `ack: "manual"`: ms the receiver has to ack (or `extend`) before the message is
+   * delivered again.
+   * @default 30000
+   */
+  lease?: number;
 }
+
+/** Options of a `receive` that resolves with a {@link Delivery}. */
+export type ManualReceiveOptions = ReceiveOptions & { ack: "manual" };
 
 const RUNTIME_OPTIONS = [
   "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
   "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout",
 ] as const;
-const MAILBOX_OPTIONS = ["capacity"] as const;
+const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter"] as const;
 const SEND_OPTIONS = ["until", "timeout", "signal", "onUndeliverable"] as const;
-const RECEIVE_OPTIONS = ["timeout", "signal"] as const;
+const RECEIVE_OPTIONS = ["timeout", "signal", "ack", "lease"] as const;
 
 /** Validates runtime options, filling defaults. */
 export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
@@ -168,9 +201,26 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
 }
 
 /** Validates mailbox options, filling defaults. */
-export function parseMailboxOptions(options: unknown): Required<MailboxOptions> {
+export function parseMailboxOptions(options: unknown): ParsedMailboxOptions {
   const o = checkOptions(options, "mailbox", MAILBOX_OPTIONS);
-  return { capacity: checkInteger("capacity", o.capacity, DEFAULT_CAPACITY, 1) };
+  const { deadLetter } = o;
+  if (deadLetter !== undefined && (typeof deadLetter !== "string" || deadLetter === "")) {
+    throw new InvalidArgumentError(`Expected \`deadLetter\` to be a mailbox name or a name@endpoint address, got ${describe(deadLetter)}`);
+  }
+  if (deadLetter === undefined && o.maxAttempts !== undefined && o.maxAttempts !== Infinity) {
+    throw new InvalidArgumentError(`\`maxAttempts\` needs a \`deadLetter\` mailbox for the messages that use them all up, got none`);
+  }
+  return {
+    capacity: checkInteger("capacity", o.capacity, DEFAULT_CAPACITY, 1),
+    maxAttempts: checkInteger("maxAttempts", o.maxAttempts, deadLetter === undefined ? Infinity : DEFAULT_MAX_ATTEMPTS, 1, true),
+    deadLetter,
+  };
+}
+
+export interface ParsedMailboxOptions {
+  capacity: number;
+  maxAttempts: number;
+  deadLetter: string | undefined;
 }
 
 export interface ParsedSendOptions {
@@ -208,13 +258,29 @@ export function parseSendOptions(options: unknown, defaultTimeout: number): Pars
 export interface ParsedReceiveOptions {
   timeout: number;
   signal: AbortSignal | undefined;
+  /** `ack: "manual"`. */
+  manual: boolean;
+  lease: number;
 }
 
-const NO_RECEIVE_OPTIONS: ParsedReceiveOptions = Object.freeze({ timeout: Infinity, signal: undefined });
+const NO_RECEIVE_OPTIONS: ParsedReceiveOptions = Object.freeze({ timeout: Infinity, signal: undefined, manual: false, lease: DEFAULT_LEASE });
 
 /** Validates receive options, filling defaults. */
 export function parseReceiveOptions(options: unknown): ParsedReceiveOptions {
   if (options === undefined) return NO_RECEIVE_OPTIONS;
   const o = checkOptions(options, "receive", RECEIVE_OPTIONS);
-  return { timeout: checkInteger("timeout", o.timeout, Infinity, 0, true), signal: checkSignal("signal", o.signal) };
+  const { ack } = o;
+  if (ack !== undefined && ack !== "auto" && ack !== "manual") {
+    throw new InvalidArgumentError(`Expected \`ack\` to be "auto" or "manual", got ${describe(ack)}`);
+  }
+  const manual = ack === "manual";
+  if (!manual && o.lease !== undefined) {
+    throw new InvalidArgumentError(`\`lease\` is for ack: "manual" receives, got ack ${describe(ack)}`);
+  }
+  return {
+    timeout: checkInteger("timeout", o.timeout, Infinity, 0, true),
+    signal: checkSignal("signal", o.signal),
+    manual,
+    lease: checkInteger("lease", o.lease, DEFAULT_LEASE, 1, true),
+  };
 }

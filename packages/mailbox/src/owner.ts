@@ -7,7 +7,7 @@ import type * as zmq from "zeromq";
 import { AckScheduler } from "./acks.js";
 import { MailboxClosedError } from "./errors.js";
 import type { InChannel } from "./flow.js";
-import { Mailbox, type MailboxHost, type MailboxStats, type StoredMessage } from "./mailbox.js";
+import { Mailbox, type AckSettings, type DeadLetter, type MailboxHost, type MailboxStats, type StoredMessage } from "./mailbox.js";
 import type { ParsedRuntimeOptions } from "./options.js";
 import type { PeerCounters } from "./peer.js";
 import { RemoteWindow } from "./remote-window.js";
@@ -29,6 +29,8 @@ export interface OwnerHost {
   readonly counters: RuntimeCounters;
   /** True once the runtime is closing: the Router's read loop may then end with an error. */
   closing(): boolean;
+  /** Stores a dead letter in the mailbox at `address` (a send until: "stored"). */
+  deadLetter(address: string, record: DeadLetter): Promise<void>;
 }
 
 /** Counts `n` frames or messages dropped for `reason` (see `Refusal`). */
@@ -60,6 +62,8 @@ export class Owner {
       needsGrant: (mb) => this.#acks.needsGrant(mb),
       counted: () => host.counters.received++,
       close: (mb) => this.#closeMailbox(mb),
+      id: host.id,
+      deadLetter: (address, record) => host.deadLetter(address, record),
     };
     const { creditLease, probeInterval } = host.options;
     this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(50, Math.floor(Math.min(creditLease, probeInterval) / 2)));
@@ -77,8 +81,8 @@ export class Owner {
   }
 
   /** Creates a mailbox (the caller checked that the name is free). */
-  create(name: string, address: string, capacity: number): Mailbox {
-    const mb = Mailbox.create(name, address, capacity, this.#mailboxHost);
+  create(name: string, address: string, capacity: number, ack?: AckSettings): Mailbox {
+    const mb = Mailbox.create(name, address, capacity, this.#mailboxHost, ack);
     this.#mailboxes.set(name, mb);
     return mb;
   }

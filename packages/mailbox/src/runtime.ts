@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
 import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
 import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError } from "./errors.js";
+import type { Delivery } from "./delivery.js";
 import { Mailbox, type MailboxStats } from "./mailbox.js";
 import {
   parseMailboxOptions,
@@ -15,6 +16,7 @@ import {
   parseSendOptions,
   type MailboxOptions,
   type ParsedRuntimeOptions,
+  type ManualReceiveOptions,
   type ReceiveOptions,
   type RuntimeOptions,
   type SendOptions,
@@ -113,6 +115,7 @@ export class Runtime implements AsyncDisposable {
       timer: this.#timer,
       counters: this.#counters,
       closing: () => this.#closed !== undefined,
+      deadLetter: (address, record) => this.send(record, address),
     });
   }
 
@@ -158,10 +161,24 @@ export class Runtime implements AsyncDisposable {
    */
   mailbox(name: string, options?: MailboxOptions): Mailbox {
     checkMailboxName(name);
-    const { capacity } = parseMailboxOptions(options);
+    const { capacity, maxAttempts, deadLetter } = parseMailboxOptions(options);
+    // A bare name is a mailbox of this runtime.
+    let deadLetterAddress: string | undefined;
+    if (deadLetter !== undefined) {
+      if (deadLetter.includes("@")) {
+        parseAddress(deadLetter);
+        deadLetterAddress = deadLetter;
+      } else {
+        deadLetterAddress = formatAddress(checkMailboxName(deadLetter), this.endpoint);
+      }
+    }
     if (this.#closed) throw this.#closed;
     if (this.#owner.has(name)) throw new MailboxExistsError(`a mailbox "${name}" already exists in ${this.endpoint}`);
-    return this.#owner.create(name, formatAddress(name, this.endpoint), capacity);
+    const address = formatAddress(name, this.endpoint);
+    if (deadLetterAddress === address) {
+      throw new InvalidArgumentError(`Expected \`deadLetter\` to be another mailbox than "${name}" itself, got ${JSON.stringify(deadLetter)}`);
+    }
+    return this.#owner.create(name, address, capacity, { maxAttempts, deadLetter: deadLetterAddress });
   }
 
   /**
@@ -194,17 +211,27 @@ export class Runtime implements AsyncDisposable {
   /**
    * Waits until the mailbox has a message and takes it. `mbox` is a Mailbox, or an address:
    * of this runtime, or of another one (remote receive: competing consumers across processes).
+   *
+   * With `ack: "manual"` (a mailbox of this runtime only, for now) it resolves with a
+   * {@link Delivery}: see {@link Mailbox.receive}.
    * @example
    * const order = await rt.receive("orders@tcp://10.0.0.5:7001", { timeout: 5000 });
    */
-  readonly receive = (mbox: string | Mailbox, options?: ReceiveOptions): Promise<unknown> => {
+  readonly receive: {
+    (mbox: string | Mailbox, options: ManualReceiveOptions): Promise<Delivery>;
+    (mbox: string | Mailbox, options?: ReceiveOptions): Promise<unknown>;
+  } = ((mbox: string | Mailbox, options?: ReceiveOptions): Promise<unknown> => {
     try {
       const target = this.#target(mbox);
-      return target instanceof Mailbox ? target.receive(options) : target.receive(options, undefined);
+      if (target instanceof Mailbox) return target.receive(options);
+      if (options?.ack === "manual") {
+        throw new InvalidArgumentError(`ack: "manual" is not supported for remote receivers yet (${String(mbox)} is not a mailbox of this runtime)`);
+      }
+      return target.receive(options, undefined);
     } catch (error) {
       return Promise.reject(error);
     }
-  };
+  }) as Runtime["receive"];
 
   /**
    * The textbook `receive(buffer, mbox)`: copies the next message's bytes into `buffer` and
