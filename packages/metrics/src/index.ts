@@ -151,6 +151,11 @@ export class ZmboxMetrics {
     mailboxGauge("mailbox_channels", "Sender channels a mailbox knows.", "channels");
     mailboxGauge("mailbox_waiting_receivers", "Receivers waiting on a mailbox (a remote receiver counts once).", "waiting");
     mailboxGauge("mailbox_in_flight_remote", "Messages handed to remote receivers and not yet taken.", "inFlightRemote");
+    mailboxGauge("mailbox_leased", "Messages out on a manual-ack lease, not yet acked.", "leased");
+    const mailboxCounter = (name: string, help: string, field: string): void =>
+      this.#counter(name, help, ["runtime", "mailbox"], () => this.#perMailbox(field));
+    mailboxCounter("mailbox_redelivered_total", "Messages given to a receiver again (nacked, or their lease ran out).", "redelivered");
+    mailboxCounter("mailbox_dead_lettered_total", "Messages moved to the dead-letter mailbox after maxAttempts.", "deadLettered");
 
     const runtimeCounter = (name: string, help: string, field: "sent" | "retransmitted" | "stored" | "received" | "duplicates" | "undeliverable" | "unsent"): void =>
       this.#counter(name, help, ["runtime"], () => [...this.#runtimes].map((rt) => [{ runtime: rt.endpoint }, rt.stats()[field]] as const));

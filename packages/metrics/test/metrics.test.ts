@@ -61,6 +61,8 @@ t.test("metrics - a scrape of a running runtime and 2PC nodes shows mailbox, mes
   t.ok((sample(text, "zmbox_messages_sent_total", { runtime: sender.endpoint }) ?? 0) >= 3, "the sender counts what it sent");
   t.ok((sample(text, "zmbox_messages_stored_total", { runtime: owner.endpoint }) ?? 0) >= 3, "the owner counts what it stored");
   t.match(text, /# TYPE zmbox_refused_total counter/);
+  t.equal(sample(text, "zmbox_mailbox_leased", mb), 0, "no manual-ack delivery out");
+  t.match(text, /# TYPE zmbox_mailbox_redelivered_total counter/);
   t.equal(sample(text, "zmbox_twopc_outcomes_total", { node: coordinator.address, outcome: "committed" }), 1, "one commit at the coordinator");
   t.equal(sample(text, "zmbox_twopc_in_doubt", { node: participant.address }), 0);
   t.ok((sample(text, "zmbox_log_syncs_total", { node: participant.address }) ?? 0) >= 1, "the participant forced its READY");
