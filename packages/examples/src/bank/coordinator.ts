@@ -14,7 +14,7 @@ import { COORDINATOR_MAILBOX, STATUS_MAILBOX, TRANSFERS_MAILBOX, TWOPC_DIR, shar
 import { runService } from "./process.js";
 
 export const COORDINATOR_USAGE =
-  "usage: bank.js coordinator --listen tcp://127.0.0.1:7100 --data DIR --shard A=tcp://127.0.0.1:7101 [--shard B=...] [--vote-timeout MS] [--concurrency N]";
+  "usage: bank.js coordinator --listen tcp://127.0.0.1:7100 --data DIR --shard A=tcp://127.0.0.1:7101 [--shard B=...] [--vote-timeout MS] [--concurrency N] [--trace DIR]";
 
 /** A transfer request that is not one: the caller gets a `RemoteError` with this code. */
 class BadTransferError extends Error {
@@ -29,9 +29,11 @@ export async function coordinator(argv: readonly string[]): Promise<void> {
     shard: { type: "string", multiple: true },
     "vote-timeout": { type: "string" },
     concurrency: { type: "string" },
+    trace: { type: "string" },
   });
   const listen = endpoint(required(values, "listen"), "listen");
   const dir = required(values, "data");
+  const traceDir = values.trace === undefined ? undefined : required(values, "trace");
   const voteTimeout = integer(values, "vote-timeout", undefined, 1);
   const concurrency = integer(values, "concurrency", 64, 1)!;
   const shards = new Map<string, string>();
@@ -54,6 +56,8 @@ export async function coordinator(argv: readonly string[]): Promise<void> {
         mailbox: COORDINATOR_MAILBOX,
         // Failure is loud: a coordinator whose log failed exits non-zero, for its supervisor.
         onFailed: fail,
+        // What the node does, as JSON lines for `pnpm twopc-trace` (pictures of the run).
+        ...(traceDir === undefined ? {} : { trace: traceDir }),
         ...(voteTimeout === undefined ? {} : { voteTimeout }),
       });
     } catch (error) {

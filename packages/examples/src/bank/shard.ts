@@ -13,7 +13,7 @@ import { endpoint, integer, parseFlags, required, shardName } from "./args.js";
 import { STATUS_MAILBOX, TWOPC_DIR, shardMailbox, type Status } from "./names.js";
 import { runService } from "./process.js";
 
-export const SHARD_USAGE = "usage: bank.js shard --name A --listen tcp://127.0.0.1:7101 --data DIR [--accounts 10] [--initial 1000] [--remember-for MS]";
+export const SHARD_USAGE = "usage: bank.js shard --name A --listen tcp://127.0.0.1:7101 --data DIR [--accounts 10] [--initial 1000] [--remember-for MS] [--trace DIR]";
 
 export async function shard(argv: readonly string[]): Promise<void> {
   const values = parseFlags(argv, {
@@ -23,10 +23,12 @@ export async function shard(argv: readonly string[]): Promise<void> {
     accounts: { type: "string" },
     initial: { type: "string" },
     "remember-for": { type: "string" },
+    trace: { type: "string" },
   });
   const name = shardName(required(values, "name"), "name");
   const listen = endpoint(required(values, "listen"), "listen");
   const dir = required(values, "data");
+  const traceDir = values.trace === undefined ? undefined : required(values, "trace");
   const accounts = integer(values, "accounts", 10, 1)!;
   const initial = integer(values, "initial", 1000, 0)!;
   const rememberFor = integer(values, "remember-for", undefined, 1);
@@ -63,6 +65,8 @@ export async function shard(argv: readonly string[]): Promise<void> {
         },
         // Failure is loud: a shard whose log failed exits non-zero, for its supervisor.
         onFailed: fail,
+        // What the node does, as JSON lines for `pnpm twopc-trace` (pictures of the run).
+        ...(traceDir === undefined ? {} : { trace: traceDir }),
         ...(rememberFor === undefined ? {} : { rememberFor }),
       });
     } catch (error) {
