@@ -24,6 +24,13 @@ export const DEFAULT_COMPACT_RATIO = 2;
 
 export interface LogOptions<R> {
   /**
+   * The log file's name inside the directory. A directory holds one log (its `LOCK` file
+   * says who has it open), so a second name is for a second kind of log, not a second log
+   * beside the first.
+   * @default LOG_FILE_NAME ("twopc.log")
+   */
+  readonly fileName?: string;
+  /**
    * The file system. The simulator passes a `MemoryFs`.
    * @default nodeFs
    */
@@ -33,6 +40,12 @@ export interface LogOptions<R> {
    * log never compacts.
    */
   readonly retain?: (record: R) => boolean;
+  /**
+   * Records that compaction writes first in the new file, before the records `retain` keeps:
+   * state summed up from records it drops (a mailbox's per-sender sequence numbers, say).
+   * Called once per compaction, after every record appended before it was written.
+   */
+  readonly snapshot?: () => R[];
   /**
    * Compaction starts once the file has at least this many bytes...
    * @default 4194304 (4 MiB)
@@ -166,6 +179,8 @@ export interface LogContents<R> {
 
 type Unlock = () => Promise<void>;
 
+const noop = (): void => {};
+
 interface PendingAppend {
   readonly payload: Buffer;
   readonly sync: boolean;
@@ -189,8 +204,8 @@ function checkNumber(name: string, value: unknown, min: number, fallback: number
 /**
  * Reads a node's log without modifying it: the valid records and how much tail is invalid.
  */
-export async function readLog<R>(dir: string, fs: LogFs = nodeFs): Promise<LogContents<R>> {
-  const path = join(dir, LOG_FILE_NAME);
+export async function readLog<R>(dir: string, fs: LogFs = nodeFs, fileName: string = LOG_FILE_NAME): Promise<LogContents<R>> {
+  const path = join(dir, fileName);
   const data = await fs.readFile(path);
   if (data === undefined) return { path, records: [], validBytes: 0, fileBytes: 0, version: 0 };
   const decoded = decodeLog(data);
@@ -206,7 +221,7 @@ export async function readLog<R>(dir: string, fs: LogFs = nodeFs): Promise<LogCo
 }
 
 /** A whole log file's bytes: a new header with a new salt, then `frames` re-framed at their new offsets. */
-function rewrite(frames: readonly Frame[]): Buffer {
+function rewrite(frames: readonly Pick<Frame, "payload">[]): Buffer {
   let size = FILE_HEADER_BYTES;
   for (const f of frames) size += FRAME_HEADER_BYTES + f.payload.length;
   const out = Buffer.allocUnsafe(size);
@@ -236,6 +251,7 @@ export class StableLog<R> {
   readonly #dir: string;
   readonly #path: string;
   readonly #retain: ((record: R) => boolean) | undefined;
+  readonly #snapshot: (() => R[]) | undefined;
   readonly #compactMinBytes: number;
   readonly #compactRatio: number;
   readonly #lazyWriteDelay: number;
@@ -276,9 +292,10 @@ export class StableLog<R> {
     this.#salt = salt;
     this.#unlock = unlock;
     this.#dir = dir;
-    this.#path = join(dir, LOG_FILE_NAME);
+    this.#path = join(dir, options.fileName ?? LOG_FILE_NAME);
     this.#file = file;
     this.#retain = options.retain;
+    this.#snapshot = options.snapshot;
     this.#compactMinBytes = checkNumber("compactMinBytes", options.compactMinBytes, 0, DEFAULT_COMPACT_MIN_BYTES);
     this.#compactRatio = checkNumber("compactRatio", options.compactRatio, 1, DEFAULT_COMPACT_RATIO);
     this.#lazyWriteDelay = checkNumber("lazyWriteDelay", options.lazyWriteDelay, 0, 0);
@@ -309,8 +326,12 @@ export class StableLog<R> {
     if (options.salvage !== undefined && typeof options.salvage !== "boolean") {
       throw new TypeError(`Expected \`salvage\` to be a boolean, got \`${String(options.salvage)}\` (${typeof options.salvage})`);
     }
+    const { fileName = LOG_FILE_NAME } = options;
+    if (typeof fileName !== "string" || fileName === "" || fileName.includes("/") || fileName.includes("\\")) {
+      throw new TypeError(`Expected \`fileName\` to be a file name without a directory, got \`${String(fileName)}\` (${typeof fileName})`);
+    }
     const fs = options.fs ?? nodeFs;
-    const path = join(dir, LOG_FILE_NAME);
+    const path = join(dir, fileName);
     await fs.mkdir(dir);
     const unlock = fs.lock === undefined ? undefined : await fs.lock(dir);
     try {
@@ -391,6 +412,35 @@ export class StableLog<R> {
     return new Promise((resolve, reject) => {
       const sync = options.sync ?? true;
       this.#queue.push({ payload, sync, resolve, reject });
+      if (sync && options.lazy !== true) this.#urgentQueued = true;
+      else if (sync) this.#lazyForcedQueued = true;
+      this.#kick();
+    });
+  }
+
+  /**
+   * Appends `records` in one go: they join the same write (and sync) and the promise settles
+   * once for all of them, as `append` of the last one would. Cheaper than one `append` each
+   * when there are many (a batch of messages): one promise, not one per record.
+   *
+   * @throws {RecordTooLargeError} (rejection) if one record is too big; then none is appended.
+   */
+  appendAll(records: readonly R[], options: AppendOptions = {}): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.#closing) return Promise.reject(new LogClosedError());
+    if (records.length === 0) return Promise.resolve();
+    let payloads: Buffer[];
+    try {
+      payloads = records.map((r) => encodePayload(r));
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    this.#stats.appends += records.length;
+    return new Promise((resolve, reject) => {
+      const sync = options.sync ?? true;
+      const last = payloads.length - 1;
+      for (let i = 0; i < last; i++) this.#queue.push({ payload: payloads[i]!, sync, resolve: noop, reject: noop });
+      this.#queue.push({ payload: payloads[last]!, sync, resolve, reject });
       if (sync && options.lazy !== true) this.#urgentQueued = true;
       else if (sync) this.#lazyForcedQueued = true;
       this.#kick();
@@ -546,7 +596,8 @@ export class StableLog<R> {
       throw new LogCorruptError(this.#path, decoded.validBytes, decoded.corruption?.validAfter ?? 0, decoded.badHeader ?? "damaged while open");
     }
     const retain = this.#retain;
-    const kept = retain === undefined ? decoded.frames : decoded.frames.filter((f) => retain(f.value as R));
+    const kept: Pick<Frame, "payload">[] = (this.#snapshot?.() ?? []).map((r) => ({ payload: encodePayload(r) }));
+    for (const f of decoded.frames) if (retain === undefined || retain(f.value as R)) kept.push(f);
     // A new salt: a block of the old file found at the same place later cannot pass for a record.
     const data = rewrite(kept);
     await StableLog.#replace(this.#fs, this.#dir, this.#path, data);
