@@ -75,9 +75,9 @@ export class AckScheduler {
         continue;
       }
       this.#lazy.delete(ch);
-      const header = encodeHeader([PROTOCOL_VERSION, Kind.Ack, ch.mailbox, this.#rid, ch.stored, ch.taken, ch.limit, ch.resend]);
+      const header = encodeHeader([PROTOCOL_VERSION, Kind.Ack, ch.mailbox, this.#rid, ch.reportable, ch.taken, ch.limit, ch.resend]);
       ch.resend = ch.urgent = false;
-      ch.ackedStored = ch.stored;
+      ch.ackedStored = ch.reportable;
       ch.ackedTaken = ch.taken;
       this.#send(ch.peer, header);
     }

@@ -94,3 +94,14 @@ export class MessageRefusedError extends MailboxError {
 export class EncodeError extends MailboxError {
   override readonly code = "ERR_ENCODE";
 }
+
+/**
+ * The runtime stopped because the log of its durable mailboxes failed (a write or `fdatasync`
+ * error): nothing it would acknowledge could be trusted to survive a crash. Every pending call
+ * rejects with it, `runtime.closed` resolves with it and `onFailed` hears of it; `cause` is the
+ * log's `LogFailedError`. Start the runtime again on the same `dataDir`: it recovers what the
+ * log holds.
+ */
+export class RuntimeFailedError extends MailboxError {
+  override readonly code = "ERR_RUNTIME_FAILED";
+}

@@ -41,6 +41,15 @@ export class InChannel {
   eagerUntil = 0;
   /** The next ack must go out at once (a hello or a revocation is answered without delay). */
   urgent = false;
+  /**
+   * Durable mailboxes: the highest seq whose record is on stable storage. Acks report it, not
+   * `stored` (which counts what was accepted and is still being written). Undefined otherwise.
+   */
+  synced: number | undefined = undefined;
+  /** What an ack may say is stored. */
+  get reportable(): number {
+    return this.synced ?? this.stored;
+  }
   /** What the last ack said. */
   ackedStored: number;
   ackedTaken: number;
@@ -51,10 +60,10 @@ export class InChannel {
       this.urgent ||
       this.resend ||
       // A sender waits on a message that was stored or taken since the last ack.
-      (this.eagerUntil > this.ackedStored && this.stored > this.ackedStored) ||
+      (this.eagerUntil > this.ackedStored && this.reportable > this.ackedStored) ||
       (this.eagerUntil > this.ackedTaken && this.taken > this.ackedTaken) ||
       // Many unacknowledged: the sender's outbox fills.
-      this.stored - this.ackedStored >= 32 ||
+      this.reportable - this.ackedStored >= 32 ||
       // Little credit left: the sender may be about to wait for more.
       this.limit - this.stored < 8
     );

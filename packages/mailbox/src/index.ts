@@ -19,7 +19,9 @@ export {
   MessageRefusedError,
   BufferTooSmallError,
   EncodeError,
+  RuntimeFailedError,
 } from "./errors.js";
+export { LogLockedError, LogCorruptError, LogFailedError } from "@zmbox/log";
 
 export type { RuntimeStats } from "./runtime.js";
 export type { MailboxStats, DeadLetter } from "./mailbox.js";

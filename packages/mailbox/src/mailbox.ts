@@ -5,7 +5,8 @@ import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError }
 import { describe } from "./check.js";
 import { CreditAllocator, InChannel } from "./flow.js";
 import { parseReceiveOptions, type ManualReceiveOptions, type ReceiveOptions } from "./options.js";
-import { Flag } from "./wire.js";
+import { Flag, decodeValue } from "./wire.js";
+import type { DurableMailboxState, DurableStore } from "./durable.js";
 import { Waits, type Wait, type WaitTimer } from "./wait.js";
 
 /** @internal A message held by a mailbox: its bytes, its decoded value and where it came from. */
@@ -146,6 +147,15 @@ export class Mailbox implements AsyncIterable<unknown> {
   readonly #waits: Waits<LocalWaiter>;
   #inFlightRemote = 0;
   #arrivals = 0;
+  /** Durable mailboxes: the runtime's log. */
+  readonly #durable: DurableStore | undefined;
+  /** Delivery ids start with it: the runtime's id, or the data directory's for a durable mailbox (same across restarts). */
+  readonly #idPrefix: string;
+  /** Durable mailboxes: messages accepted and not yet on disk (counted in depth, not yet given out). */
+  #unsaved = 0;
+  /** Durable mailboxes: the current frame's accepted messages and seqs refused alone, to write together. */
+  #frame: StoredMessage[] = [];
+  #frameSkips: number[] = [];
   #closed: Error | undefined;
 
   /** Use `runtime.mailbox(name)`. */
@@ -158,9 +168,12 @@ export class Mailbox implements AsyncIterable<unknown> {
     readonly capacity: number,
     host: MailboxHost,
     ack: AckSettings,
+    durable: DurableStore | undefined,
   ) {
     this.#host = host;
     this.#ack = ack;
+    this.#durable = durable;
+    this.#idPrefix = durable?.id ?? host.id;
     this.#flow = new CreditAllocator(capacity);
     this.#waits = new Waits<LocalWaiter>(
       host.timer,
@@ -170,13 +183,18 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /** @internal The runtime creates its mailboxes with this (the constructor is private). */
-  static create(name: string, address: string, capacity: number, host: MailboxHost, ack: AckSettings = NO_ACK_SETTINGS): Mailbox {
-    return new Mailbox(name, address, capacity, host, ack);
+  static create(name: string, address: string, capacity: number, host: MailboxHost, ack: AckSettings = NO_ACK_SETTINGS, durable?: DurableStore): Mailbox {
+    return new Mailbox(name, address, capacity, host, ack, durable);
+  }
+
+  /** True for a mailbox whose messages are kept on stable storage (`durable: true`). */
+  get durable(): boolean {
+    return this.#durable !== undefined;
   }
 
   /** Messages held now (including those in flight to remote receivers, and those leased to manual receivers). */
   get depth(): number {
-    return this.#queue.length + this.#inFlightRemote + this.#held;
+    return this.#queue.length + this.#inFlightRemote + this.#held + this.#unsaved;
   }
 
   /** True once the mailbox (or its runtime) is closed. */
@@ -204,7 +222,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (opts.manual) return this.#receiveManual(opts.timeout, opts.signal, opts.lease);
     const head = this.#queue.shift();
     if (head !== undefined) {
-      this.#taken(head.channel, head.seq);
+      this.#taken(head.channel, head.seq, head.order);
       return Promise.resolve(head.value);
     }
     return this.#wait<unknown>(opts.timeout, opts.signal, undefined);
@@ -252,10 +270,11 @@ export class Mailbox implements AsyncIterable<unknown> {
     this.#held++;
     this.#leased++;
     const attempt = ++message.attempts;
+    this.#durable?.attempt(this.name, message.order, attempt);
     if (attempt > 1) this.#redelivered++;
     const held: Held = { message, state: "leased", owner: this.#leaseOwner, due: Infinity, heapIndex: -1 };
     if (ms !== Infinity) this.#heap().add(held, ms);
-    return new Delivery(held, message.value, attempt, `${this.#host.id}.${this.name}.${message.order}`);
+    return new Delivery(held, message.value, attempt, `${this.#idPrefix}.${this.name}.${message.order}`);
   }
 
   #heap(): DeadlineHeap<Held> {
@@ -281,7 +300,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     this.#leases?.remove(h);
     this.#held--;
     this.#leased--;
-    this.#taken(h.message.channel, h.message.seq);
+    this.#taken(h.message.channel, h.message.seq, h.message.order);
     return true;
   }
 
@@ -331,7 +350,7 @@ export class Mailbox implements AsyncIterable<unknown> {
    * the send timeout), the message comes back here with its attempts counted from 0: never dropped.
    */
   #toDeadLetter(message: StoredMessage, address: string): void {
-    const record: DeadLetter = { reason: "max-attempts", attempts: message.attempts, mailbox: this.address, id: `${this.#host.id}.${this.name}.${message.order}` };
+    const record: DeadLetter = { reason: "max-attempts", attempts: message.attempts, mailbox: this.address, id: `${this.#idPrefix}.${this.name}.${message.order}` };
     if (message.flags & Flag.Raw) record.bytes = message.payload;
     else record.value = message.value;
     const send = this.#host.deadLetter;
@@ -341,7 +360,7 @@ export class Mailbox implements AsyncIterable<unknown> {
         if (this.#closed) return;
         this.#held--;
         this.#deadLettered++;
-        this.#taken(message.channel, message.seq);
+        this.#taken(message.channel, message.seq, message.order);
       },
       () => {
         if (this.#closed) return;
@@ -375,7 +394,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       if (head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));
       this.#queue.shift();
       buffer.set(head.payload);
-      this.#taken(head.channel, head.seq);
+      this.#taken(head.channel, head.seq, head.order);
       return Promise.resolve(head.payload.length);
     }
     return this.#wait<number>(opts.timeout, opts.signal, buffer);
@@ -456,15 +475,20 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /** The first waiter, a receive of a value, takes message `seq` of `ch`. */
-  #serve(w: LocalWaiter, ch: InChannel | undefined, seq: number, value: unknown): void {
+  #serve(w: LocalWaiter, ch: InChannel | undefined, seq: number, order: number, value: unknown): void {
     this.#waiters.shift();
     this.#release(w);
-    this.#taken(ch, seq);
+    this.#taken(ch, seq, order);
     w.resolve(value);
   }
 
-  /** A taken message (`seq` of `ch`) frees its slot; its channel learns it was taken. */
-  #taken(ch: InChannel | undefined, seq: number): void {
+  /**
+   * A taken message (`seq` of `ch`, `order` in this mailbox) frees its slot; its channel learns
+   * it was taken. The one place a message leaves the mailbox for good: a durable mailbox
+   * records it here.
+   */
+  #taken(ch: InChannel | undefined, seq: number, order: number): void {
+    this.#durable?.taken(this.name, order);
     if (ch !== undefined && ch.markTaken(seq)) this.#host.channelChanged(ch);
     this.#host.counted("received");
     this.#host.needsGrant(this);
@@ -475,7 +499,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     for (let w = this.#waiters.peek(); w !== undefined; w = this.#waiters.peek()) {
       switch (w.kind) {
         case "value":
-          this.#serve(w, message.channel, message.seq, message.value);
+          this.#serve(w, message.channel, message.seq, message.order, message.value);
           return;
         case "into": {
           this.#waiters.shift();
@@ -486,7 +510,7 @@ export class Mailbox implements AsyncIterable<unknown> {
             continue;
           }
           buffer.set(message.payload);
-          this.#taken(message.channel, message.seq);
+          this.#taken(message.channel, message.seq, message.order);
           w.resolve(message.payload.length);
           return;
         }
@@ -527,6 +551,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     let ch = this.#flow.channels.get(key);
     if (ch === undefined) {
       ch = new InChannel(key, peer, this.name, base, now);
+      if (this.#durable !== undefined) ch.synced = ch.stored;
       this.#flow.channels.set(key, ch);
     } else if (base - 1 > ch.stored) {
       return undefined;
@@ -552,6 +577,11 @@ export class Mailbox implements AsyncIterable<unknown> {
   skip(ch: InChannel, seq: number): void {
     ch.stored = seq;
     this.#flow.used();
+    // A durable mailbox counts it taken once its channel record is on disk (see flushStored).
+    if (this.#durable !== undefined) {
+      this.#frameSkips.push(seq);
+      return;
+    }
     ch.markTaken(seq);
     this.#host.needsGrant(this);
   }
@@ -567,13 +597,83 @@ export class Mailbox implements AsyncIterable<unknown> {
     ch.dormant = false;
     this.#flow.used();
     const order = this.#arrivals++;
+    if (this.#durable !== undefined) {
+      // Given out only once on disk (flushStored): a receiver never sees a message that a
+      // crash could take back.
+      this.#unsaved++;
+      this.#frame.push({ payload, flags, value, channel: ch, seq, order, attempts: 0 });
+      return;
+    }
     const w = this.#waiters.peek();
     if (w?.kind === "value") {
       // A receiver waits for it (a server's workers, a client's replies): no record of it is kept.
-      this.#serve(w, ch, seq, value);
+      this.#serve(w, ch, seq, order, value);
       return;
     }
     this.#arrive({ payload, flags, value, channel: ch, seq, order, attempts: 0 }, false);
+  }
+
+  /**
+   * @internal The end of a `data` frame of `ch`: a durable mailbox writes what the frame
+   * brought (one record per message, and the channel's seq for messages refused alone) and,
+   * once that is on disk, gives the messages out and lets the ack say they are stored. Every
+   * frame of one turn of the event loop shares one write and one sync (group commit).
+   * Nothing for other mailboxes.
+   */
+  flushStored(ch: InChannel): void {
+    const durable = this.#durable;
+    if (durable === undefined || (this.#frame.length === 0 && this.#frameSkips.length === 0)) return;
+    const messages = this.#frame;
+    const skips = this.#frameSkips;
+    this.#frame = [];
+    this.#frameSkips = [];
+    const stored = ch.stored;
+    durable.stored(this.name, ch.peer, messages, stored).then(
+      () => {
+        if (this.#closed) return;
+        ch.synced = Math.max(ch.synced ?? 0, stored);
+        this.#unsaved -= messages.length;
+        for (const m of messages) this.#arrive(m, false);
+        for (const seq of skips) ch.markTaken(seq);
+        this.#host.channelChanged(ch);
+        if (skips.length > 0) this.#host.needsGrant(this);
+      },
+      // The log failed: the runtime stops (its `closed` says why). Nothing is acked.
+      () => undefined,
+    );
+  }
+
+  /**
+   * @internal A durable mailbox takes back what the log holds: its messages, in their order,
+   * with their attempts, and its sender channels. A channel comes back with
+   * `stored = taken = limit =` the highest seq on disk: no credit, duplicates of what is on
+   * disk are dropped, and the messages before count as taken, as their senders count them
+   * once they see this owner's new incarnation (PROTOCOL.md 5.10).
+   */
+  recover(state: DurableMailboxState, keyOf: (peer: Buffer) => string, now: number): void {
+    const channels = new Map<string, InChannel>();
+    for (const c of state.channels.values()) {
+      const key = keyOf(c.peer);
+      const ch = new InChannel(key, c.peer, this.name, c.stored + 1, now);
+      ch.synced = c.stored;
+      this.#flow.channels.set(key, ch);
+      channels.set(c.peer.toString("latin1"), ch);
+    }
+    for (const l of [...state.live.values()].sort((a, b) => a.order - b.order)) {
+      const peer = l.peer ?? l.channel?.peer;
+      const message: StoredMessage = {
+        payload: l.payload,
+        flags: l.flags,
+        value: decodeValue(l.payload, l.flags),
+        channel: peer === undefined ? undefined : channels.get(peer.toString("latin1")),
+        seq: l.seq,
+        order: l.order,
+        attempts: l.attempts,
+      };
+      state.live.set(l.order, message);
+      this.#queue.push(message);
+    }
+    this.#arrivals = state.nextOrder;
   }
 
   /** @internal Hands out free slots as credit. */
@@ -597,6 +697,7 @@ export class Mailbox implements AsyncIterable<unknown> {
         this.#host.needsGrant(this);
       } else if (ch.outstanding === 0 && ch.taken === ch.stored && now - ch.lastHeard > forgetMs) {
         this.#flow.channels.delete(ch.key);
+        this.#durable?.forget(this.name, ch.peer);
       }
     }
   }
@@ -622,7 +723,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   /** @internal A message handed to a remote receiver was taken there. */
   remoteTaken(message: StoredMessage): void {
     this.#inFlightRemote--;
-    this.#taken(message.channel, message.seq);
+    this.#taken(message.channel, message.seq, message.order);
   }
 
   /**
@@ -653,7 +754,12 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#release(w);
       w.reject(error);
     }
-    const dropped = this.#queue.drain().length + this.#held;
+    // A durable mailbox's messages stay on disk: the runtime (or a mailbox of the same name)
+    // takes them back when it starts again.
+    const dropped = this.#queue.drain().length + this.#held + this.#unsaved;
+    this.#unsaved = 0;
+    this.#frame = [];
+    this.#frameSkips = [];
     // Deliveries out can no longer be settled; a dead letter on its way is dropped with the rest.
     this.#leases?.clear();
     this.#held = this.#leased = 0;

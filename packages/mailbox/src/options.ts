@@ -1,5 +1,6 @@
 import { checkEndpoint } from "./address.js";
 import { checkInteger, checkOptions, checkSignal, describe } from "./check.js";
+import type { LogFs } from "@zmbox/log";
 import { InvalidArgumentError } from "./errors.js";
 
 /** When `send` resolves. See {@link SendOptions.until}. */
@@ -78,6 +79,31 @@ export interface RuntimeOptions {
    * @default 2000
    */
   drainTimeout?: number;
+  /**
+   * A directory for the log of this runtime's durable mailboxes (`mailbox(name, { durable:
+   * true })`). It must exist and be writable, and only one running runtime may use it (its
+   * `LOCK` file); the log is the file `mailboxes.log` in it. Started again on the same
+   * directory, the runtime takes back what its durable mailboxes held.
+   * @default none: the runtime cannot own durable mailboxes
+   * @example
+   * const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:7001", dataDir: "/var/lib/jobs" });
+   * const jobs = rt.mailbox("jobs", { durable: true });
+   */
+  dataDir?: string;
+  /**
+   * The file system `dataDir` is on. Tests pass a `MemoryFs` from `@zmbox/log`, which loses
+   * what was not synced when it "crashes".
+   * @default the real one
+   */
+  dataFs?: LogFs;
+  /**
+   * Called once if the runtime fails: the log of its durable mailboxes could not be written or
+   * synced. The runtime has then stopped, and every call pending on it rejected with
+   * `RuntimeFailedError`. A process that cannot go on without it should exit here, so that its
+   * supervisor restarts it and it recovers from the log. Not called for `close()`. See also
+   * `runtime.closed`.
+   */
+  onFailed?: (error: Error) => void;
 }
 
 export const DEFAULT_ENDPOINT = "tcp://127.0.0.1:0";
@@ -95,7 +121,11 @@ export const DEFAULT_CAPACITY = 1000;
 export const DEFAULT_LEASE = 30_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-export type ParsedRuntimeOptions = Required<RuntimeOptions>;
+export type ParsedRuntimeOptions = Required<Omit<RuntimeOptions, "dataDir" | "dataFs" | "onFailed">> & {
+  dataDir: string | undefined;
+  dataFs: LogFs | undefined;
+  onFailed: ((error: Error) => void) | undefined;
+};
 
 /** Options of {@link Runtime.mailbox}. */
 export interface MailboxOptions {
@@ -118,6 +148,14 @@ export interface MailboxOptions {
    * mailbox, id, value }` (`bytes` instead of `value` for a message sent as raw bytes).
    */
   deadLetter?: string;
+  /**
+   * Keep the mailbox's messages on stable storage, in the runtime's `dataDir`: a `"stored"`
+   * send resolves once its message is on disk (fdatasync, one for all that arrived together),
+   * and after a crash and a restart on the same directory the mailbox holds every message that
+   * was stored and not yet taken, in order. Needs the runtime's `dataDir`.
+   * @default false
+   */
+  durable?: boolean;
 }
 
 /** Options of `send`. */
@@ -176,9 +214,9 @@ export type ManualReceiveOptions = ReceiveOptions & { ack: "manual" };
 
 const RUNTIME_OPTIONS = [
   "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
-  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout",
+  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout", "dataDir", "dataFs", "onFailed",
 ] as const;
-const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter"] as const;
+const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter", "durable"] as const;
 const SEND_OPTIONS = ["until", "timeout", "signal", "onUndeliverable"] as const;
 const RECEIVE_OPTIONS = ["timeout", "signal", "ack", "lease"] as const;
 
@@ -197,7 +235,30 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
     receiveWindow: checkInteger("receiveWindow", o.receiveWindow, DEFAULT_RECEIVE_WINDOW, 1),
     receiverTimeout: checkInteger("receiverTimeout", o.receiverTimeout, DEFAULT_RECEIVER_TIMEOUT, 1),
     drainTimeout: checkInteger("drainTimeout", o.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0),
+    dataDir: checkDataDir(o.dataDir),
+    dataFs: checkDataFs(o.dataFs),
+    onFailed: checkFunction("onFailed", o.onFailed),
   };
+}
+
+function checkDataDir(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || value === "") throw new InvalidArgumentError(`Expected \`dataDir\` to be a directory path, got ${describe(value)}`);
+  return value;
+}
+
+function checkDataFs(value: unknown): LogFs | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "object" || value === null || typeof (value as LogFs).openAppend !== "function") {
+    throw new InvalidArgumentError(`Expected \`dataFs\` to be a LogFs (a MemoryFs from @zmbox/log, say), got ${describe(value)}`);
+  }
+  return value as LogFs;
+}
+
+function checkFunction<F>(name: string, value: unknown): F | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "function") throw new InvalidArgumentError(`Expected \`${name}\` to be a function, got ${describe(value)}`);
+  return value as F;
 }
 
 /** Validates mailbox options, filling defaults. */
@@ -214,10 +275,18 @@ export function parseMailboxOptions(options: unknown): ParsedMailboxOptions {
     capacity: checkInteger("capacity", o.capacity, DEFAULT_CAPACITY, 1),
     maxAttempts: checkInteger("maxAttempts", o.maxAttempts, deadLetter === undefined ? Infinity : DEFAULT_MAX_ATTEMPTS, 1, true),
     deadLetter,
+    durable: checkBoolean("durable", o.durable),
   };
 }
 
+function checkBoolean(name: string, value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== "boolean") throw new InvalidArgumentError(`Expected \`${name}\` to be a boolean, got ${describe(value)}`);
+  return value;
+}
+
 export interface ParsedMailboxOptions {
+  durable: boolean;
   capacity: number;
   maxAttempts: number;
   deadLetter: string | undefined;

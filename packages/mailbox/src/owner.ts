@@ -5,6 +5,7 @@
  */
 import type * as zmq from "zeromq";
 import { AckScheduler } from "./acks.js";
+import type { DurableStore } from "./durable.js";
 import { MailboxClosedError } from "./errors.js";
 import type { InChannel } from "./flow.js";
 import { Mailbox, type AckSettings, type DeadLetter, type MailboxHost, type MailboxStats, type StoredMessage } from "./mailbox.js";
@@ -31,6 +32,8 @@ export interface OwnerHost {
   closing(): boolean;
   /** Stores a dead letter in the mailbox at `address` (a send until: "stored"). */
   deadLetter(address: string, record: DeadLetter): Promise<void>;
+  /** The log of durable mailboxes, when the runtime has a data directory. */
+  readonly durable: DurableStore | undefined;
 }
 
 /** Counts `n` frames or messages dropped for `reason` (see `Refusal`). */
@@ -80,9 +83,14 @@ export class Owner {
     return this.#mailboxes.has(name);
   }
 
-  /** Creates a mailbox (the caller checked that the name is free). */
-  create(name: string, address: string, capacity: number, ack?: AckSettings): Mailbox {
-    const mb = Mailbox.create(name, address, capacity, this.#mailboxHost, ack);
+  /**
+   * Creates a mailbox (the caller checked that the name is free). A durable one takes back
+   * what the log holds for its name.
+   */
+  create(name: string, address: string, capacity: number, ack: AckSettings, durable: boolean): Mailbox {
+    const store = durable ? this.#host.durable : undefined;
+    const mb = Mailbox.create(name, address, capacity, this.#mailboxHost, ack, store);
+    if (store !== undefined) mb.recover(store.mailbox(name), (peer) => channelKey(peer, name), performance.now());
     this.#mailboxes.set(name, mb);
     return mb;
   }
@@ -249,6 +257,8 @@ export class Owner {
       if (f.flags & Flag.AckNow) ch.eagerUntil = seq;
       this.#host.counters.stored++;
     }
+    // A durable mailbox acks (and gives out) the frame's messages once they are on disk.
+    mb.flushStored(ch);
     // Only credit actually used renews the lease (re-sent duplicates do not).
     if (ch.stored > storedBefore) ch.lastUsed = now;
     this.#acks.changed(ch);

@@ -5,9 +5,13 @@
  * over them. See PROTOCOL.md for the frames.
  */
 import { randomBytes } from "node:crypto";
+import { constants as fsConstants } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import type { LogFailedError } from "@zmbox/log";
 import * as zmq from "zeromq";
 import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
-import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError } from "./errors.js";
+import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError, RuntimeFailedError } from "./errors.js";
+import { DurableStore } from "./durable.js";
 import type { Delivery } from "./delivery.js";
 import { Mailbox, type MailboxStats } from "./mailbox.js";
 import {
@@ -68,6 +72,35 @@ export interface RuntimeStats {
   refused: Record<string, number>;
   /** Acks and deliveries ZeroMQ could not hand to a peer at once (dropped; acks are re-sent on the next probe). */
   unsent: number;
+  /** The log of the durable mailboxes (with `dataDir`): its size, and the syncs and compactions since start. */
+  log?: { bytes: number; syncs: number; compactions: number };
+}
+
+function logStats(durable: DurableStore): { bytes: number; syncs: number; compactions: number } {
+  const { bytes, syncs, compactions } = durable.stats;
+  return { bytes, syncs, compactions };
+}
+
+/**
+ * Opens the log of durable mailboxes in `dir`. A missing directory is an error, not created:
+ * a typo or an unmounted volume must not start as an empty mailbox.
+ */
+async function openDataDir(dir: string, fs: ParsedRuntimeOptions["dataFs"], failed: (error: LogFailedError) => void): Promise<DurableStore> {
+  if (fs === undefined) {
+    let isDir: boolean;
+    try {
+      isDir = (await stat(dir)).isDirectory();
+    } catch (error) {
+      throw new InvalidArgumentError(`Expected \`dataDir\` to be an existing directory, got ${JSON.stringify(dir)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+    }
+    if (!isDir) throw new InvalidArgumentError(`Expected \`dataDir\` to be a directory, got ${JSON.stringify(dir)} (not a directory)`);
+    try {
+      await access(dir, fsConstants.W_OK);
+    } catch (error) {
+      throw new InvalidArgumentError(`Expected \`dataDir\` to be a writable directory, got ${JSON.stringify(dir)} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { cause: error });
+    }
+  }
+  return DurableStore.open({ dir, ...(fs === undefined ? {} : { fs }), failed });
 }
 
 /**
@@ -102,11 +135,26 @@ export class Runtime implements AsyncDisposable {
   };
   #epochs = 0;
   #closing: Promise<void> | undefined;
-  #closed: ClosedError | undefined;
+  #closed: ClosedError | RuntimeFailedError | undefined;
+  /** The log of the durable mailboxes, with `dataDir`. */
+  readonly #durable: DurableStore | undefined;
+  /** Why the runtime failed, if it did. */
+  #failure: RuntimeFailedError | undefined;
+  #settleClosed!: (error: Error | undefined) => void;
+  /**
+   * Resolves (never rejects) once the runtime has stopped: with `undefined` after `close()`,
+   * or with the `RuntimeFailedError` that stopped it (the log of its durable mailboxes failed;
+   * its `cause` is the log's error).
+   * @example
+   * rt.closed.then((error) => { if (error) { console.error(error); process.exit(1); } });
+   */
+  readonly closed: Promise<Error | undefined>;
 
-  private constructor(options: ParsedRuntimeOptions, router: zmq.Router, id: string) {
+  private constructor(options: ParsedRuntimeOptions, router: zmq.Router, id: string, durable: DurableStore | undefined) {
     this.#options = options;
     this.id = id;
+    this.#durable = durable;
+    this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
     this.endpoint = router.lastEndpoint ?? options.endpoint;
     this.#owner = new Owner(router, {
       id,
@@ -116,17 +164,30 @@ export class Runtime implements AsyncDisposable {
       counters: this.#counters,
       closing: () => this.#closed !== undefined,
       deadLetter: (address, record) => this.send(record, address),
+      durable,
     });
   }
 
   /**
-   * Starts a runtime bound to `options.endpoint`.
+   * Starts a runtime bound to `options.endpoint`. With `dataDir`, it first opens the log of
+   * its durable mailboxes there and recovers what they held.
+   * @throws InvalidArgumentError for a bad option, an endpoint it cannot bind, or a `dataDir`
+   * that is missing, not a directory or not writable.
+   * @throws LogLockedError (from `@zmbox/log`) if another running process has `dataDir` open.
+   * @throws LogCorruptError (from `@zmbox/log`) if the log there is damaged (not a torn tail,
+   * which is cut off): the runtime does not start with less than it stored.
    * @example
    * const rt = await Runtime.start({ endpoint: "ipc:///tmp/orders.sock" });
    */
   static async start(options?: RuntimeOptions): Promise<Runtime> {
     const o = parseRuntimeOptions(options);
     const id = `r${randomBytes(8).toString("hex")}`;
+    let runtime: Runtime | undefined;
+    let early: LogFailedError | undefined;
+    const durable = o.dataDir === undefined ? undefined : await openDataDir(o.dataDir, o.dataFs, (error) => {
+      if (runtime === undefined) early = error;
+      else runtime.#fail(error);
+    });
     const router = new zmq.Router({
       // No silent drops: an ack to a peer that is gone fails, and is counted.
       mandatory: true,
@@ -147,9 +208,12 @@ export class Runtime implements AsyncDisposable {
       await router.bind(o.endpoint.replace(/:0$/, ":*"));
     } catch (error) {
       router.close();
+      await durable?.close().catch(() => undefined);
       throw new InvalidArgumentError(`Could not bind ${o.endpoint}: ${(error as Error).message}`, { cause: error });
     }
-    return new Runtime(o, router, id);
+    runtime = new Runtime(o, router, id, durable);
+    if (early !== undefined) runtime.#fail(early);
+    return runtime;
   }
 
   /**
@@ -161,7 +225,14 @@ export class Runtime implements AsyncDisposable {
    */
   mailbox(name: string, options?: MailboxOptions): Mailbox {
     checkMailboxName(name);
-    const { capacity, maxAttempts, deadLetter } = parseMailboxOptions(options);
+    const { capacity, maxAttempts, deadLetter, durable } = parseMailboxOptions(options);
+    if (durable && this.#durable === undefined) {
+      throw new InvalidArgumentError(`\`durable: true\` needs a runtime started with \`dataDir\` (a directory for its log), got no \`dataDir\``);
+    }
+    const onDisk = durable ? 0 : (this.#durable?.held(name) ?? 0);
+    if (onDisk > 0) {
+      throw new InvalidArgumentError(`Expected \`durable: true\` for the mailbox "${name}": the data directory holds ${onDisk} message${onDisk === 1 ? "" : "s"} of it, got \`durable\` ${String(durable)}`);
+    }
     // A bare name is a mailbox of this runtime.
     let deadLetterAddress: string | undefined;
     if (deadLetter !== undefined) {
@@ -178,7 +249,7 @@ export class Runtime implements AsyncDisposable {
     if (deadLetterAddress === address) {
       throw new InvalidArgumentError(`Expected \`deadLetter\` to be another mailbox than "${name}" itself, got ${JSON.stringify(deadLetter)}`);
     }
-    return this.#owner.create(name, address, capacity, { maxAttempts, deadLetter: deadLetterAddress });
+    return this.#owner.create(name, address, capacity, { maxAttempts, deadLetter: deadLetterAddress }, durable);
   }
 
   /**
@@ -255,7 +326,13 @@ export class Runtime implements AsyncDisposable {
     return {
       endpoint: this.endpoint, id: this.id, mailboxes, sent: c.sent, retransmitted: c.retransmitted, stored: c.stored,
       received: c.received, duplicates: c.duplicates, undeliverable: c.undeliverable, outbox, refused: { ...c.refused }, unsent: c.unsent,
+      ...(this.#durable === undefined ? {} : { log: logStats(this.#durable) }),
     };
+  }
+
+  /** @internal Compacts the log of the durable mailboxes now (it also does on its own as it grows). */
+  compactLog(): Promise<void> {
+    return this.#durable?.compact() ?? Promise.resolve();
   }
 
   /**
@@ -273,24 +350,47 @@ export class Runtime implements AsyncDisposable {
     await this.close();
   }
 
+  /** The log failed: the runtime stops at once (no drain: nothing more may be acked as durable). */
+  #fail(cause: LogFailedError): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = new RuntimeFailedError(`the runtime at ${this.endpoint} failed: the log of its durable mailboxes could not be written (${cause.message})`, { cause });
+    if (this.#closing === undefined) {
+      this.#closed = this.#failure;
+      this.#closing = this.#close();
+    }
+    this.#options.onFailed?.(this.#failure);
+  }
+
   async #close(): Promise<void> {
-    this.#closed = new ClosedError(`the runtime at ${this.endpoint} is closed`);
-    const until = performance.now() + this.#options.drainTimeout;
+    this.#closed ??= new ClosedError(`the runtime at ${this.endpoint} is closed`);
+    try {
+      await this.#stop();
+    } finally {
+      this.#settleClosed(this.#failure);
+    }
+  }
+
+  async #stop(): Promise<void> {
+    const failed = this.#failure !== undefined;
+    const closed = this.#closed!;
+    const until = performance.now() + (failed ? 0 : this.#options.drainTimeout);
     while (performance.now() < until && [...this.#peers.values()].some((p) => p.outstanding > 0)) {
       await new Promise((r) => setTimeout(r, 5));
     }
     // Remote receivers tell their owners what was taken and hand back what they hold, before
     // the connections close: otherwise the owner would deliver those again.
-    for (const inbox of [...this.#inboxes.values()]) inbox.fail(this.#closed);
+    for (const inbox of [...this.#inboxes.values()]) inbox.fail(closed);
     await Promise.all([...this.#peers.values()].map((p) => p.flushControls(200)));
-    for (const p of this.#peers.values()) p.close(this.#closed);
-    this.#owner.shutdown(this.#closed);
+    for (const p of this.#peers.values()) p.close(closed);
+    this.#owner.shutdown(closed);
     // The last acks (for messages stored just now) leave before the router closes: otherwise
     // their senders would wait out their own drainTimeout for them.
     await new Promise((r) => setImmediate(r));
     await this.#owner.drain(200);
     this.#timer.clear();
     this.#owner.close();
+    // What was acked is on disk already; this writes the acks of takes still pending.
+    await this.#durable?.close().catch(() => undefined);
   }
 
   /** Parses an address, remembering recent ones: a sender usually sends to a few, many times. */
