@@ -85,6 +85,26 @@ t.test("the request-response and 2PC entries run end to end in their processes (
   }
 });
 
+t.test("the durable mailbox entries run end to end, and the slow consumer's depth stays within capacity (--quick)", async (t) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["bench/dist/bench.js", "--json", "--quick", "--rounds", "1", "--only", "mailbox.throughput.durable,mailbox.memory.slow-consumer.durable"],
+    { cwd: root, timeout: 180_000 },
+  );
+  type Log = { bytes: number; peakBytes: number; syncs: number; compactions: number };
+  const { results } = JSON.parse(stdout) as { results: { name: string; value: number; ratio: unknown; error?: string; extra?: { log?: Log } }[] };
+  t.same(results.map((r) => r.name).sort(), ["fs.fdatasync", "mailbox.memory.slow-consumer.durable", "mailbox.throughput.durable"]);
+  const byName = new Map(results.map((r) => [r.name, r]));
+  const durable = byName.get("mailbox.throughput.durable")!;
+  t.equal(durable.error, undefined, "the throughput entry ran");
+  t.ok(durable.value > 0 && typeof durable.ratio === "number", "a rate, and its ratio to fs.fdatasync");
+  t.ok((durable.extra?.log?.syncs ?? 0) > 0, "the log synced");
+  const slow = byName.get("mailbox.memory.slow-consumer.durable")!;
+  t.equal(slow.error, undefined, "the slow-consumer entry ran");
+  t.ok(slow.value > 0 && slow.value <= 1, `depth never above capacity (${slow.value})`);
+  t.ok((slow.extra?.log?.peakBytes ?? Infinity) < 16 * 1024 * 1024, `the log stayed small (${slow.extra?.log?.peakBytes} bytes)`);
+});
+
 /** An entry that measures `value` at once, without any process. */
 const fixed = (name: string, value: number, more: Partial<Entry> = {}): Entry => ({
   name,

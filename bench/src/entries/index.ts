@@ -5,7 +5,13 @@
  */
 import type { Entry } from "../harness.js";
 import { fsFdatasync } from "./fs-fdatasync.js";
-import { mailboxMemorySlowConsumer, mailboxThroughputQueued, mailboxThroughputStored } from "./mailbox.js";
+import {
+  mailboxMemorySlowConsumer,
+  mailboxMemorySlowConsumerDurable,
+  mailboxThroughputDurable,
+  mailboxThroughputQueued,
+  mailboxThroughputStored,
+} from "./mailbox.js";
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
 import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
@@ -24,6 +30,8 @@ export const entries: readonly Entry[] = [
   mailboxThroughputQueued,
   mailboxThroughputStored,
   mailboxMemorySlowConsumer,
+  mailboxThroughputDurable,
+  mailboxMemorySlowConsumerDurable,
   twopcThroughput,
   twopcLatency,
   rrFloorRtt,

@@ -8,21 +8,33 @@ import { runRole } from "../harness.js";
 
 export interface MailboxConsumerRole {
   /** Receives `count` messages (or until stopped, when `count` is 0). */
-  args: { capacity: number; count: number; pauseMs: number };
+  args: { capacity: number; count: number; pauseMs: number; dataDir?: string };
   ready: { address: string };
   start: never;
-  result: { received: number; elapsedMs: number; peakDepth: number; capacity: number; refused: number };
+  result: {
+    received: number;
+    elapsedMs: number;
+    peakDepth: number;
+    capacity: number;
+    refused: number;
+    /** With `dataDir`: the durable log's size at the end and at its largest, its syncs and compactions. */
+    log?: { bytes: number; peakBytes: number; syncs: number; compactions: number; syncMs: number };
+  };
 }
 
 runRole<MailboxConsumerRole>(async (ctx) => {
-  const { capacity, count, pauseMs } = ctx.args;
-  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
-  const mb = rt.mailbox("bench", { capacity });
+  const { capacity, count, pauseMs, dataDir } = ctx.args;
+  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0", ...(dataDir === undefined ? {} : { dataDir }) });
+  const mb = rt.mailbox("bench", { capacity, durable: dataDir !== undefined });
   ctx.ready({ address: mb.address });
   let received = 0;
   let first = 0;
   let peakDepth = 0;
-  const sampler = setInterval(() => (peakDepth = Math.max(peakDepth, mb.depth)), 5);
+  let peakLogBytes = 0;
+  const sampler = setInterval(() => {
+    peakDepth = Math.max(peakDepth, mb.depth);
+    peakLogBytes = Math.max(peakLogBytes, rt.stats().log?.bytes ?? 0);
+  }, 5);
   try {
     while (count === 0 || received < count) {
       const next = mb.receive({ signal: ctx.signal }).catch(() => undefined);
@@ -35,7 +47,9 @@ runRole<MailboxConsumerRole>(async (ctx) => {
     }
     const s = rt.stats();
     const refused = Object.values(s.refused).reduce((a, b) => a + b, 0);
-    return { received, elapsedMs: performance.now() - first, peakDepth, capacity, refused };
+    const elapsedMs = performance.now() - first;
+    const log = s.log === undefined ? undefined : { ...s.log, peakBytes: Math.max(peakLogBytes, s.log.bytes) };
+    return { received, elapsedMs, peakDepth, capacity, refused, ...(log === undefined ? {} : { log }) };
   } finally {
     clearInterval(sampler);
     await rt.close();

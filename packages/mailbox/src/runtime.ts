@@ -72,13 +72,13 @@ export interface RuntimeStats {
   refused: Record<string, number>;
   /** Acks and deliveries ZeroMQ could not hand to a peer at once (dropped; acks are re-sent on the next probe). */
   unsent: number;
-  /** The log of the durable mailboxes (with `dataDir`): its size, and the syncs and compactions since start. */
-  log?: { bytes: number; syncs: number; compactions: number };
+  /** The log of the durable mailboxes (with `dataDir`): its size, the syncs and compactions since start, and the ms all syncs took. */
+  log?: { bytes: number; syncs: number; compactions: number; syncMs: number };
 }
 
-function logStats(durable: DurableStore): { bytes: number; syncs: number; compactions: number } {
-  const { bytes, syncs, compactions } = durable.stats;
-  return { bytes, syncs, compactions };
+function logStats(durable: DurableStore): NonNullable<RuntimeStats["log"]> {
+  const { bytes, syncs, compactions, syncSeconds } = durable.stats;
+  return { bytes, syncs, compactions, syncMs: Math.round(syncSeconds.sum * 1000) };
 }
 
 /**
