@@ -13,7 +13,7 @@
  *   ch   { t: "ch", m, p, s }                 sender channel `p` (routing id) of `m` stored every seq up to `s`
  *   in   { t: "in", m, o, p, s, f, b }        message `o` of `m` is stored: seq `s` of channel `p`, flags, bytes
  *   try  { t: "try", m, o, a }                message `o` was given to a manual receiver for attempt `a`
- *   out  { t: "out", m, o }                   message `o` left the mailbox: taken, acked, or dead-lettered
+ *   out  { t: "out", m, o: [o...] }           messages `o...` left the mailbox: taken, acked, or dead-lettered
  *
  *   sender                   owner                                   log
  *     | data(seq 7..9) ------> |  accepted (counted in depth)          |
@@ -40,7 +40,7 @@ export type DurableRecord =
   | { t: "ch"; m: string; p: Buffer; s: number }
   | { t: "in"; m: string; o: number; p: Buffer; s: number; f: number; b: Buffer }
   | { t: "try"; m: string; o: number; a: number }
-  | { t: "out"; m: string; o: number };
+  | { t: "out"; m: string; o: number[] };
 
 /**
  * @internal A message a durable mailbox holds, as its log has it. After recovery the mailbox
@@ -88,6 +88,9 @@ export class DurableStore {
   readonly #mailboxes: Map<string, DurableMailboxState>;
   /** The directory's id: durable delivery ids start with it, so they stay the same across restarts. */
   readonly id: string;
+  /** Orders taken this turn of the event loop, per mailbox: one `out` record each, at the end of the turn. */
+  #takes = new Map<string, number[]>();
+  #takesScheduled = false;
 
   private constructor(log: StableLog<DurableRecord>, mailboxes: Map<string, DurableMailboxState>, id: string) {
     this.#log = log;
@@ -182,11 +185,27 @@ export class DurableStore {
     });
   }
 
-  /** Message `order` left `mailbox` (taken, acked, dead-lettered): an `out` record, on the next sync. */
+  /**
+   * Message `order` left `mailbox` (taken, acked, dead-lettered): an `out` record, on the next
+   * sync. The takes of one turn of the event loop share one record.
+   */
   taken(mailbox: string, order: number): void {
     const state = this.#mailboxes.get(mailbox);
     if (state?.live.delete(order) !== true) return;
-    this.#log.append({ t: "out", m: mailbox, o: order }, { sync: false }).catch(() => undefined);
+    const orders = this.#takes.get(mailbox);
+    if (orders === undefined) this.#takes.set(mailbox, [order]);
+    else orders.push(order);
+    if (this.#takesScheduled) return;
+    this.#takesScheduled = true;
+    setImmediate(() => this.#writeTakes());
+  }
+
+  #writeTakes(): void {
+    this.#takesScheduled = false;
+    const records: DurableRecord[] = [];
+    for (const [m, o] of this.#takes) records.push({ t: "out", m, o });
+    this.#takes = new Map();
+    if (records.length > 0) this.#log.appendAll(records, { sync: false }).catch(() => undefined);
   }
 
   /**
@@ -216,6 +235,7 @@ export class DurableStore {
 
   /** Writes and syncs what is pending, then closes the log and lets the directory go. */
   close(): Promise<void> {
+    this.#writeTakes();
     return this.#log.close();
   }
 }
@@ -246,7 +266,7 @@ function recover(mailboxes: Map<string, DurableMailboxState>, r: DurableRecord):
       return undefined;
     }
     case "out":
-      state.live.delete(r.o);
+      for (const o of r.o) state.live.delete(o);
       return undefined;
     default:
       throw new Error(`unknown durable record ${JSON.stringify(r satisfies never)}`);
