@@ -514,3 +514,39 @@ t.test("log - options are validated with the field name", async (t) => {
     message: "Expected `compactRatio` to be a number from 1 and up, got `0.5` (number)",
   });
 });
+
+t.test("log - fileName names the file in the directory; a bad one is refused", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/d", { fs, fileName: "other.log" });
+  await log.append({ txId: "a", n: 1 });
+  await log.close();
+  t.equal(fs.durableBytes(`/d/${LOG_FILE_NAME}`), 0, "nothing in the default file");
+  t.same((await readLog<Rec>("/d", fs, "other.log")).records, [{ txId: "a", n: 1 }]);
+  await t.rejects(StableLog.open("/d", { fs, fileName: "x/y.log" }), /Expected `fileName` to be a file name without a directory, got `x\/y.log` \(string\)/);
+});
+
+t.test("log - appendAll writes a batch in one write and one sync, and settles once for all", async (t) => {
+  const { fs, completeSync } = manualSyncFs();
+  const { log } = await StableLog.open<Rec>("/d", { fs });
+  let done = false;
+  const p = log.appendAll(recs(5)).then(() => (done = true));
+  await tick();
+  t.equal(done, false, "not before the sync");
+  completeSync();
+  await p;
+  t.same([fs.stats.writes, fs.stats.syncs], [1, 1]);
+  t.same((await readLog<Rec>("/d", fs)).records, recs(5));
+  await t.rejects(log.appendAll([{ txId: "big", n: 0, pad: "x".repeat(17 * 1024 * 1024) } as Rec]), RecordTooLargeError);
+  await log.close();
+});
+
+t.test("log - compaction writes the snapshot first, then the records retain keeps", async (t) => {
+  const fs = new MemoryFs();
+  let next = 0;
+  const { log } = await StableLog.open<Rec>("/d", { fs, retain: (r) => r.n % 2 === 0 && r.txId !== "next", snapshot: () => [{ txId: "next", n: next }] });
+  for (const r of recs(6)) await log.append(r);
+  next = 42;
+  await log.compact();
+  await log.close();
+  t.same((await readLog<Rec>("/d", fs)).records.map((r) => [r.txId, r.n]), [["next", 42], ["tx-0", 0], ["tx-2", 2], ["tx-1", 4]]);
+});
