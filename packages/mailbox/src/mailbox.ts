@@ -554,7 +554,13 @@ export class Mailbox implements AsyncIterable<unknown> {
       if (this.#durable !== undefined) ch.synced = ch.stored;
       this.#flow.channels.set(key, ch);
     } else if (base - 1 > ch.stored) {
-      return undefined;
+      // A durable mailbox's acks only ever said what was on disk, so every seq up to base − 1
+      // was stored, and those no longer here were taken: its channel state was forgotten while
+      // some of its messages were still held, and a crash came (PROTOCOL.md 5.10.1, rule 6).
+      if (this.#durable === undefined || ch.stored !== ch.synced) return undefined;
+      this.#flow.revoke(ch);
+      ch.stored = ch.limit = ch.taken = ch.synced = base - 1;
+      ch.takenAbove = undefined;
     }
     ch.want = want;
     ch.lastHeard = now;

@@ -227,3 +227,22 @@ t.test("a mailbox made without durable where the directory holds its messages is
   t.throws(() => owner.mailbox("jobs"), /Expected `durable: true` for the mailbox "jobs": the data directory holds 1 message of it/);
   void sleep;
 });
+
+t.test("a durable channel that knows less than its sender takes the sender's seq, not a refusal", async (t) => {
+  const fs = new MemoryFs();
+  const o = owners(t, fs);
+  const owner = await o.start();
+  owner.mailbox("jobs", { durable: true, capacity: 100 });
+  const c = new RawClient(o.endpoint, "raw-ahead");
+  t.teardown(() => c.close());
+  await c.send([V, "hello", "jobs", 1, 1]);
+  await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 1, 5000, "credit");
+  await c.send([V, "data", "jobs", 1, 0, batch(["a"]).lens, 0], batch(["a"]).body);
+  await eventually(() => c.last("ack")?.[4] === 1, 5000, "seq 1 stored");
+  // Acks only say what was on disk: a sender at base 10 had seqs up to 9 stored (and taken).
+  await c.send([V, "hello", "jobs", 10, 1]);
+  await eventually(() => c.last("ack")?.[4] === 9 && ((c.last("ack")?.[6] as number) ?? 0) >= 10, 5000, "the channel at seq 9, with credit");
+  t.equal(c.last("ack")![5], 9, "taken = stored");
+  await c.send([V, "data", "jobs", 10, 0, batch(["b"]).lens, 0], batch(["b"]).body);
+  t.same(await drain(owner, "jobs", 2), ["a", "b"]);
+});
