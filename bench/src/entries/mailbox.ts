@@ -67,7 +67,7 @@ export const mailboxThroughputDurable: Entry = {
 /**
  * `mailbox.memory.slow-consumer.durable`: `mailbox.memory.slow-consumer` with a durable
  * mailbox. `value` is the peak depth over capacity (<= 1.0); `extra.log` says how large the
- * log grew (compaction keeps it near what the mailbox holds, once past 4 MiB).
+ * log grew (compaction keeps it near what the mailbox holds, once past 1 MiB).
  */
 export const mailboxMemorySlowConsumerDurable: Entry = {
   name: "mailbox.memory.slow-consumer.durable",

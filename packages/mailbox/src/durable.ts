@@ -30,6 +30,9 @@
 import { LogFailedError, StableLog, type LogFs } from "@zmbox/log";
 import { randomBytes } from "node:crypto";
 
+/** Compaction starts once the log has this many bytes (and twice what it had after the last one). */
+const COMPACT_MIN_BYTES = 1024 * 1024;
+
 /** The log's file name inside a runtime's `dataDir`. */
 export const DURABLE_LOG_FILE = "mailboxes.log";
 
@@ -74,7 +77,7 @@ export interface DurableStoreOptions {
   readonly fs?: LogFs;
   /** Called once if a write or sync of the log fails: the runtime must stop. */
   readonly failed: (error: LogFailedError) => void;
-  /** For tests: compact from this many bytes on. @default the log's (4 MiB) */
+  /** For tests: compact from this many bytes on. @default 1 MiB */
   readonly compactMinBytes?: number;
 }
 
@@ -133,7 +136,10 @@ export class DurableStore {
       // unsynced, and the next group would need a write and a sync instead of one durable write.
       unforcedWriteDelay: 20,
       ...(options.fs === undefined ? {} : { fs: options.fs }),
-      ...(options.compactMinBytes === undefined ? {} : { compactMinBytes: options.compactMinBytes }),
+      // Compaction reads the whole file and holds up the writes meanwhile: at 1 MiB (a few
+      // thousand messages) that is a short pause, not one long enough for senders to probe and
+      // re-send what they have in flight. Its cost per message written is the same at any size.
+      compactMinBytes: options.compactMinBytes ?? COMPACT_MIN_BYTES,
     });
     for (const r of records) id = recover(mailboxes, r) ?? id;
     if (id === undefined) {
