@@ -46,6 +46,11 @@ export class InChannel {
    * `stored` (which counts what was accepted and is still being written). Undefined otherwise.
    */
   synced: number | undefined = undefined;
+  /**
+   * Durable mailboxes: a probe came while messages up to this seq were being written. Its
+   * `resend` waits until they are on disk, or the sender would re-send them all.
+   */
+  resendAt: number | undefined = undefined;
   /** What an ack may say is stored. */
   get reportable(): number {
     return this.synced ?? this.stored;

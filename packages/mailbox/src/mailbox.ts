@@ -569,7 +569,10 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (ch.outstanding === 0) ch.lastUsed = now;
     ch.dormant = false;
     // A probe asks where things stand: the answer tells the sender to re-send what is missing.
-    if (probe) ch.resend = true;
+    // A durable mailbox that is still writing the channel's messages says it once they are on
+    // disk: an ack now could only say the older `synced`, and the sender would re-send them.
+    if (probe && ch.synced !== undefined && ch.synced < ch.stored) ch.resendAt = ch.stored;
+    else if (probe) ch.resend = true;
     ch.urgent = true;
     this.#host.channelChanged(ch);
     this.#host.needsGrant(this);
@@ -638,6 +641,10 @@ export class Mailbox implements AsyncIterable<unknown> {
       () => {
         if (this.#closed) return;
         ch.synced = Math.max(ch.synced ?? 0, stored);
+        if (ch.resendAt !== undefined && ch.synced >= ch.resendAt) {
+          ch.resend = true;
+          ch.resendAt = undefined;
+        }
         this.#unsaved -= messages.length;
         for (const m of messages) this.#arrive(m, false);
         for (const seq of skips) ch.markTaken(seq);
