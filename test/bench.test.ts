@@ -85,6 +85,15 @@ t.test("the request-response and 2PC entries run end to end in their processes (
   }
 });
 
+t.test("the mailbox entries are listed, and the acked one runs after the stored one it is compared with", async (t) => {
+  const { entries: listed } = await import("../bench/dist/entries/index.js");
+  t.same(
+    listed.map((e) => e.name).filter((n) => n.startsWith("mailbox.")),
+    ["mailbox.throughput.queued", "mailbox.throughput.stored", "mailbox.throughput.acked", "mailbox.memory.slow-consumer", "mailbox.scale.channels"],
+  );
+  t.same(plan(listed, ["mailbox.throughput.acked"]).map((e) => e.name), ["zeromq.push-pull", "mailbox.throughput.stored", "mailbox.throughput.acked"]);
+});
+
 /** An entry that measures `value` at once, without any process. */
 const fixed = (name: string, value: number, more: Partial<Entry> = {}): Entry => ({
   name,

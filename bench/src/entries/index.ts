@@ -5,7 +5,7 @@
  */
 import type { Entry } from "../harness.js";
 import { fsFdatasync } from "./fs-fdatasync.js";
-import { mailboxMemorySlowConsumer, mailboxThroughputQueued, mailboxThroughputStored } from "./mailbox.js";
+import { mailboxMemorySlowConsumer, mailboxThroughputAcked, mailboxThroughputQueued, mailboxThroughputStored } from "./mailbox.js";
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
 import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
@@ -23,6 +23,7 @@ export const entries: readonly Entry[] = [
   fsFdatasync,
   mailboxThroughputQueued,
   mailboxThroughputStored,
+  mailboxThroughputAcked,
   mailboxMemorySlowConsumer,
   twopcThroughput,
   twopcLatency,

@@ -7,9 +7,9 @@ const SIZE = 100;
 const CAPACITY = 1000;
 
 /** Producer and consumer in separate processes; msg/s measured at the consumer, first to last message. */
-async function throughput(ctx: RunContext, until: Until) {
+async function throughput(ctx: RunContext, until: Until, ack: "auto" | "manual" = "auto") {
   const count = ctx.quick ? 100_000 : 1_000_000;
-  const consumer = await ctx.fork<MailboxConsumerRole>("mailbox-consumer", { capacity: CAPACITY, count, pauseMs: 0 });
+  const consumer = await ctx.fork<MailboxConsumerRole>("mailbox-consumer", { capacity: CAPACITY, count, pauseMs: 0, ack });
   const producer = await ctx.fork<MailboxProducerRole>("mailbox-producer", {
     address: consumer.info.address, count, size: SIZE, until, window: 512,
   });
@@ -46,6 +46,19 @@ export const mailboxThroughputStored: Entry = {
 };
 
 /**
+ * `mailbox.throughput.acked`: `mailbox.throughput.stored` with the consumer in manual-ack mode:
+ * `receive({ ack: "manual" })`, then `delivery.ack()` for each message (the message holds its
+ * slot until the ack). Compared with `mailbox.throughput.stored`; the goal is at least 0.8.
+ */
+export const mailboxThroughputAcked: Entry = {
+  name: "mailbox.throughput.acked",
+  unit: "msg/s",
+  better: "higher",
+  baseline: "mailbox.throughput.stored",
+  run: (ctx) => throughput(ctx, "stored", "manual"),
+};
+
+/**
  * `mailbox.memory.slow-consumer`: a producer sending as fast as it can (`until: "queued"`) for
  * 10 s to a consumer that takes one message per millisecond. `value` is the peak mailbox depth
  * over its capacity (flow control holds it <= 1.0); the RSS growth of both processes is beside it.
@@ -56,7 +69,7 @@ export const mailboxMemorySlowConsumer: Entry = {
   better: "lower",
   async run(ctx) {
     const seconds = ctx.quick ? 2 : 10;
-    const consumer = await ctx.fork<MailboxConsumerRole>("mailbox-consumer", { capacity: CAPACITY, count: 0, pauseMs: 1 });
+    const consumer = await ctx.fork<MailboxConsumerRole>("mailbox-consumer", { capacity: CAPACITY, count: 0, pauseMs: 1, ack: "auto" });
     const producer = await ctx.fork<MailboxProducerRole>("mailbox-producer", {
       address: consumer.info.address, count: 0, size: SIZE, until: "queued", window: 1,
     });
