@@ -28,7 +28,7 @@ export interface StageOptions {
    */
   concurrency?: number;
   /**
-   * Most ms a forward (or dead-letter, or hand-back) send waits to be stored. The default
+   * Most ms a forward (or dead-letter) send waits to be stored. The default
    * waits for ever: a full next stage holds this one back, which is the point.
    * @default Infinity
    */
