@@ -105,6 +105,15 @@ t.test("the durable mailbox entries run end to end, and the slow consumer's dept
   t.ok((slow.extra?.log?.peakBytes ?? Infinity) < 16 * 1024 * 1024, `the log stayed small (${slow.extra?.log?.peakBytes} bytes)`);
 });
 
+t.test("the mailbox entries are listed, and the acked one runs after the stored one it is compared with", async (t) => {
+  const { entries: listed } = await import("../bench/dist/entries/index.js");
+  t.same(
+    listed.map((e) => e.name).filter((n) => n.startsWith("mailbox.")),
+    ["mailbox.throughput.queued", "mailbox.throughput.stored", "mailbox.throughput.acked", "mailbox.memory.slow-consumer", "mailbox.throughput.durable", "mailbox.memory.slow-consumer.durable", "mailbox.scale.channels"],
+  );
+  t.same(plan(listed, ["mailbox.throughput.acked"]).map((e) => e.name), ["zeromq.push-pull", "mailbox.throughput.stored", "mailbox.throughput.acked"]);
+});
+
 /** An entry that measures `value` at once, without any process. */
 const fixed = (name: string, value: number, more: Partial<Entry> = {}): Entry => ({
   name,

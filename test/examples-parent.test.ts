@@ -41,6 +41,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 const forking = [
   { name: "demo", children: 1 },
+  { name: "redo", children: 1 },
   { name: "file-server", children: 1 },
   { name: "pipeline", children: 2 },
   { name: "bank", children: 3 },

@@ -26,6 +26,18 @@ t.test("demo: a slow consumer in another process sets the producer's pace", asyn
   t.match(stdout, /took 200 orders/);
 });
 
+t.test("redo: a worker killed mid-job, and its job done again by another", async (t) => {
+  const { code, stdout } = await run("redo");
+  t.equal(code, 0);
+  t.match(stdout, /worker 1: started "resize photo 17" \(id (\S+), attempt 1\)/);
+  t.match(stdout, /redo: jobs holds 1 \(the job is leased, not gone\)/);
+  const ids = [...stdout.matchAll(/started "resize photo 17" \(id (\S+), attempt/g)].map((m) => m[1]);
+  t.equal(ids.length, 2, "started twice");
+  t.equal(ids[0], ids[1], "the same job id both times");
+  t.match(stdout, /worker 2: finished "resize photo 17" and acked it \(attempt 2\)/);
+  t.match(stdout, /redo: the job came again as attempt 2; jobs holds 0, redelivered 1/);
+});
+
 t.test("file server: the notes' client and server in two processes", async (t) => {
   const { code, stdout } = await run("file-server");
   t.equal(code, 0);

@@ -8,6 +8,7 @@ import { fsFdatasync } from "./fs-fdatasync.js";
 import {
   mailboxMemorySlowConsumer,
   mailboxMemorySlowConsumerDurable,
+  mailboxThroughputAcked,
   mailboxThroughputDurable,
   mailboxThroughputQueued,
   mailboxThroughputStored,
@@ -29,6 +30,7 @@ export const entries: readonly Entry[] = [
   fsFdatasync,
   mailboxThroughputQueued,
   mailboxThroughputStored,
+  mailboxThroughputAcked,
   mailboxMemorySlowConsumer,
   mailboxThroughputDurable,
   mailboxMemorySlowConsumerDurable,

@@ -7,10 +7,11 @@ const SIZE = 100;
 const CAPACITY = 1000;
 
 /** Producer and consumer in separate processes; msg/s measured at the consumer, first to last message. */
-async function throughput(ctx: RunContext, until: Until, dataDir?: string) {
+async function throughput(ctx: RunContext, until: Until, options: { dataDir?: string; ack?: "auto" | "manual" } = {}) {
+  const { dataDir, ack = "auto" } = options;
   const count = ctx.quick ? 100_000 : dataDir === undefined ? 1_000_000 : 500_000;
   const consumer = await ctx.fork<MailboxConsumerRole>("mailbox-consumer", {
-    capacity: CAPACITY, count, pauseMs: 0, ...(dataDir === undefined ? {} : { dataDir }),
+    capacity: CAPACITY, count, pauseMs: 0, ack, ...(dataDir === undefined ? {} : { dataDir }),
   });
   const producer = await ctx.fork<MailboxProducerRole>("mailbox-producer", {
     address: consumer.info.address, count, size: SIZE, until, window: 512,
@@ -61,7 +62,7 @@ export const mailboxThroughputDurable: Entry = {
   unit: "msg/s",
   better: "higher",
   baseline: "fs.fdatasync",
-  run: async (ctx) => throughput(ctx, "stored", await ctx.tempDir()),
+  run: async (ctx) => throughput(ctx, "stored", { dataDir: await ctx.tempDir() }),
 };
 
 /**
@@ -74,6 +75,19 @@ export const mailboxMemorySlowConsumerDurable: Entry = {
   unit: "depth/capacity",
   better: "lower",
   run: async (ctx) => slowConsumer(ctx, await ctx.tempDir()),
+};
+
+/**
+ * `mailbox.throughput.acked`: `mailbox.throughput.stored` with the consumer in manual-ack mode:
+ * `receive({ ack: "manual" })`, then `delivery.ack()` for each message (the message holds its
+ * slot until the ack). Compared with `mailbox.throughput.stored`; the goal is at least 0.8.
+ */
+export const mailboxThroughputAcked: Entry = {
+  name: "mailbox.throughput.acked",
+  unit: "msg/s",
+  better: "higher",
+  baseline: "mailbox.throughput.stored",
+  run: (ctx) => throughput(ctx, "stored", { ack: "manual" }),
 };
 
 /**
@@ -91,7 +105,7 @@ export const mailboxMemorySlowConsumer: Entry = {
 async function slowConsumer(ctx: RunContext, dataDir?: string) {
   const seconds = ctx.quick ? 2 : 10;
   const consumer = await ctx.fork<MailboxConsumerRole>("mailbox-consumer", {
-    capacity: CAPACITY, count: 0, pauseMs: 1, ...(dataDir === undefined ? {} : { dataDir }),
+    capacity: CAPACITY, count: 0, pauseMs: 1, ack: "auto", ...(dataDir === undefined ? {} : { dataDir }),
   });
   const producer = await ctx.fork<MailboxProducerRole>("mailbox-producer", {
     address: consumer.info.address, count: 0, size: SIZE, until: "queued", window: 1,

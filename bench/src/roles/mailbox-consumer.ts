@@ -1,14 +1,15 @@
 /**
  * Receiving side of the mailbox benchmarks: a runtime with one mailbox and a consumer loop,
  * `for (...) await mailbox.receive()`. With `pauseMs` it is a slow consumer (one message per
- * `pauseMs`) that also samples the mailbox depth, for the memory entry.
+ * `pauseMs`) that also samples the mailbox depth, for the memory entry. With `ack: "manual"`
+ * each message is taken as a delivery and acked at once.
  */
 import { Runtime } from "@zmbox/mailbox";
 import { runRole } from "../harness.js";
 
 export interface MailboxConsumerRole {
   /** Receives `count` messages (or until stopped, when `count` is 0). */
-  args: { capacity: number; count: number; pauseMs: number; dataDir?: string };
+  args: { capacity: number; count: number; pauseMs: number; ack: "auto" | "manual"; dataDir?: string };
   ready: { address: string };
   start: never;
   result: {
@@ -23,7 +24,7 @@ export interface MailboxConsumerRole {
 }
 
 runRole<MailboxConsumerRole>(async (ctx) => {
-  const { capacity, count, pauseMs, dataDir } = ctx.args;
+  const { capacity, count, pauseMs, ack, dataDir } = ctx.args;
   const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0", ...(dataDir === undefined ? {} : { dataDir }) });
   const mb = rt.mailbox("bench", { capacity, durable: dataDir !== undefined });
   ctx.ready({ address: mb.address });
@@ -37,8 +38,14 @@ runRole<MailboxConsumerRole>(async (ctx) => {
   }, 5);
   try {
     while (count === 0 || received < count) {
-      const next = mb.receive({ signal: ctx.signal }).catch(() => undefined);
-      const m = await next;
+      let m: unknown;
+      if (ack === "manual") {
+        const d = await mb.receive({ ack: "manual", signal: ctx.signal }).catch(() => undefined);
+        d?.ack();
+        m = d;
+      } else {
+        m = await mb.receive({ signal: ctx.signal }).catch(() => undefined);
+      }
       if (m === undefined) break;
       if (received === 0) first = performance.now();
       received++;

@@ -125,3 +125,32 @@ export class Delivery {
 }
 
 const NACK_OPTIONS = ["delay"] as const;
+
+/**
+ * @internal The loop behind `deliveries()`, local and remote: takes deliveries one at a time
+ * with `receive` until it fails and `ended()` says the source closed (or the signal aborted).
+ * Ending the loop nacks the deliveries it gave that are not settled yet.
+ */
+export async function* deliveryLoop(
+  receive: () => Promise<Delivery>,
+  ended: () => boolean,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Delivery, void, undefined> {
+  const open = new Set<Delivery>();
+  try {
+    for (;;) {
+      let d: Delivery;
+      try {
+        d = await receive();
+      } catch (error) {
+        if (ended() || signal?.aborted) return;
+        throw error;
+      }
+      for (const o of open) if (o.settled) open.delete(o);
+      open.add(d);
+      yield d;
+    }
+  } finally {
+    for (const d of open) d.nack();
+  }
+}

@@ -1,5 +1,5 @@
 import { DeadlineHeap, realClock, type Clock } from "./deadlines.js";
-import { Delivery, type Lease, type LeaseOwner } from "./delivery.js";
+import { Delivery, deliveryLoop, type Lease, type LeaseOwner } from "./delivery.js";
 import { Deque } from "./deque.js";
 import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError } from "./errors.js";
 import { describe } from "./check.js";
@@ -240,23 +240,7 @@ export class Mailbox implements AsyncIterable<unknown> {
    */
   async *deliveries(options?: Omit<ReceiveOptions, "ack">): AsyncGenerator<Delivery, void, undefined> {
     const opts: ManualReceiveOptions = { ...options, ack: "manual" };
-    const open = new Set<Delivery>();
-    try {
-      for (;;) {
-        let d: Delivery;
-        try {
-          d = await this.receive(opts);
-        } catch (error) {
-          if (this.#closed || opts.signal?.aborted) return;
-          throw error;
-        }
-        for (const o of open) if (o.settled) open.delete(o);
-        open.add(d);
-        yield d;
-      }
-    } finally {
-      for (const d of open) d.nack();
-    }
+    yield* deliveryLoop(() => this.receive(opts), () => this.#closed !== undefined, opts.signal);
   }
 
   #receiveManual(timeout: number, signal: AbortSignal | undefined, lease: number): Promise<Delivery> {
@@ -267,6 +251,12 @@ export class Mailbox implements AsyncIterable<unknown> {
 
   /** Lends `message` to a manual receiver for `ms`: it stays counted until acked. */
   #lend(message: StoredMessage, ms: number): Delivery {
+    const held = this.#hold(message, ms);
+    return new Delivery(held, message.value, message.attempts, this.idOf(message));
+  }
+
+  /** Puts `message` on a lease of `ms` (Infinity: none), counting the attempt. */
+  #hold(message: StoredMessage, ms: number): Held {
     this.#held++;
     this.#leased++;
     const attempt = ++message.attempts;
@@ -274,7 +264,22 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (attempt > 1) this.#redelivered++;
     const held: Held = { message, state: "leased", owner: this.#leaseOwner, due: Infinity, heapIndex: -1 };
     if (ms !== Infinity) this.#heap().add(held, ms);
-    return new Delivery(held, message.value, attempt, `${this.#idPrefix}.${this.name}.${message.order}`);
+    return held;
+  }
+
+  /** @internal The message's identity in this mailbox, the same on every attempt (and, for a durable mailbox, across restarts): deliveries and dead letters carry it. */
+  idOf(message: StoredMessage): string {
+    return `${this.#idPrefix}.${this.name}.${message.order}`;
+  }
+
+  /**
+   * @internal A message handed to a remote receiver was taken there by a manual receive: it
+   * stays in the mailbox on a lease of `ms` (Infinity: none). Settle it with the lease's
+   * owner (`lease.owner.ack(lease)`, ...), as a local Delivery does.
+   */
+  remoteLend(message: StoredMessage, ms: number): Lease {
+    this.#inFlightRemote--;
+    return this.#hold(message, ms);
   }
 
   #heap(): DeadlineHeap<Held> {
@@ -350,7 +355,7 @@ export class Mailbox implements AsyncIterable<unknown> {
    * the send timeout), the message comes back here with its attempts counted from 0: never dropped.
    */
   #toDeadLetter(message: StoredMessage, address: string): void {
-    const record: DeadLetter = { reason: "max-attempts", attempts: message.attempts, mailbox: this.address, id: `${this.#idPrefix}.${this.name}.${message.order}` };
+    const record: DeadLetter = { reason: "max-attempts", attempts: message.attempts, mailbox: this.address, id: this.idOf(message) };
     if (message.flags & Flag.Raw) record.bytes = message.payload;
     else record.value = message.value;
     const send = this.#host.deadLetter;

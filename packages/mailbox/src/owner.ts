@@ -185,12 +185,18 @@ export class Owner {
         return;
       }
       case "taken":
-      case "release": {
+      case "release":
+      case "lease":
+      case "settle": {
+        // Only the window of the connection the frame came on: a peer can take, lease and
+        // settle only what was delivered to it.
         const w = this.#windows.get(channelKey(peer, f.mailbox));
         // Delivery ids of another incarnation of this owner mean nothing here.
         if (w === undefined || f.rid !== this.#host.id) return;
         if (f.kind === "taken") w.taken(f.ids, now);
-        else w.release(f.ids, now);
+        else if (f.kind === "release") w.release(f.ids, now);
+        else if (f.kind === "lease") w.lease(f.ids, f.ms, now);
+        else w.settle(f.op, f.ids, f.delay, now);
         return;
       }
       case "ack":
@@ -272,7 +278,8 @@ export class Owner {
   }
 
   #deliver(w: RemoteWindow, id: number, m: StoredMessage): void {
-    const header = encodeHeader([PROTOCOL_VERSION, Kind.Deliver, w.mailbox.name, this.#host.id, w.epoch, id, m.flags]);
+    // The attempt it will be if a manual receive takes it, and its id in the mailbox (6.8).
+    const header = encodeHeader([PROTOCOL_VERSION, Kind.Deliver, w.mailbox.name, this.#host.id, w.epoch, id, m.flags, m.attempts + 1, w.mailbox.idOf(m)]);
     this.#writer.enqueue([w.peer, header, ...bodyParts(m.payload)], () => w.undeliverable(id));
   }
 
@@ -285,6 +292,7 @@ export class Owner {
     const { creditLease, receiverTimeout } = this.#host.options;
     for (const mb of this.#mailboxes.values()) mb.sweep(now, creditLease, Math.max(60_000, 10 * creditLease));
     for (const [key, w] of this.#windows) {
+      w.prune();
       if (now - w.lastHeard <= receiverTimeout) continue;
       this.#windows.delete(key);
       w.expire();

@@ -13,7 +13,14 @@
  * have taken the held messages back and handed them to someone else. The inbox then starts a
  * new epoch: it drops what it holds, and ignores deliveries of the old epoch still on the way;
  * the owner, on the new epoch's pull, takes back whatever the old epoch still had.
+ *
+ * Acknowledged receive (PROTOCOL.md 6.8): a manual receive takes a delivery as a Delivery and
+ * reports it with `lease` rather than `taken`; the owner keeps the message on a lease bound to
+ * this connection until a `settle` (ack or nack) arrives from here, the lease runs out, or this
+ * receiver falls silent for the owner's `receiverTimeout`. The keep-alive runs while any
+ * delivery is open, so a receiver busy with a long job does not lose its leases.
  */
+import { Delivery, type Lease, type LeaseOwner } from "./delivery.js";
 import { Deque } from "./deque.js";
 import {
   AbortedError,
@@ -24,7 +31,7 @@ import {
 import { describe } from "./check.js";
 import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
 import { Waits, type Wait, type WaitTimer } from "./wait.js";
-import { Kind, PROTOCOL_VERSION, decodeValue, encodeHeader, type Frame } from "./wire.js";
+import { Kind, PROTOCOL_VERSION, SettleOp, decodeValue, encodeHeader, type Frame } from "./wire.js";
 
 interface Delivered {
   /** The owner incarnation whose delivery id this is. */
@@ -32,10 +39,23 @@ interface Delivered {
   readonly id: number;
   readonly payload: Buffer;
   readonly value: unknown;
+  /** The attempt it is if a manual receive takes it. */
+  readonly attempt: number;
+  /** The message's id in its mailbox (the same on every attempt). */
+  readonly mid: string;
+}
+
+/** A manual receive's hold on a delivery: its lease runs at the owner; `due` is this side's estimate. */
+interface RemoteLease extends Lease {
+  readonly rid: string;
+  /** The delivery id. */
+  readonly id: number;
 }
 
 interface LocalWaiter extends Wait {
   buffer: Uint8Array | undefined;
+  /** A manual receive's lease in ms; undefined for an auto receive. */
+  lease: number | undefined;
   timeout: number;
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -68,6 +88,18 @@ export class RemoteInbox {
   #rid = "";
   #seen = 0;
   #taken: number[] = [];
+  /** Deliveries to lease (taken by manual receives, or extended), by lease ms (0: no expiry). */
+  #leasing = new Map<number, number[]>();
+  /** Acks and nacks not yet sent: `"ack"`, or the nack's delay. */
+  #settling = new Map<"ack" | number, number[]>();
+  /** Deliveries of manual receives not settled yet (acked, nacked, or run out here). */
+  readonly #open = new Set<RemoteLease>();
+  readonly #leaseOwner: LeaseOwner = {
+    ack: (l) => this.#settle(l as RemoteLease, "ack"),
+    nack: (l, delay) => this.#settle(l as RemoteLease, delay),
+    extend: (l, ms) => this.#extend(l as RemoteLease, ms),
+    live: (l) => this.#live(l as RemoteLease),
+  };
   #flushing = false;
   /** A window is asked for (receivers are active). */
   #asking = false;
@@ -106,6 +138,10 @@ export class RemoteInbox {
       return Promise.reject(error);
     }
     const { timeout, signal } = parsed;
+    const lease = parsed.manual ? parsed.lease : undefined;
+    if (lease !== undefined && buffer !== undefined) {
+      return Promise.reject(new InvalidArgumentError('`receiveInto` takes no `ack: "manual"`: use `receive({ ack: "manual" })`, whose delivery has the value'));
+    }
     if (this.#failed) return Promise.reject(this.#failed);
     if (signal?.aborted) return Promise.reject(new AbortedError(`receive on ${this.address} aborted`, { cause: signal.reason }));
     this.#lastUse = performance.now();
@@ -114,10 +150,10 @@ export class RemoteInbox {
     if (head !== undefined && this.#waiters.length === 0) {
       if (buffer !== undefined && head.payload.length > buffer.length) return Promise.reject(tooSmall(head, buffer));
       this.#held.shift();
-      return Promise.resolve(this.#take(head, buffer));
+      return Promise.resolve(this.#take(head, buffer, lease));
     }
     return new Promise((resolve, reject) => {
-      const w: LocalWaiter = { buffer, timeout, resolve, reject, due: Infinity, heapIndex: -1, waits: undefined, unlisten: undefined };
+      const w: LocalWaiter = { buffer, lease, timeout, resolve, reject, due: Infinity, heapIndex: -1, waits: undefined, unlisten: undefined };
       this.#waits.start(w, timeout, signal);
       this.#waiters.push(w);
       this.#ask();
@@ -142,6 +178,11 @@ export class RemoteInbox {
       this.#rid = f.rid;
       this.#seen = 0;
       this.#taken = [];
+      // Leases of the old incarnation are gone with it (its messages may come again, from the new one).
+      this.#leasing.clear();
+      this.#settling.clear();
+      for (const l of this.#open) l.state = "settled";
+      this.#open.clear();
     }
     if (f.id > this.#seen) this.#seen = f.id;
     let value: unknown;
@@ -153,7 +194,7 @@ export class RemoteInbox {
       this.#flush();
       return;
     }
-    const d: Delivered = { rid: f.rid, id: f.id, payload: f.body, value };
+    const d: Delivered = { rid: f.rid, id: f.id, payload: f.body, value, attempt: f.attempt, mid: f.mid };
     if (!this.#asking) {
       // Nobody asks for it (any more): hand it straight back.
       this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, this.mailbox, f.rid, [d.id]])]);
@@ -166,12 +207,16 @@ export class RemoteInbox {
   /** Ends the inbox: waiters reject with `error`; taken notices and held messages go to the owner now. */
   fail(error: Error): void {
     if (this.#failed) return;
-    this.#failed = error;
     for (const w of this.#waiters.drain()) {
       this.#done(w);
       w.reject(error);
     }
     this.#handBack();
+    // Open deliveries go back at once, to other receivers, rather than when their lease runs
+    // out: nacked after the pull(0) of the hand-back, so the owner does not hand them back here.
+    for (const l of this.#open) this.#settle(l, 0);
+    this.#sendTaken();
+    this.#failed = error;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#host.idle(this);
@@ -187,17 +232,64 @@ export class RemoteInbox {
         continue;
       }
       this.#held.shift();
-      w.resolve(this.#take(head, w.buffer));
+      w.resolve(this.#take(head, w.buffer, w.lease));
     }
   }
 
-  #take(d: Delivered, buffer: Uint8Array | undefined): unknown {
+  /** A local receive takes `d`: an auto one is reported `taken`, a manual one leased (`lease` ms). */
+  #take(d: Delivered, buffer: Uint8Array | undefined, lease: number | undefined): unknown {
+    if (lease !== undefined) return this.#lend(d, lease);
     if (d.rid === this.#rid) this.#taken.push(d.id);
     this.#host.counted("received");
     this.#flush();
     if (buffer === undefined) return d.value;
     buffer.set(d.payload);
     return d.payload.length;
+  }
+
+  #lend(d: Delivered, ms: number): Delivery {
+    const l: RemoteLease = { rid: d.rid, id: d.id, state: "leased", owner: this.#leaseOwner, due: performance.now() + ms, heapIndex: -1 };
+    if (d.rid === this.#rid) {
+      this.#open.add(l);
+      push(this.#leasing, ms === Infinity ? 0 : ms, d.id);
+    } else {
+      // Its owner incarnation is gone: nothing to settle it with.
+      l.state = "settled";
+    }
+    this.#host.counted("received");
+    this.#flush();
+    const mid = d.mid === "" ? `${d.rid}.${this.mailbox}.d${d.id}` : d.mid;
+    return new Delivery(l, d.value, d.attempt, mid);
+  }
+
+  /** Whether a delivery can still be settled: this side's estimate (the owner's lease rules). */
+  #live(l: RemoteLease): boolean {
+    if (l.state !== "leased") return false;
+    if (this.#failed || l.rid !== this.#rid || performance.now() >= l.due) {
+      l.state = "settled";
+      this.#open.delete(l);
+      return false;
+    }
+    return true;
+  }
+
+  /** Delivery.ack() (`"ack"`) and Delivery.nack() (the delay). */
+  #settle(l: RemoteLease, how: "ack" | number): boolean {
+    if (!this.#live(l)) return false;
+    l.state = "settled";
+    this.#open.delete(l);
+    push(this.#settling, how, l.id);
+    this.#flush();
+    return true;
+  }
+
+  /** Delivery.extend(): the owner's lease runs out `ms` from when the frame arrives. */
+  #extend(l: RemoteLease, ms: number): boolean {
+    if (!this.#live(l)) return false;
+    l.due = performance.now() + ms;
+    push(this.#leasing, ms === Infinity ? 0 : ms, l.id);
+    this.#flush();
+    return true;
   }
 
   #done(w: LocalWaiter): void {
@@ -225,10 +317,23 @@ export class RemoteInbox {
     });
   }
 
+  /** Sends the pending notices: taken, then leases, then settles (a lease before its own ack). */
   #sendTaken(): void {
-    if (this.#taken.length === 0) return;
-    this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Taken, this.mailbox, this.#rid, this.#taken])]);
-    this.#taken = [];
+    if (this.#taken.length > 0) {
+      this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Taken, this.mailbox, this.#rid, this.#taken])]);
+      this.#taken = [];
+    }
+    if (this.#leasing.size > 0) {
+      for (const [ms, ids] of this.#leasing) this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Lease, this.mailbox, this.#rid, ids, ms])]);
+      this.#leasing.clear();
+    }
+    if (this.#settling.size > 0) {
+      for (const [how, ids] of this.#settling) {
+        const fields = how === "ack" ? [SettleOp.Ack, ids] : [SettleOp.Nack, ids, how];
+        this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Settle, this.mailbox, this.#rid, ...fields])]);
+      }
+      this.#settling.clear();
+    }
   }
 
   #ask(): void {
@@ -268,6 +373,13 @@ export class RemoteInbox {
     }
     if (this.#waiters.length > 0 || this.#lastTick - this.#lastUse < this.#host.probeInterval) {
       this.#pull(this.#host.window);
+      return;
+    }
+    for (const l of this.#open) this.#live(l);
+    if (this.#open.size > 0) {
+      // Deliveries are open: stop asking, but keep the window (and so their leases) alive.
+      if (this.#asking) this.#handBack();
+      else this.#pull(0);
       return;
     }
     this.#handBack();
@@ -313,6 +425,12 @@ export class RemoteInbox {
     const ids = this.#held.drain().filter((d) => d.rid === this.#rid).map((d) => d.id);
     if (ids.length > 0) this.#host.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, this.mailbox, this.#rid, ids])]);
   }
+}
+
+function push<K>(map: Map<K, number[]>, key: K, id: number): void {
+  const ids = map.get(key);
+  if (ids === undefined) map.set(key, [id]);
+  else ids.push(id);
 }
 
 function tooSmall(d: Delivered, buffer: Uint8Array): BufferTooSmallError {

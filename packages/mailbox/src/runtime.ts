@@ -12,7 +12,7 @@ import * as zmq from "zeromq";
 import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
 import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError, RuntimeFailedError } from "./errors.js";
 import { DurableStore } from "./durable.js";
-import type { Delivery } from "./delivery.js";
+import { deliveryLoop, type Delivery } from "./delivery.js";
 import { Mailbox, type MailboxStats } from "./mailbox.js";
 import {
   parseMailboxOptions,
@@ -283,8 +283,9 @@ export class Runtime implements AsyncDisposable {
    * Waits until the mailbox has a message and takes it. `mbox` is a Mailbox, or an address:
    * of this runtime, or of another one (remote receive: competing consumers across processes).
    *
-   * With `ack: "manual"` (a mailbox of this runtime only, for now) it resolves with a
-   * {@link Delivery}: see {@link Mailbox.receive}.
+   * With `ack: "manual"` (a mailbox of this runtime or another one) it resolves with a
+   * {@link Delivery}: see {@link Mailbox.receive}. A remote delivery's lease runs at the
+   * mailbox's owner, bound to this runtime's connection (PROTOCOL.md 6.8).
    * @example
    * const order = await rt.receive("orders@tcp://10.0.0.5:7001", { timeout: 5000 });
    */
@@ -295,14 +296,27 @@ export class Runtime implements AsyncDisposable {
     try {
       const target = this.#target(mbox);
       if (target instanceof Mailbox) return target.receive(options);
-      if (options?.ack === "manual") {
-        throw new InvalidArgumentError(`ack: "manual" is not supported for remote receivers yet (${String(mbox)} is not a mailbox of this runtime)`);
-      }
       return target.receive(options, undefined);
     } catch (error) {
       return Promise.reject(error);
     }
   }) as Runtime["receive"];
+
+  /**
+   * Manual-ack deliveries from `mbox` (a Mailbox, or an address of this runtime or another
+   * one), one at a time, until this runtime closes (or `signal` aborts). Ending the loop nacks
+   * the deliveries it gave that are not settled yet. See {@link Mailbox.deliveries}.
+   * @example
+   * for await (const d of rt.deliveries("jobs@tcp://10.0.0.5:7001", { lease: 30_000 })) {
+   *   await handle(d.value);
+   *   d.ack();
+   * }
+   */
+  deliveries(mbox: string | Mailbox, options?: Omit<ReceiveOptions, "ack">): AsyncGenerator<Delivery, void, undefined> {
+    const opts: ManualReceiveOptions = { ...options, ack: "manual" };
+    if (mbox instanceof Mailbox) return mbox.deliveries(options);
+    return deliveryLoop(() => this.receive(mbox, opts), () => this.#closed !== undefined, opts.signal);
+  }
 
   /**
    * The textbook `receive(buffer, mbox)`: copies the next message's bytes into `buffer` and

@@ -27,6 +27,10 @@ export const Kind = {
   Taken: "taken",
   /** remote receiver -> owner: hand these deliveries back (not taken). */
   Release: "release",
+  /** remote receiver -> owner: these deliveries were taken by manual-ack receives (or extended): lease them for `ms`. */
+  Lease: "lease",
+  /** remote receiver -> owner: settle these leased deliveries: `ack` (done) or `nack` (again after `delay`). */
+  Settle: "settle",
 } as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 
@@ -59,9 +63,20 @@ export type Frame =
   | { kind: "ack"; mailbox: string; rid: string; stored: number; taken: number; limit: number; resend: boolean }
   | { kind: "nak"; mailbox: string; rid: string; code: string; message: string; seq: number }
   | { kind: "pull"; mailbox: string; window: number; epoch: number; rid: string; seen: number; held: number[] }
-  | { kind: "deliver"; mailbox: string; rid: string; epoch: number; id: number; flags: number; body: Buffer }
+  | { kind: "deliver"; mailbox: string; rid: string; epoch: number; id: number; flags: number; attempt: number; mid: string; body: Buffer }
   | { kind: "taken"; mailbox: string; rid: string; ids: number[] }
-  | { kind: "release"; mailbox: string; rid: string; ids: number[] };
+  | { kind: "release"; mailbox: string; rid: string; ids: number[] }
+  | { kind: "lease"; mailbox: string; rid: string; ids: number[]; ms: number }
+  | { kind: "settle"; mailbox: string; rid: string; op: SettleOp; ids: number[]; delay: number };
+
+/** What a `settle` frame does with its deliveries. */
+export const SettleOp = {
+  /** Done: the message leaves the mailbox for good. */
+  Ack: "ack",
+  /** Not done: the message is given again (attempt + 1) after `delay` ms, or dead-lettered. */
+  Nack: "nack",
+} as const;
+export type SettleOp = (typeof SettleOp)[keyof typeof SettleOp];
 
 /** Why an incoming frame was dropped; `stats().refused` counts each. */
 export const Refusal = {
@@ -259,13 +274,28 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
       return { ok: true, frame: { kind, mailbox, window, epoch, rid, seen, held } };
     }
     case Kind.Deliver: {
-      const [, , , rid, epoch, id, flags] = h;
+      const [, , , rid, epoch, id, flags, attempt = 1, mid = ""] = h;
       const body = joinBody(parts);
-      if (body === undefined || !isName(rid) || !isUint(epoch) || !isUint(id) || !isUint(flags)) {
-        return fail(Refusal.Fields, `deliver needs rid, epoch, id, flags and a body of 1 to ${MAX_BODY_PARTS} frames`);
+      if (
+        body === undefined || !isName(rid) || !isUint(epoch) || !isUint(id) || !isUint(flags) ||
+        !isUint(attempt) || attempt < 1 || typeof mid !== "string" || mid.length > 400
+      ) {
+        return fail(Refusal.Fields, `deliver needs rid, epoch, id, flags (and attempt >= 1, message id) and a body of 1 to ${MAX_BODY_PARTS} frames`);
       }
       if (body.length > maxMessageSize) return fail(Refusal.Size, `message of ${body.length} bytes exceeds ${maxMessageSize}`);
-      return { ok: true, frame: { kind, mailbox, rid, epoch, id, flags, body } };
+      return { ok: true, frame: { kind, mailbox, rid, epoch, id, flags, attempt, mid, body } };
+    }
+    case Kind.Lease: {
+      const [, , , rid, ids, ms] = h;
+      if (parts.length !== 1 || typeof rid !== "string" || !isUintArray(ids) || !isUint(ms)) return fail(Refusal.Fields, "lease needs rid, ids[], ms");
+      return { ok: true, frame: { kind, mailbox, rid, ids, ms } };
+    }
+    case Kind.Settle: {
+      const [, , , rid, op, ids, delay = 0] = h;
+      if (parts.length !== 1 || typeof rid !== "string" || (op !== SettleOp.Ack && op !== SettleOp.Nack) || !isUintArray(ids) || !isUint(delay)) {
+        return fail(Refusal.Fields, 'settle needs rid, op ("ack" or "nack"), ids[] (and delay)');
+      }
+      return { ok: true, frame: { kind, mailbox, rid, op, ids, delay } };
     }
     case Kind.Taken:
     case Kind.Release: {

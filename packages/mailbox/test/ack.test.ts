@@ -302,13 +302,6 @@ t.test("through a runtime", async (t) => {
     t.equal(d.ack(), false);
   });
 
-  t.test("manual ack is refused for remote receivers, for now", async (t) => {
-    const a = await start(t, "tcp");
-    const b = await start(t, "tcp");
-    const mb = b.mailbox("jobs");
-    await t.rejects(a.receive(mb.address, { ack: "manual" }), { name: "InvalidArgumentError", message: /not supported for remote receivers yet/ });
-  });
-
   t.test("mailbox options are checked", async (t) => {
     const rt = await start(t, "tcp");
     t.throws(() => rt.mailbox("a", { maxAttempts: 3 }), { name: "InvalidArgumentError", message: /`maxAttempts` needs a `deadLetter`/ });

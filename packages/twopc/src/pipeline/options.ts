@@ -28,16 +28,25 @@ export interface StageOptions {
    */
   concurrency?: number;
   /**
-   * Most ms a forward (or dead-letter, or hand-back) send waits to be stored. The default
+   * Most ms a forward (or dead-letter) send waits to be stored. The default
    * waits for ever: a full next stage holds this one back, which is the point.
    * @default Infinity
    */
   sendTimeout?: number;
   /**
    * Cancels the stage: no more messages are taken, and handlers see `context.signal` abort.
-   * A message whose handler then throws is handed back to `from`, not dead-lettered.
+   * A message whose handler then throws is handed back to `from` (nacked), not dead-lettered.
    */
   signal?: AbortSignal;
+  /**
+   * Ms a worker has to finish a message (handle it and store its output) before `from` gives
+   * it to another worker. The default never runs out: a message comes again only if the
+   * stage's process dies or loses its connection to `from` (for the owner's
+   * `receiverTimeout`). A finite lease also recovers from a handler that hangs, at the price
+   * of a duplicate when a slow one (or a forward blocked on a full `to`) takes longer.
+   * @default Infinity
+   */
+  lease?: number;
 }
 
 /** @internal */
@@ -51,12 +60,13 @@ export interface ParsedStageOptions {
   concurrency: number;
   sendTimeout: number;
   signal: AbortSignal | undefined;
+  lease: number;
 }
 
 /** @internal */
 export function parseStageOptions(options: unknown, defaultName: string): ParsedStageOptions {
   if (options === undefined) throw new InvalidArgumentError("Expected stage options with a `deadLetter` mailbox, got `undefined`");
-  const o = checkOptions(options, "stage", ["name", "to", "deadLetter", "concurrency", "sendTimeout", "signal"]);
+  const o = checkOptions(options, "stage", ["name", "to", "deadLetter", "concurrency", "sendTimeout", "signal", "lease"]);
   if (o.deadLetter === undefined) {
     throw new InvalidArgumentError("Expected `deadLetter` (a Mailbox or \"name@endpoint\" address: where failed messages go), got `undefined`");
   }
@@ -67,6 +77,7 @@ export function parseStageOptions(options: unknown, defaultName: string): Parsed
     concurrency: checkInteger("concurrency", o.concurrency, DEFAULT_STAGE_CONCURRENCY, 1),
     sendTimeout: checkInteger("sendTimeout", o.sendTimeout, Infinity, 0, true),
     signal: checkSignal("signal", o.signal),
+    lease: checkInteger("lease", o.lease, Infinity, 1, true),
   };
 }
 

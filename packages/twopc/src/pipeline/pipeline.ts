@@ -94,6 +94,7 @@ export function pipeline(runtime: Runtime, stages: readonly PipelineStage[], opt
           concurrency: s.concurrency,
           sendTimeout: o.sendTimeout,
           signal: o.signal,
+          lease: Infinity,
         }),
     );
     return new Pipeline(boxes[0]!.address, addressOf(dead), running, boxes);

@@ -8,17 +8,28 @@
  * last stage slows the first. `from` may be a mailbox of this runtime or the address of one
  * anywhere (remote receive): stages run in whichever processes you like.
  *
+ * The receive is a manual-ack one: the message stays in `from` (leased to the worker) until
+ * its output is stored in `to`, or its dead letter in `deadLetter`, and only then is it
+ * acked. A stage process killed at any instant loses nothing: what it held comes again
+ * (at-least-once; a kill between the forward and the ack gives one duplicate output).
+ *
+ *   from                 worker                                to / deadLetter
+ *    | -- delivery ------> |  handler(value, { id, attempt })    |
+ *    |                     | -- send(output, until: "stored") -> |
+ *    |                     | <------------------------- stored -- |
+ *    | <---------- ack --- |
+ *
  * Every message a worker takes ends in exactly one of:
- *   forwarded    the output is stored in `to`
- *   consumed     the handler returned `undefined`, or the stage is a sink
+ *   forwarded    the output is stored in `to`; acked
+ *   consumed     the handler returned `undefined`, or the stage is a sink; acked
  *   dead-letter  the handler threw, or the output could not be sent: a {@link DeadLetter}
- *                is stored in `deadLetter`, and the stage goes on
- *   handed back  the stage was cancelled and the handler threw: the message is sent back to `from`
- *   lost         the dead-letter (or hand-back) send itself failed, e.g. the runtime closed:
- *                counted in `stats().lost`, never silent
+ *                is stored in `deadLetter`, acked, and the stage goes on
+ *   handed back  the stage was cancelled and the handler threw: nacked, back in `from`
+ *   retried      the dead-letter send itself failed (e.g. the dead-letter mailbox is gone):
+ *                nacked, so it comes again after a second; never dropped
  */
 import { AbortedError, ClosedError, MailboxClosedError, TimeoutError } from "@zmbox/mailbox";
-import type { Mailbox, Runtime } from "@zmbox/mailbox";
+import type { Delivery, Mailbox, Runtime } from "@zmbox/mailbox";
 import { parseAddress } from "@zmbox/mailbox";
 import { onAbort } from "@zmbox/mailbox/internal";
 import { addressOf, checkMailbox, checkRuntime } from "../check.js";
@@ -32,6 +43,13 @@ export interface StageContext {
   readonly stage: string;
   /** Aborts when the stage is cancelled (its `signal` option). */
   readonly signal: AbortSignal;
+  /**
+   * The message's identity in `from`: the same on every attempt. A handler with effects
+   * outside the pipeline (a database write, an email) records it to do them once.
+   */
+  readonly id: string;
+  /** 1 the first time the message is handled, then one more each time it comes again. */
+  readonly attempt: number;
 }
 
 /** Handles one message: the value returned goes to the next stage; `undefined` sends nothing. */
@@ -48,10 +66,10 @@ export interface StageStats {
   consumed: number;
   /** Messages sent to the dead-letter mailbox. */
   deadLettered: number;
-  /** Messages sent back to `from` after a cancel. */
+  /** Messages given back to `from` (nacked) after a cancel. */
   handedBack: number;
-  /** Messages whose dead-letter or hand-back send failed. */
-  lost: number;
+  /** Messages whose dead-letter send failed: nacked, they come again. */
+  retried: number;
   /** Messages being handled or sent now (at most `concurrency`). */
   inFlight: number;
   /** Workers still running. */
@@ -75,9 +93,8 @@ export class Stage implements AsyncDisposable {
   readonly #source: string | Mailbox;
   readonly #handler: StageHandler;
   readonly #options: ParsedStageOptions;
-  readonly #context: StageContext;
   readonly #cancel = new AbortController();
-  readonly #counts = { received: 0, forwarded: 0, consumed: 0, deadLettered: 0, handedBack: 0, lost: 0, inFlight: 0, workers: 0 };
+  readonly #counts = { received: 0, forwarded: 0, consumed: 0, deadLettered: 0, handedBack: 0, retried: 0, inFlight: 0, workers: 0 };
   #mode: Mode = "run";
   #idleTimeout = 0;
   /** Aborted to wake the workers' receives when the mode changes. */
@@ -94,7 +111,6 @@ export class Stage implements AsyncDisposable {
     this.#handler = handler;
     this.#options = options;
     this.name = options.name;
-    this.#context = { stage: options.name, signal: this.#cancel.signal };
     const { signal } = options;
     if (signal) {
       const cancel = (): void => {
@@ -114,7 +130,7 @@ export class Stage implements AsyncDisposable {
   /**
    * Counters and the messages in the stage now.
    * @example
-   * const { received, forwarded, deadLettered, lost } = s.stats();
+   * const { received, forwarded, deadLettered, retried } = s.stats();
    */
   stats(): StageStats {
     return { name: this.name, ...this.#counts };
@@ -167,9 +183,13 @@ export class Stage implements AsyncDisposable {
     try {
       while (this.#mode !== "stop") {
         const interrupt = this.#interrupt.signal;
-        let message: unknown;
+        let d: Delivery;
         try {
-          message = await receive(this.#source, this.#mode === "drain" ? { timeout: this.#idleTimeout, signal: interrupt } : { signal: interrupt });
+          const { lease } = this.#options;
+          d = await receive(
+            this.#source,
+            this.#mode === "drain" ? { ack: "manual", lease, timeout: this.#idleTimeout, signal: interrupt } : { ack: "manual", lease, signal: interrupt },
+          );
         } catch (error) {
           if (error instanceof AbortedError) continue; // the mode changed: look again
           if (error instanceof TimeoutError && this.#mode === "drain") return; // drained
@@ -182,7 +202,7 @@ export class Stage implements AsyncDisposable {
         this.#counts.received++;
         this.#counts.inFlight++;
         try {
-          await this.#process(message);
+          await this.#process(d);
         } finally {
           this.#counts.inFlight--;
         }
@@ -192,50 +212,57 @@ export class Stage implements AsyncDisposable {
     }
   }
 
-  async #process(message: unknown): Promise<void> {
+  /** Handles one delivery and forwards its output; acks it only once that is stored (or dead-lettered). */
+  async #process(d: Delivery): Promise<void> {
+    const message = d.value;
     let output: unknown;
     try {
-      output = await this.#handler(message, this.#context);
+      output = await this.#handler(message, { stage: this.name, signal: this.#cancel.signal, id: d.id, attempt: d.attempt });
     } catch (error) {
-      if (this.#cancel.signal.aborted) return this.#handBack(message);
-      return this.#deadLetter(message, error, "handler");
+      if (this.#cancel.signal.aborted) {
+        d.nack();
+        this.#counts.handedBack++;
+        return;
+      }
+      return this.#deadLetter(d, error, "handler");
     }
     const to = this.#options.to;
     if (output === undefined || to === undefined) {
+      d.ack();
       this.#counts.consumed++;
       return;
     }
     try {
       await this.#runtime.send(output, to, { until: "stored", timeout: this.#options.sendTimeout });
-      this.#counts.forwarded++;
     } catch (error) {
       // E.g. no such mailbox, an output that cannot be encoded, or the send timed out (then the
       // output may still arrive: the dead letter says so with the error).
-      return this.#deadLetter(message, error, "forward");
+      return this.#deadLetter(d, error, "forward");
     }
+    // Stored at the next stage: only now does the message leave `from`.
+    d.ack();
+    this.#counts.forwarded++;
   }
 
-  async #deadLetter(message: unknown, error: unknown, phase: "handler" | "forward"): Promise<void> {
+  async #deadLetter(d: Delivery, error: unknown, phase: "handler" | "forward"): Promise<void> {
     try {
-      await this.#runtime.send(deadLetter(this.name, this.from, phase, message, error), this.#options.deadLetter, {
+      await this.#runtime.send(deadLetter(this.name, this.from, phase, d.value, error), this.#options.deadLetter, {
         until: "stored",
         timeout: this.#options.sendTimeout,
       });
-      this.#counts.deadLettered++;
     } catch {
-      this.#counts.lost++;
+      // Never dropped: it stays in `from` and comes again.
+      d.nack({ delay: RETRY_DELAY });
+      this.#counts.retried++;
+      return;
     }
-  }
-
-  async #handBack(message: unknown): Promise<void> {
-    try {
-      await this.#runtime.send(message, this.#source, { until: "stored", timeout: this.#options.sendTimeout });
-      this.#counts.handedBack++;
-    } catch {
-      this.#counts.lost++;
-    }
+    d.ack();
+    this.#counts.deadLettered++;
   }
 }
+
+/** Ms before a message whose dead-letter send failed is tried again. */
+const RETRY_DELAY = 1000;
 
 /**
  * Starts a stage: `concurrency` workers take messages from `from`, run `handler` on each,
