@@ -76,7 +76,8 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
       serialization: "advanced",
       // The role's stdout goes to our stderr: nothing a role prints can spoil `--json` output.
       stdio: ["ignore", 2, 2, "ipc"],
-      execArgv: [],
+      // BENCH_ROLE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles every role (NODE_OPTIONS refuses --cpu-prof).
+      execArgv: process.env["BENCH_ROLE_NODE_ARGS"]?.split(" ").filter((a) => a !== "") ?? [],
     });
     track(this.#child);
     const label = `role ${name} (pid ${this.pid})`;
