@@ -94,3 +94,11 @@ export class MessageRefusedError extends MailboxError {
 export class EncodeError extends MailboxError {
   override readonly code = "ERR_ENCODE";
 }
+
+/**
+ * CURVE: the mailbox does not let this runtime's key send to it (or receive from it), or this
+ * runtime revoked the destination's key. Every pending operation on that channel fails with it.
+ */
+export class ForbiddenError extends MailboxError {
+  override readonly code = "ERR_FORBIDDEN";
+}

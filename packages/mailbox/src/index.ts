@@ -3,7 +3,8 @@ export { Mailbox } from "./mailbox.js";
 export { Delivery } from "./delivery.js";
 export { parseAddress, formatAddress } from "./address.js";
 export { Until } from "./options.js";
-export { Refusal, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";
+export { Refusal, NakCode, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";
+export { generateKeyPair, checkKey } from "./curve.js";
 export {
   MailboxError,
   InvalidArgumentError,
@@ -19,10 +20,12 @@ export {
   MessageRefusedError,
   BufferTooSmallError,
   EncodeError,
+  ForbiddenError,
 } from "./errors.js";
 
 export type { RuntimeStats } from "./runtime.js";
 export type { MailboxStats, DeadLetter } from "./mailbox.js";
 export type { NackOptions } from "./delivery.js";
 export type { MailboxAddress } from "./address.js";
+export type { CurveOptions, KeyPair } from "./curve.js";
 export type { RuntimeOptions, MailboxOptions, SendOptions, ReceiveOptions, ManualReceiveOptions } from "./options.js";

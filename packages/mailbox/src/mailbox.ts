@@ -20,6 +20,8 @@ export interface StoredMessage {
   readonly order: number;
   /** Times the message was given out with `ack: "manual"`. */
   attempts: number;
+  /** With CURVE: the authenticated public key of the runtime that sent it. */
+  readonly sender: string | undefined;
 }
 
 /** @internal A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
@@ -255,7 +257,7 @@ export class Mailbox implements AsyncIterable<unknown> {
     if (attempt > 1) this.#redelivered++;
     const held: Held = { message, state: "leased", owner: this.#leaseOwner, due: Infinity, heapIndex: -1 };
     if (ms !== Infinity) this.#heap().add(held, ms);
-    return new Delivery(held, message.value, attempt, `${this.#host.id}.${this.name}.${message.order}`);
+    return new Delivery(held, message.value, attempt, `${this.#host.id}.${this.name}.${message.order}`, message.sender);
   }
 
   #heap(): DeadlineHeap<Held> {
@@ -562,7 +564,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /** @internal Stores message `seq` of `ch` (the caller checked order and credit). */
-  store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown): void {
+  store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown, sender?: string): void {
     ch.stored = seq;
     ch.dormant = false;
     this.#flow.used();
@@ -573,7 +575,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#serve(w, ch, seq, value);
       return;
     }
-    this.#arrive({ payload, flags, value, channel: ch, seq, order, attempts: 0 }, false);
+    this.#arrive({ payload, flags, value, channel: ch, seq, order, attempts: 0, sender }, false);
   }
 
   /** @internal Hands out free slots as credit. */

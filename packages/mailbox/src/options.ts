@@ -1,6 +1,7 @@
 import { checkEndpoint } from "./address.js";
 import { checkInteger, checkOptions, checkSignal, describe } from "./check.js";
 import { InvalidArgumentError } from "./errors.js";
+import { checkKey, parseCurveOptions, type CurveOptions, type ParsedCurveOptions } from "./curve.js";
 
 /** When `send` resolves. See {@link SendOptions.until}. */
 export const Until = {
@@ -78,6 +79,19 @@ export interface RuntimeOptions {
    * @default 2000
    */
   drainTimeout?: number;
+  /**
+   * CURVE encryption and authentication for every connection, to and from this runtime: its
+   * key pair, the keys of the runtimes it connects to (`peers`, by endpoint) and the client
+   * keys it admits (`allow`). Without it, connections are plaintext and anyone who can reach
+   * the endpoint can use every mailbox. Needs a `tcp://` or `ipc://` endpoint.
+   * @default undefined (plaintext)
+   * @example
+   * const rt = await Runtime.start({
+   *   endpoint: "tcp://0.0.0.0:7001",
+   *   curve: { publicKey, secretKey, peers: { "tcp://10.0.0.6:7001": otherPublicKey }, allow: [otherPublicKey] },
+   * });
+   */
+  curve?: CurveOptions;
 }
 
 export const DEFAULT_ENDPOINT = "tcp://127.0.0.1:0";
@@ -95,7 +109,7 @@ export const DEFAULT_CAPACITY = 1000;
 export const DEFAULT_LEASE = 30_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-export type ParsedRuntimeOptions = Required<RuntimeOptions>;
+export type ParsedRuntimeOptions = Required<Omit<RuntimeOptions, "curve">> & { curve: ParsedCurveOptions | undefined };
 
 /** Options of {@link Runtime.mailbox}. */
 export interface MailboxOptions {
@@ -118,6 +132,19 @@ export interface MailboxOptions {
    * mailbox, id, value }` (`bytes` instead of `value` for a message sent as raw bytes).
    */
   deadLetter?: string;
+  /**
+   * With CURVE: the public keys of the runtimes that may send to this mailbox. Others are
+   * refused (`FORBIDDEN` nak, counted in `stats().refused.forbidden`); this runtime itself
+   * always may. Ignored without CURVE.
+   * @default every admitted key
+   */
+  senders?: readonly string[];
+  /**
+   * With CURVE: the public keys of the runtimes that may receive from this mailbox remotely.
+   * This runtime's own receivers always may. Ignored without CURVE.
+   * @default every admitted key
+   */
+  receivers?: readonly string[];
 }
 
 /** Options of `send`. */
@@ -176,9 +203,9 @@ export type ManualReceiveOptions = ReceiveOptions & { ack: "manual" };
 
 const RUNTIME_OPTIONS = [
   "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
-  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout",
+  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout", "curve",
 ] as const;
-const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter"] as const;
+const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter", "senders", "receivers"] as const;
 const SEND_OPTIONS = ["until", "timeout", "signal", "onUndeliverable"] as const;
 const RECEIVE_OPTIONS = ["timeout", "signal", "ack", "lease"] as const;
 
@@ -197,7 +224,15 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
     receiveWindow: checkInteger("receiveWindow", o.receiveWindow, DEFAULT_RECEIVE_WINDOW, 1),
     receiverTimeout: checkInteger("receiverTimeout", o.receiverTimeout, DEFAULT_RECEIVER_TIMEOUT, 1),
     drainTimeout: checkInteger("drainTimeout", o.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0),
+    curve: parseCurveOptions(o.curve),
   };
+}
+
+/** An optional list of CURVE public keys (`senders`, `receivers`). */
+function checkKeys(name: string, value: unknown): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`Expected \`${name}\` to be an array of CURVE public keys (z85), got ${describe(value)}`);
+  return new Set(value.map((key: unknown, i: number) => checkKey(`${name}[${i}]`, key)));
 }
 
 /** Validates mailbox options, filling defaults. */
@@ -214,6 +249,8 @@ export function parseMailboxOptions(options: unknown): ParsedMailboxOptions {
     capacity: checkInteger("capacity", o.capacity, DEFAULT_CAPACITY, 1),
     maxAttempts: checkInteger("maxAttempts", o.maxAttempts, deadLetter === undefined ? Infinity : DEFAULT_MAX_ATTEMPTS, 1, true),
     deadLetter,
+    senders: checkKeys("senders", o.senders),
+    receivers: checkKeys("receivers", o.receivers),
   };
 }
 
@@ -221,6 +258,8 @@ export interface ParsedMailboxOptions {
   capacity: number;
   maxAttempts: number;
   deadLetter: string | undefined;
+  senders: Set<string> | undefined;
+  receivers: Set<string> | undefined;
 }
 
 export interface ParsedSendOptions {

@@ -6,8 +6,9 @@
  */
 import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
-import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
-import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError } from "./errors.js";
+import { checkEndpoint, checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
+import { checkKey, Curve } from "./curve.js";
+import { ClosedError, EncodeError, ForbiddenError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError } from "./errors.js";
 import type { Delivery } from "./delivery.js";
 import { Mailbox, type MailboxStats } from "./mailbox.js";
 import {
@@ -22,7 +23,7 @@ import {
   type SendOptions,
 } from "./options.js";
 import { Owner, countRefused, type RuntimeCounters } from "./owner.js";
-import { Peer } from "./peer.js";
+import { Peer, type PeerHost } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
 import { WaitTimer } from "./wait.js";
 import { Kind, NakCode, PROTOCOL_VERSION, Refusal, EncodedMessage, encodeHeader, encodeValue, type Frame } from "./wire.js";
@@ -97,15 +98,19 @@ export class Runtime implements AsyncDisposable {
   /** The address #parse parsed last, and what it gave. */
   #lastAddress = "";
   #lastParsed: MailboxAddress | undefined;
-  readonly #counters: RuntimeCounters = {
-    sent: 0, retransmitted: 0, undeliverable: 0, refused: {}, stored: 0, received: 0, duplicates: 0, unsent: 0,
-  };
+  readonly #counters: RuntimeCounters;
+  /** CURVE keys, allow-list and ZAP handler; undefined for a plaintext runtime. */
+  readonly #curve: Curve | undefined;
   #epochs = 0;
+  /** Peers made so far: each gets its own routing id. */
+  #peerCount = 0;
   #closing: Promise<void> | undefined;
   #closed: ClosedError | undefined;
 
-  private constructor(options: ParsedRuntimeOptions, router: zmq.Router, id: string) {
+  private constructor(options: ParsedRuntimeOptions, router: zmq.Router, id: string, counters: RuntimeCounters, curve: Curve | undefined) {
     this.#options = options;
+    this.#counters = counters;
+    this.#curve = curve;
     this.id = id;
     this.endpoint = router.lastEndpoint ?? options.endpoint;
     this.#owner = new Owner(router, {
@@ -116,6 +121,7 @@ export class Runtime implements AsyncDisposable {
       counters: this.#counters,
       closing: () => this.#closed !== undefined,
       deadLetter: (address, record) => this.send(record, address),
+      curve,
     });
   }
 
@@ -127,7 +133,27 @@ export class Runtime implements AsyncDisposable {
   static async start(options?: RuntimeOptions): Promise<Runtime> {
     const o = parseRuntimeOptions(options);
     const id = `r${randomBytes(8).toString("hex")}`;
+    const counters: RuntimeCounters = {
+      sent: 0, retransmitted: 0, undeliverable: 0, refused: {}, stored: 0, received: 0, duplicates: 0, unsent: 0,
+    };
+    let curve: Curve | undefined;
+    if (o.curve !== undefined) {
+      if (o.endpoint.startsWith("inproc://")) {
+        throw new InvalidArgumentError(`Expected \`endpoint\` to be tcp:// or ipc:// with \`curve\` (ZeroMQ has no security over inproc), got ${JSON.stringify(o.endpoint)}`);
+      }
+      // The ZAP handler is up before the Router binds: a CURVE socket with no handler admits anyone.
+      curve = await Curve.start(o.curve, counters);
+    }
     const router = new zmq.Router({
+      ...(curve === undefined ? {} : {
+        context: curve.context,
+        curveServer: true,
+        curvePublicKey: curve.publicKey,
+        curveSecretKey: curve.secretKey,
+        // Ask our ZAP handler about every connection, and refuse all if it is not there.
+        zapDomain: "zmbox",
+        zapEnforceDomain: true,
+      }),
       // No silent drops: an ack to a peer that is gone fails, and is counted.
       mandatory: true,
       // A peer that reconnects with the same routing id takes over its old connection.
@@ -147,9 +173,10 @@ export class Runtime implements AsyncDisposable {
       await router.bind(o.endpoint.replace(/:0$/, ":*"));
     } catch (error) {
       router.close();
+      curve?.close();
       throw new InvalidArgumentError(`Could not bind ${o.endpoint}: ${(error as Error).message}`, { cause: error });
     }
-    return new Runtime(o, router, id);
+    return new Runtime(o, router, id, counters, curve);
   }
 
   /**
@@ -161,7 +188,7 @@ export class Runtime implements AsyncDisposable {
    */
   mailbox(name: string, options?: MailboxOptions): Mailbox {
     checkMailboxName(name);
-    const { capacity, maxAttempts, deadLetter } = parseMailboxOptions(options);
+    const { capacity, maxAttempts, deadLetter, senders, receivers } = parseMailboxOptions(options);
     // A bare name is a mailbox of this runtime.
     let deadLetterAddress: string | undefined;
     if (deadLetter !== undefined) {
@@ -178,7 +205,7 @@ export class Runtime implements AsyncDisposable {
     if (deadLetterAddress === address) {
       throw new InvalidArgumentError(`Expected \`deadLetter\` to be another mailbox than "${name}" itself, got ${JSON.stringify(deadLetter)}`);
     }
-    return this.#owner.create(name, address, capacity, { maxAttempts, deadLetter: deadLetterAddress });
+    return this.#owner.create(name, address, capacity, { maxAttempts, deadLetter: deadLetterAddress }, { senders, receivers });
   }
 
   /**
@@ -246,6 +273,70 @@ export class Runtime implements AsyncDisposable {
     }
   };
 
+  /** With CURVE: this runtime's public key (z85); undefined for a plaintext runtime. */
+  get publicKey(): string | undefined {
+    return this.#curve?.publicKey;
+  }
+
+  /**
+   * With CURVE: admits clients with `publicKey` from now on (they may connect, and use every
+   * mailbox whose own `senders`/`receivers` do not leave them out). Undoes a `revoke`.
+   * @example
+   * rt.allow("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+   */
+  allow(publicKey: string): void {
+    this.#secure("allow").allow(checkKey("publicKey", publicKey));
+  }
+
+  /**
+   * With CURVE: cuts `publicKey` off. New connections with it are refused; frames on its
+   * existing connections are dropped (counted in `stats().refused.unauthenticated`), so its
+   * sends and remote receives time out; the messages its remote receivers held go back to their
+   * mailboxes at once. This runtime also stops sending to a runtime with that key (its pending
+   * sends reject with `ForbiddenError`) until `allow` is called again. Revoking this runtime's
+   * own key does nothing.
+   */
+  revoke(publicKey: string): void {
+    const curve = this.#secure("revoke");
+    const key = checkKey("publicKey", publicKey);
+    if (key === curve.publicKey) return;
+    curve.revoke(key);
+    this.#owner.revoked(key);
+    const error = new ForbiddenError(`the key ${key} was revoked`);
+    for (const [endpoint, peer] of this.#peers) {
+      if (curve.peerKey(endpoint, this.endpoint) !== key) continue;
+      for (const [k, inbox] of this.#inboxes) if (k.startsWith(`${endpoint}\n`)) inbox.fail(error);
+      peer.close(error);
+      this.#peers.delete(endpoint);
+    }
+  }
+
+  /**
+   * With CURVE: the public key of the runtime at `endpoint`, for the sends and receives to come
+   * (as `curve.peers` does at start). A connection already open keeps the key it has.
+   * @example
+   * rt.setPeerKey("tcp://10.0.0.6:7001", otherPublicKey);
+   */
+  setPeerKey(endpoint: string, publicKey: string): void {
+    const curve = this.#secure("setPeerKey");
+    checkEndpoint(endpoint);
+    curve.setPeer(endpoint, checkKey("publicKey", publicKey));
+  }
+
+  /**
+   * With CURVE: the public key of the runtime at `endpoint` as this runtime knows it (its own
+   * key for its own endpoint); undefined if it knows none, or without CURVE. Compare it with
+   * `delivery.sender` to check who sent a message that names a reply address.
+   */
+  keyOf(endpoint: string): string | undefined {
+    return this.#curve?.peerKey(endpoint, this.endpoint);
+  }
+
+  #secure(method: string): Curve {
+    if (this.#curve === undefined) throw new InvalidArgumentError(`\`${method}\` needs a runtime started with the \`curve\` option; this one is plaintext`);
+    return this.#curve;
+  }
+
   /** Per-mailbox depth, capacity and credit, and the runtime's counters. */
   stats(): RuntimeStats {
     const mailboxes = this.#owner.stats();
@@ -291,6 +382,7 @@ export class Runtime implements AsyncDisposable {
     await this.#owner.drain(200);
     this.#timer.clear();
     this.#owner.close();
+    this.#curve?.close();
   }
 
   /** Parses an address, remembering recent ones: a sender usually sends to a few, many times. */
@@ -340,14 +432,26 @@ export class Runtime implements AsyncDisposable {
   #peer(endpoint: string): Peer {
     let peer = this.#peers.get(endpoint);
     if (peer === undefined) {
+      const curve = this.#curve;
+      let security: PeerHost["security"];
+      if (curve !== undefined) {
+        const serverKey = curve.peerKey(endpoint, this.endpoint);
+        if (serverKey === undefined) {
+          throw new InvalidArgumentError(`Expected a CURVE public key for ${endpoint} (in \`curve.peers\` or from \`runtime.setPeerKey\`), got none`);
+        }
+        if (curve.revoked(serverKey)) throw new ForbiddenError(`the key of ${endpoint} (${serverKey}) was revoked`);
+        const routingId = curve.routingId(serverKey, `${this.id}.${this.#peerCount}`);
+        security = { context: curve.context, routingId, curveServerKey: serverKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey };
+      }
       // Each peer its own routing id: two spellings of one endpoint ("127.0.0.1" and
       // "localhost") are two connections, and must be two channels at the owner.
       peer = new Peer(endpoint, {
-        id: `${this.id}.${this.#peers.size}`,
+        id: `${this.id}.${this.#peerCount++}`,
         options: this.#options,
         timer: this.#timer,
         counters: this.#counters,
         onReceiverFrame: (p, f) => this.#onInboxFrame(p, f),
+        ...(security === undefined ? {} : { security }),
       });
       this.#peers.set(endpoint, peer);
     }
@@ -362,7 +466,7 @@ export class Runtime implements AsyncDisposable {
     }
     const inbox = this.#inboxes.get(`${peer.endpoint}\n${f.mailbox}`);
     if (inbox) {
-      if (f.kind === "deliver" || f.code === NakCode.NoMailbox) inbox.onFrame(f);
+      if (f.kind === "deliver" || f.code === NakCode.NoMailbox || f.code === NakCode.Forbidden) inbox.onFrame(f);
     }
     else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, f.mailbox, f.rid, [f.id]])]);
   }
