@@ -3,13 +3,13 @@ import { fileURLToPath } from "node:url";
 import t from "tap";
 import * as zmq from "zeromq";
 import { ForbiddenError, generateKeyPair, InvalidArgumentError, Runtime, TimeoutError, type KeyPair, type RuntimeOptions } from "../src/index.js";
-import { eventually, starter } from "../../../test/support/index.js";
+import { eventually, starter, type Teardown } from "../../../test/support/index.js";
 import { PROTOCOL_VERSION as V, encodeHeader } from "../src/wire.js";
 
 const start = starter(Runtime);
 
 /** Two runtimes with keys that admit each other and know each other's endpoint. */
-async function pair(t: Tap.Test, extra: RuntimeOptions = {}): Promise<{ a: Runtime; b: Runtime; ka: KeyPair; kb: KeyPair }> {
+async function pair(t: Teardown, extra: RuntimeOptions = {}): Promise<{ a: Runtime; b: Runtime; ka: KeyPair; kb: KeyPair }> {
   const ka = generateKeyPair();
   const kb = generateKeyPair();
   const a = await start(t, "tcp", { ...extra, curve: { ...ka, allow: [kb.publicKey] } });
