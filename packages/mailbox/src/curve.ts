@@ -1,7 +1,7 @@
 /**
  * CURVE security: every connection encrypted and authenticated by key pair (ZeroMQ RFC 26),
  * an allow-list of client keys enforced by our own ZAP handler (RFC 27; zeromq.js ships none),
- * and the binding of each Router routing id to the key that made it (PROTOCOL.md section 8).
+ * and the binding of each Router routing id to the key that made it (PROTOCOL.md section 11).
  *
  * Why the binding: the owner's Router sees only a frame's routing id, never the CURVE key of
  * the connection it came on (zeromq.js does not expose the ZAP `User-Id` message property, and

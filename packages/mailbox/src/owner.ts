@@ -177,7 +177,7 @@ export class Owner {
   }
 
   /**
-   * CURVE, PROTOCOL 8.3: whether `key` may do `kind` on the mailbox `name`. This runtime's own
+   * CURVE, PROTOCOL 11.3: whether `key` may do `kind` on the mailbox `name`. This runtime's own
    * key always may: its local code owns the mailbox anyway.
    */
   #permits(name: string, key: string, kind: "send" | "receive"): boolean {
@@ -193,7 +193,7 @@ export class Owner {
   }
 
   #onFrame(peer: Buffer, parts: Buffer[]): void {
-    // CURVE, PROTOCOL 8.2: a frame counts only on a routing id bound to an admitted key, and
+    // CURVE, PROTOCOL 11.2: a frame counts only on a routing id bound to an admitted key, and
     // everything it does (channel, seqs, credit, windows, acks) is keyed by that routing id.
     let key: string | undefined;
     const { curve } = this.#host;
