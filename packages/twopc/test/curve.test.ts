@@ -70,3 +70,29 @@ t.test("2PC with keys: a forged GLOBAL-COMMIT or VOTE from a key that is not the
   t.notOk(log1.includes("commit t1"));
   t.equal(p2.stats().forged, 0, "honest messages are never counted as forged");
 });
+
+t.test("2PC with keys: a participant whose senders are its coordinator's key cannot be asked to prepare by another key", async (t) => {
+  const [rc, r1, rx] = await mesh(t, 3);
+  const prepared: string[] = [];
+  const rm: ResourceManager = {
+    prepare: (txId) => {
+      prepared.push(txId);
+      return "commit";
+    },
+    commit: () => undefined,
+    abort: () => undefined,
+  };
+  const p1 = await Participant.open({ runtime: r1!, logDir: dir(), mailbox: "p1", resourceManager: rm, senders: [rc!.publicKey!] });
+  const c = await Coordinator.open({ runtime: rc!, logDir: dir(), mailbox: "c" });
+  t.teardown(async () => {
+    await c.close();
+    await p1.close();
+  });
+  const x = rx!.mailbox("x").address;
+  const refused = await rx!.send({ type: "VOTE-REQ", txId: "evil", from: x, participants: [p1.address] }, p1.address).catch((e: Error) => e);
+  t.equal((refused as { code?: string }).code, "ERR_FORBIDDEN", "the attacker's VOTE-REQ is refused at the mailbox");
+  const o = await c.transact({ participants: [p1.address], txId: "good" });
+  t.equal(o.committed, true, "the coordinator's transaction goes through");
+  t.same(prepared, ["good"], "only the coordinator's transaction was prepared");
+  t.equal(r1!.stats().refused.forbidden, 1);
+});

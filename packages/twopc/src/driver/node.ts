@@ -40,6 +40,13 @@ export interface NodeOptions {
    */
   readonly capacity?: number;
   /**
+   * With a `curve` runtime: the public keys that may send to the node's mailbox (its runtime's
+   * own key always may). Others are refused (`FORBIDDEN`), so they cannot start transactions or
+   * ask for decisions here. See the mailbox option `senders`.
+   * @default every key the runtime admits
+   */
+  readonly senders?: readonly string[];
+  /**
    * Write the stable log on the event loop's thread, blocking it for each write, instead of in
    * Node's thread pool (see `NodeFsOptions.inlineWrites`). Every step of a transaction waits on
    * the log anyway; inline, the thread-pool hop leaves a transaction's two durable writes.
@@ -181,7 +188,10 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
   ): Promise<{ mailbox: Mailbox; log: StableLog<TwopcRecord>; machine: M; records: TwopcRecord[]; trace: NodeTrace | undefined }> {
     checkNodeOptions(options);
     const trace = openNodeTrace(options.trace, options.mailbox);
-    const mailbox = options.runtime.mailbox(options.mailbox, { capacity: options.capacity ?? 1024 });
+    const mailbox = options.runtime.mailbox(options.mailbox, {
+      capacity: options.capacity ?? 1024,
+      ...(options.senders === undefined ? {} : { senders: options.senders }),
+    });
     try {
       const machine = makeMachine(mailbox.address);
       const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, {
