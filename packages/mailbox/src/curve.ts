@@ -237,6 +237,9 @@ export class Curve {
     const id = routingId.toString("latin1");
     let key = this.#checked.get(id);
     if (key === undefined) {
+      // No crypto (nor a cache entry) for a key that is not admitted anyway: a peer cannot make
+      // the owner compute X25519 for keys of its choosing.
+      if (!this.admits(id.slice(0, 40))) return undefined;
       key = this.#check(id);
       if (this.#checked.size >= MAX_CHECKED) this.#checked.clear();
       this.#checked.set(id, key);

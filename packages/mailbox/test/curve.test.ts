@@ -5,6 +5,7 @@ import * as zmq from "zeromq";
 import { ForbiddenError, generateKeyPair, InvalidArgumentError, Runtime, TimeoutError, type KeyPair, type RuntimeOptions } from "../src/index.js";
 import { eventually, starter, type Teardown } from "../../../test/support/index.js";
 import { PROTOCOL_VERSION as V, encodeHeader } from "../src/wire.js";
+import { checkKey, encodeZ85, z85Decode } from "../src/curve.js";
 
 const start = starter(Runtime);
 
@@ -164,4 +165,14 @@ t.test("zmbox-keygen prints a key pair a runtime accepts", async (t) => {
   const rt = await start(t, "tcp", { curve: out });
   t.equal(rt.publicKey, out.publicKey);
   t.throws(() => execFileSync(process.execPath, [bin, "extra"], { stdio: "pipe" }), /takes no arguments/);
+});
+
+t.test("curve - z85 keys round-trip, and 40 characters that overflow 32 bytes are refused", async (t) => {
+  const { publicKey } = generateKeyPair();
+  t.equal(encodeZ85(z85Decode(publicKey)), publicKey);
+  t.equal(z85Decode(publicKey).length, 32);
+  t.equal(checkKey("k", publicKey), publicKey);
+  t.throws(() => checkKey("k", "#".repeat(40)), /Expected `k` to be a CURVE key in z85/);
+  t.throws(() => checkKey("k", `${publicKey.slice(0, 39)} `), /Expected `k`/);
+  t.throws(() => checkKey("k", undefined), /got `undefined` \(undefined\)/);
 });
