@@ -47,6 +47,17 @@ t.test("file server: the notes' client and server in two processes", async (t) =
   t.match(stdout, /server exited with 0/);
 });
 
+t.test("secure: two runtimes with keys; a stranger, a restricted mailbox and a revoked key are kept out", async (t) => {
+  const { code, stdout } = await run("secure");
+  t.equal(code, 0);
+  t.match(stdout, /a got \{"hello":"from b"\} from key .* \(b\)/);
+  t.match(stdout, /b got "from a"/);
+  t.match(stdout, /stranger's send: .*refused this runtime's CURVE key/);
+  t.match(stdout, /b's send to audit: ERR_FORBIDDEN/);
+  t.match(stdout, /after a revoked b's key, b's send: timed out/);
+  t.match(stdout, /a stored 1 message\(s\) in all/);
+});
+
 t.test("pipeline: three processes, bounded end to end", async (t) => {
   const { code, stdout } = await run("pipeline");
   t.equal(code, 0);

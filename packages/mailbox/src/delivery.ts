@@ -71,6 +71,11 @@ export class Delivery {
     readonly attempt: number,
     /** The message's identity in its mailbox: the same on every attempt, for receivers that must be idempotent. */
     readonly id: string,
+    /**
+     * With CURVE: the public key (z85) of the runtime that sent the message, as its connection
+     * authenticated it (not what the message says). Undefined without CURVE.
+     */
+    readonly sender?: string,
   ) {
     this.#lease = lease;
   }

@@ -105,3 +105,11 @@ export class EncodeError extends MailboxError {
 export class RuntimeFailedError extends MailboxError {
   override readonly code = "ERR_RUNTIME_FAILED";
 }
+
+/**
+ * CURVE: the mailbox does not let this runtime's key send to it (or receive from it), or this
+ * runtime revoked the destination's key. Every pending operation on that channel fails with it.
+ */
+export class ForbiddenError extends MailboxError {
+  override readonly code = "ERR_FORBIDDEN";
+}

@@ -3,7 +3,8 @@ export { Mailbox } from "./mailbox.js";
 export { Delivery } from "./delivery.js";
 export { parseAddress, formatAddress } from "./address.js";
 export { Until } from "./options.js";
-export { Refusal, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";
+export { Refusal, NakCode, PROTOCOL_VERSION, EncodedMessage } from "./wire.js";
+export { generateKeyPair, checkKey } from "./curve.js";
 export {
   MailboxError,
   InvalidArgumentError,
@@ -20,6 +21,7 @@ export {
   BufferTooSmallError,
   EncodeError,
   RuntimeFailedError,
+  ForbiddenError,
 } from "./errors.js";
 export { LogLockedError, LogCorruptError, LogFailedError } from "@zmbox/log";
 
@@ -27,4 +29,5 @@ export type { RuntimeStats } from "./runtime.js";
 export type { MailboxStats, DeadLetter } from "./mailbox.js";
 export type { NackOptions } from "./delivery.js";
 export type { MailboxAddress } from "./address.js";
+export type { CurveOptions, KeyPair } from "./curve.js";
 export type { RuntimeOptions, MailboxOptions, SendOptions, ReceiveOptions, ManualReceiveOptions } from "./options.js";

@@ -21,6 +21,8 @@ export interface StoredMessage {
   readonly order: number;
   /** Times the message was given out with `ack: "manual"`. */
   attempts: number;
+  /** With CURVE: the authenticated public key of the runtime that sent it. */
+  readonly sender: string | undefined;
 }
 
 /** @internal A receiver waiting for a message: local (`value`, `into`) or a remote receiver's window (`remote`). */
@@ -252,7 +254,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   /** Lends `message` to a manual receiver for `ms`: it stays counted until acked. */
   #lend(message: StoredMessage, ms: number): Delivery {
     const held = this.#hold(message, ms);
-    return new Delivery(held, message.value, message.attempts, this.idOf(message));
+    return new Delivery(held, message.value, message.attempts, this.idOf(message), message.sender);
   }
 
   /** Puts `message` on a lease of `ms` (Infinity: none), counting the attempt. */
@@ -606,7 +608,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /** @internal Stores message `seq` of `ch` (the caller checked order and credit). */
-  store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown): void {
+  store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown, sender?: string): void {
     ch.stored = seq;
     ch.dormant = false;
     this.#flow.used();
@@ -615,7 +617,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       // Given out only once on disk (flushStored): a receiver never sees a message that a
       // crash could take back.
       this.#unsaved++;
-      this.#frame.push({ payload, flags, value, channel: ch, seq, order, attempts: 0 });
+      this.#frame.push({ payload, flags, value, channel: ch, seq, order, attempts: 0, sender });
       return;
     }
     const w = this.#waiters.peek();
@@ -624,7 +626,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#serve(w, ch, seq, order, value);
       return;
     }
-    this.#arrive({ payload, flags, value, channel: ch, seq, order, attempts: 0 }, false);
+    this.#arrive({ payload, flags, value, channel: ch, seq, order, attempts: 0, sender }, false);
   }
 
   /**
@@ -687,6 +689,8 @@ export class Mailbox implements AsyncIterable<unknown> {
         seq: l.seq,
         order: l.order,
         attempts: l.attempts,
+        // The log does not keep the sender's CURVE key: a recovered message has none.
+        sender: undefined,
       };
       state.live.set(l.order, message);
       this.#queue.push(message);

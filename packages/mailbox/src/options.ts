@@ -2,6 +2,7 @@ import { checkEndpoint } from "./address.js";
 import { checkInteger, checkOptions, checkSignal, describe } from "./check.js";
 import type { LogFs } from "@zmbox/log";
 import { InvalidArgumentError } from "./errors.js";
+import { checkKey, parseCurveOptions, type CurveOptions, type ParsedCurveOptions } from "./curve.js";
 
 /** When `send` resolves. See {@link SendOptions.until}. */
 export const Until = {
@@ -104,6 +105,19 @@ export interface RuntimeOptions {
    * `runtime.closed`.
    */
   onFailed?: (error: Error) => void;
+  /**
+   * CURVE encryption and authentication for every connection, to and from this runtime: its
+   * key pair, the keys of the runtimes it connects to (`peers`, by endpoint) and the client
+   * keys it admits (`allow`). Without it, connections are plaintext and anyone who can reach
+   * the endpoint can use every mailbox. Needs a `tcp://` or `ipc://` endpoint.
+   * @default undefined (plaintext)
+   * @example
+   * const rt = await Runtime.start({
+   *   endpoint: "tcp://0.0.0.0:7001",
+   *   curve: { publicKey, secretKey, peers: { "tcp://10.0.0.6:7001": otherPublicKey }, allow: [otherPublicKey] },
+   * });
+   */
+  curve?: CurveOptions;
 }
 
 export const DEFAULT_ENDPOINT = "tcp://127.0.0.1:0";
@@ -121,10 +135,11 @@ export const DEFAULT_CAPACITY = 1000;
 export const DEFAULT_LEASE = 30_000;
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
-export type ParsedRuntimeOptions = Required<Omit<RuntimeOptions, "dataDir" | "dataFs" | "onFailed">> & {
+export type ParsedRuntimeOptions = Required<Omit<RuntimeOptions, "dataDir" | "dataFs" | "onFailed" | "curve">> & {
   dataDir: string | undefined;
   dataFs: LogFs | undefined;
   onFailed: ((error: Error) => void) | undefined;
+  curve: ParsedCurveOptions | undefined;
 };
 
 /** Options of {@link Runtime.mailbox}. */
@@ -156,6 +171,19 @@ export interface MailboxOptions {
    * @default false
    */
   durable?: boolean;
+  /**
+   * With CURVE: the public keys of the runtimes that may send to this mailbox. Others are
+   * refused (`FORBIDDEN` nak, counted in `stats().refused.forbidden`); this runtime itself
+   * always may. Ignored without CURVE.
+   * @default every admitted key
+   */
+  senders?: readonly string[];
+  /**
+   * With CURVE: the public keys of the runtimes that may receive from this mailbox remotely.
+   * This runtime's own receivers always may. Ignored without CURVE.
+   * @default every admitted key
+   */
+  receivers?: readonly string[];
 }
 
 /** Options of `send`. */
@@ -214,9 +242,9 @@ export type ManualReceiveOptions = ReceiveOptions & { ack: "manual" };
 
 const RUNTIME_OPTIONS = [
   "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
-  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout", "dataDir", "dataFs", "onFailed",
+  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout", "dataDir", "dataFs", "onFailed", "curve",
 ] as const;
-const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter", "durable"] as const;
+const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter", "durable", "senders", "receivers"] as const;
 const SEND_OPTIONS = ["until", "timeout", "signal", "onUndeliverable"] as const;
 const RECEIVE_OPTIONS = ["timeout", "signal", "ack", "lease"] as const;
 
@@ -238,7 +266,15 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
     dataDir: checkDataDir(o.dataDir),
     dataFs: checkDataFs(o.dataFs),
     onFailed: checkFunction("onFailed", o.onFailed),
+    curve: parseCurveOptions(o.curve),
   };
+}
+
+/** An optional list of CURVE public keys (`senders`, `receivers`). */
+function checkKeys(name: string, value: unknown): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw new InvalidArgumentError(`Expected \`${name}\` to be an array of CURVE public keys (z85), got ${describe(value)}`);
+  return new Set(value.map((key: unknown, i: number) => checkKey(`${name}[${i}]`, key)));
 }
 
 function checkDataDir(value: unknown): string | undefined {
@@ -276,6 +312,8 @@ export function parseMailboxOptions(options: unknown): ParsedMailboxOptions {
     maxAttempts: checkInteger("maxAttempts", o.maxAttempts, deadLetter === undefined ? Infinity : DEFAULT_MAX_ATTEMPTS, 1, true),
     deadLetter,
     durable: checkBoolean("durable", o.durable),
+    senders: checkKeys("senders", o.senders),
+    receivers: checkKeys("receivers", o.receivers),
   };
 }
 
@@ -290,6 +328,8 @@ export interface ParsedMailboxOptions {
   capacity: number;
   maxAttempts: number;
   deadLetter: string | undefined;
+  senders: Set<string> | undefined;
+  receivers: Set<string> | undefined;
 }
 
 export interface ParsedSendOptions {

@@ -9,6 +9,7 @@ import type { DurableStore } from "./durable.js";
 import { MailboxClosedError } from "./errors.js";
 import type { InChannel } from "./flow.js";
 import { Mailbox, type AckSettings, type DeadLetter, type MailboxHost, type MailboxStats, type StoredMessage } from "./mailbox.js";
+import type { Curve } from "./curve.js";
 import type { ParsedRuntimeOptions } from "./options.js";
 import type { PeerCounters } from "./peer.js";
 import { RemoteWindow } from "./remote-window.js";
@@ -34,6 +35,14 @@ export interface OwnerHost {
   deadLetter(address: string, record: DeadLetter): Promise<void>;
   /** The log of durable mailboxes, when the runtime has a data directory. */
   readonly durable: DurableStore | undefined;
+  /** CURVE, if the runtime has it: every frame's routing id must prove an admitted key. */
+  readonly curve: Curve | undefined;
+}
+
+/** With CURVE: which keys may send to a mailbox, and receive from it remotely (undefined: every admitted key). */
+export interface MailboxAccess {
+  readonly senders: ReadonlySet<string> | undefined;
+  readonly receivers: ReadonlySet<string> | undefined;
 }
 
 /** Counts `n` frames or messages dropped for `reason` (see `Refusal`). */
@@ -47,6 +56,8 @@ export class Owner {
   readonly #writer: RouterWriter;
   readonly #acks: AckScheduler;
   readonly #mailboxes = new Map<string, Mailbox>();
+  /** CURVE: the mailboxes that limit who may send or receive. */
+  readonly #access = new Map<string, MailboxAccess>();
   /** Remote receivers' windows, by channel key. */
   readonly #windows = new Map<string, RemoteWindow>();
   readonly #mailboxHost: MailboxHost;
@@ -87,11 +98,13 @@ export class Owner {
    * Creates a mailbox (the caller checked that the name is free). A durable one takes back
    * what the log holds for its name.
    */
-  create(name: string, address: string, capacity: number, ack: AckSettings, durable: boolean): Mailbox {
+  create(name: string, address: string, capacity: number, ack: AckSettings, durable: boolean, access?: MailboxAccess): Mailbox {
     const store = durable ? this.#host.durable : undefined;
     const mb = Mailbox.create(name, address, capacity, this.#mailboxHost, ack, store);
     if (store !== undefined) mb.recover(store.mailbox(name), (peer) => channelKey(peer, name), performance.now());
     this.#mailboxes.set(name, mb);
+    if (access !== undefined && (access.senders !== undefined || access.receivers !== undefined)) this.#access.set(name, access);
+    else this.#access.delete(name);
     return mb;
   }
 
@@ -127,6 +140,7 @@ export class Owner {
     // taken) before it learns the mailbox is gone.
     this.#acks.flushAll();
     this.#mailboxes.delete(mb.name);
+    this.#access.delete(mb.name);
     const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
     for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
     for (const [key, w] of this.#windows) {
@@ -157,7 +171,44 @@ export class Owner {
     countRefused(this.#host.counters, reason, n);
   }
 
+  /**
+   * CURVE: `key` was revoked. Its remote receivers' windows end at once (what they held goes
+   * back to the mailbox for others); its frames are dropped from now on (see #onFrame), and the
+   * credit its sender channels hold comes back when their lease runs out.
+   */
+  revoked(key: string): void {
+    for (const [k, w] of this.#windows) {
+      if (w.peer.toString("latin1", 0, key.length) !== key) continue;
+      this.#windows.delete(k);
+      w.expire();
+    }
+  }
+
+  /**
+   * CURVE, PROTOCOL 11.3: whether `key` may do `kind` on the mailbox `name`. This runtime's own
+   * key always may: its local code owns the mailbox anyway.
+   */
+  #permits(name: string, key: string, kind: "send" | "receive"): boolean {
+    const access = this.#access.get(name);
+    if (access === undefined || key === this.#host.curve!.publicKey) return true;
+    const keys = kind === "send" ? access.senders : access.receivers;
+    return keys === undefined || keys.has(key);
+  }
+
+  #forbid(peer: Buffer, mailbox: string, kind: "send" | "receive", n: number, nak: boolean): void {
+    this.#refuse(Refusal.Forbidden, n);
+    if (nak) this.#nak(peer, mailbox, NakCode.Forbidden, `this key may not ${kind} ${kind === "send" ? "to" : "from"} "${mailbox}" at ${this.#host.endpoint}`);
+  }
+
   #onFrame(peer: Buffer, parts: Buffer[]): void {
+    // CURVE, PROTOCOL 11.2: a frame counts only on a routing id bound to an admitted key, and
+    // everything it does (channel, seqs, credit, windows, acks) is keyed by that routing id.
+    let key: string | undefined;
+    const { curve } = this.#host;
+    if (curve !== undefined) {
+      key = curve.keyOf(peer);
+      if (key === undefined) return this.#refuse(Refusal.Unauthenticated);
+    }
     const decoded = decodeFrame(parts, this.#host.options.maxMessageSize);
     if (!decoded.ok) {
       this.#refuse(decoded.reason);
@@ -169,17 +220,20 @@ export class Owner {
     switch (f.kind) {
       case "hello":
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
+        if (key !== undefined && !this.#permits(f.mailbox, key, "send")) return this.#forbid(peer, f.mailbox, "send", 1, true);
         if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
         return;
       case "data":
-        return this.#onData(peer, mb, f, now);
+        if (mb && key !== undefined && !this.#permits(f.mailbox, key, "send")) return this.#forbid(peer, f.mailbox, "send", f.lens.length, true);
+        return this.#onData(peer, mb, f, now, key);
       case "pull": {
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
-        const key = channelKey(peer, f.mailbox);
-        let w = this.#windows.get(key);
+        if (key !== undefined && !this.#permits(f.mailbox, key, "receive")) return this.#forbid(peer, f.mailbox, "receive", 1, true);
+        const wkey = channelKey(peer, f.mailbox);
+        let w = this.#windows.get(wkey);
         if (w === undefined) {
-          w = new RemoteWindow(key, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
-          this.#windows.set(key, w);
+          w = new RemoteWindow(wkey, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
+          this.#windows.set(wkey, w);
         }
         w.pull(f.window, f.epoch, f.rid === this.#host.id, f.seen, f.held, now);
         return;
@@ -209,7 +263,7 @@ export class Owner {
     }
   }
 
-  #onData(peer: Buffer, mb: Mailbox | undefined, f: Extract<Frame, { kind: "data" }>, now: number): void {
+  #onData(peer: Buffer, mb: Mailbox | undefined, f: Extract<Frame, { kind: "data" }>, now: number, sender: string | undefined): void {
     const n = f.lens.length;
     if (!mb) return this.#noMailbox(peer, f.mailbox, n);
     const ch = mb.channel(channelKey(peer, f.mailbox));
@@ -259,7 +313,7 @@ export class Owner {
         this.#nak(peer, f.mailbox, NakCode.BadMessage, bad, seq);
         continue;
       }
-      mb.store(ch, seq, f.flags & Flag.Raw, payload, value);
+      mb.store(ch, seq, f.flags & Flag.Raw, payload, value, sender);
       if (f.flags & Flag.AckNow) ch.eagerUntil = seq;
       this.#host.counters.stored++;
     }

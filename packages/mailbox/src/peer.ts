@@ -12,6 +12,7 @@ import { Deque } from "./deque.js";
 import {
   AbortedError,
   ClosedError,
+  ForbiddenError,
   MessageRefusedError,
   NoSuchMailboxError,
   ReceiverRestartedError,
@@ -56,6 +57,17 @@ export interface PeerHost {
   readonly counters: PeerCounters;
   /** Frames for this peer that the sending side does not handle (remote receive). */
   onReceiverFrame(peer: Peer, frame: Frame): void;
+  /**
+   * CURVE: the Dealer's context, keys and key-bound routing id (curve.ts); without it the
+   * connection is plaintext and the routing id is `id`.
+   */
+  readonly security?: {
+    context: zmq.Context;
+    routingId: string;
+    curveServerKey: string;
+    curvePublicKey: string;
+    curveSecretKey: string;
+  };
 }
 
 class OutChannel {
@@ -107,6 +119,9 @@ export class Peer {
   #scheduled = false;
   #closed: Error | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
+  /** CURVE: the server refused this runtime's key on the last handshake. */
+  #refusedKey = false;
+  #reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly endpoint: string,
@@ -121,6 +136,7 @@ export class Peer {
     const o = host.options;
     this.#dealer = new zmq.Dealer({
       routingId: host.id,
+      ...host.security,
       // Not `immediate`: with it, ZeroMQ drops the frames a peer sent just before it closed
       // (its last acks and naks) along with the broken pipe. What ZeroMQ queues for a peer that
       // is not connected is bounded by the outbox and re-sent after a probe if lost.
@@ -135,6 +151,12 @@ export class Peer {
       reconnectMaxInterval: 1000,
     });
     this.#dealer.connect(endpoint);
+    if (host.security !== undefined) {
+      // libzmq gives up on a connection whose key the server refused (it never reconnects):
+      // try again now and then, since the server may allow the key later.
+      this.#dealer.events.on("handshake:error:auth", () => this.#refused());
+      this.#dealer.events.on("handshake", () => (this.#refusedKey = false));
+    }
     void this.#read();
   }
 
@@ -200,11 +222,28 @@ export class Peer {
     }
   }
 
+  #refused(): void {
+    this.#refusedKey = true;
+    if (this.#reconnectTimer !== undefined || this.#closed) return;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#closed) return;
+      try {
+        this.#dealer.disconnect(this.endpoint);
+      } catch {
+        // The refused connection is gone already.
+      }
+      this.#dealer.connect(this.endpoint);
+    }, 1000);
+    this.#reconnectTimer.unref();
+  }
+
   /** Rejects everything still pending with `error` and closes the socket. */
   close(error: Error): void {
     if (this.#closed) return;
     this.#closed = error;
     if (this.#probeTimer) clearInterval(this.#probeTimer);
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
     for (const ch of this.#channels.values()) this.#failChannel(ch, error, false);
     this.#channels.clear();
     this.#dealer.close();
@@ -212,7 +251,7 @@ export class Peer {
 
   #timeoutMessage(ch: OutChannel, m: OutMessage, timeout: number): string {
     const why =
-      ch.rid === undefined ? `no answer from ${this.endpoint}`
+      ch.rid === undefined ? (this.#refusedKey ? `${this.endpoint} refused this runtime's CURVE key` : `no answer from ${this.endpoint}`)
       : m.seq === 0 && ch.nextSeq > ch.limit ? "no credit from the receiver (mailbox full)"
       : m.seq === 0 ? "the local outbox is full"
       : m.seq > ch.stored ? "not acknowledged by the receiver"
@@ -455,8 +494,12 @@ export class Peer {
     const ch = this.#channels.get(f.mailbox);
     if (ch === undefined) return;
     ch.lastHeard = performance.now();
-    if (f.code === NakCode.NoMailbox) {
-      this.#failChannel(ch, new NoSuchMailboxError(`no mailbox "${ch.mailbox}" at ${this.endpoint}: ${f.message}`), true);
+    if (f.code === NakCode.NoMailbox || f.code === NakCode.Forbidden) {
+      const error =
+        f.code === NakCode.Forbidden
+          ? new ForbiddenError(`the mailbox "${ch.mailbox}" at ${this.endpoint} does not let this runtime send: ${f.message}`)
+          : new NoSuchMailboxError(`no mailbox "${ch.mailbox}" at ${this.endpoint}: ${f.message}`);
+      this.#failChannel(ch, error, true);
       this.#channels.delete(ch.mailbox);
       return;
     }

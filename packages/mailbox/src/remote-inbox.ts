@@ -27,11 +27,12 @@ import {
   BufferTooSmallError,
   InvalidArgumentError,
   NoSuchMailboxError,
+  ForbiddenError,
   TimeoutError } from "./errors.js";
 import { describe } from "./check.js";
 import { parseReceiveOptions, type ReceiveOptions } from "./options.js";
 import { Waits, type Wait, type WaitTimer } from "./wait.js";
-import { Kind, PROTOCOL_VERSION, SettleOp, decodeValue, encodeHeader, type Frame } from "./wire.js";
+import { Kind, NakCode, PROTOCOL_VERSION, SettleOp, decodeValue, encodeHeader, type Frame } from "./wire.js";
 
 interface Delivered {
   /** The owner incarnation whose delivery id this is. */
@@ -163,7 +164,12 @@ export class RemoteInbox {
   /** A frame from the owner about this mailbox. */
   onFrame(f: Frame): void {
     if (f.kind === "nak") {
-      this.fail(new NoSuchMailboxError(`no mailbox "${this.mailbox}" at ${this.address.slice(this.mailbox.length + 1)}: ${f.message}`));
+      const where = this.address.slice(this.mailbox.length + 1);
+      this.fail(
+        f.code === NakCode.Forbidden
+          ? new ForbiddenError(`the mailbox "${this.mailbox}" at ${where} does not let this runtime receive: ${f.message}`)
+          : new NoSuchMailboxError(`no mailbox "${this.mailbox}" at ${where}: ${f.message}`),
+      );
       return;
     }
     if (f.kind !== "deliver") return;

@@ -9,8 +9,9 @@ import { constants as fsConstants } from "node:fs";
 import { access, stat } from "node:fs/promises";
 import type { LogFailedError } from "@zmbox/log";
 import * as zmq from "zeromq";
-import { checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
-import { ClosedError, EncodeError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError, RuntimeFailedError } from "./errors.js";
+import { checkEndpoint, checkMailboxName, formatAddress, parseAddress, type MailboxAddress } from "./address.js";
+import { checkKey, Curve } from "./curve.js";
+import { ClosedError, EncodeError, ForbiddenError, InvalidArgumentError, MailboxExistsError, MessageTooLargeError, RuntimeFailedError } from "./errors.js";
 import { DurableStore } from "./durable.js";
 import { deliveryLoop, type Delivery } from "./delivery.js";
 import { Mailbox, type MailboxStats } from "./mailbox.js";
@@ -26,7 +27,7 @@ import {
   type SendOptions,
 } from "./options.js";
 import { Owner, countRefused, type RuntimeCounters } from "./owner.js";
-import { Peer } from "./peer.js";
+import { Peer, type PeerHost } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
 import { WaitTimer } from "./wait.js";
 import { Kind, NakCode, PROTOCOL_VERSION, Refusal, EncodedMessage, encodeHeader, encodeValue, type Frame } from "./wire.js";
@@ -130,10 +131,12 @@ export class Runtime implements AsyncDisposable {
   /** The address #parse parsed last, and what it gave. */
   #lastAddress = "";
   #lastParsed: MailboxAddress | undefined;
-  readonly #counters: RuntimeCounters = {
-    sent: 0, retransmitted: 0, undeliverable: 0, refused: {}, stored: 0, received: 0, duplicates: 0, unsent: 0,
-  };
+  readonly #counters: RuntimeCounters;
+  /** CURVE keys, allow-list and ZAP handler; undefined for a plaintext runtime. */
+  readonly #curve: Curve | undefined;
   #epochs = 0;
+  /** Peers made so far: each gets its own routing id. */
+  #peerCount = 0;
   #closing: Promise<void> | undefined;
   #closed: ClosedError | RuntimeFailedError | undefined;
   /** The log of the durable mailboxes, with `dataDir`. */
@@ -150,8 +153,10 @@ export class Runtime implements AsyncDisposable {
    */
   readonly closed: Promise<Error | undefined>;
 
-  private constructor(options: ParsedRuntimeOptions, router: zmq.Router, id: string, durable: DurableStore | undefined) {
+  private constructor(options: ParsedRuntimeOptions, router: zmq.Router, id: string, counters: RuntimeCounters, curve: Curve | undefined, durable: DurableStore | undefined) {
     this.#options = options;
+    this.#counters = counters;
+    this.#curve = curve;
     this.id = id;
     this.#durable = durable;
     this.closed = new Promise((resolve) => (this.#settleClosed = resolve));
@@ -165,6 +170,7 @@ export class Runtime implements AsyncDisposable {
       closing: () => this.#closed !== undefined,
       deadLetter: (address, record) => this.send(record, address),
       durable,
+      curve,
     });
   }
 
@@ -182,13 +188,38 @@ export class Runtime implements AsyncDisposable {
   static async start(options?: RuntimeOptions): Promise<Runtime> {
     const o = parseRuntimeOptions(options);
     const id = `r${randomBytes(8).toString("hex")}`;
+    const counters: RuntimeCounters = {
+      sent: 0, retransmitted: 0, undeliverable: 0, refused: {}, stored: 0, received: 0, duplicates: 0, unsent: 0,
+    };
+    if (o.curve !== undefined && o.endpoint.startsWith("inproc://")) {
+      throw new InvalidArgumentError(`Expected \`endpoint\` to be tcp:// or ipc:// with \`curve\` (ZeroMQ has no security over inproc), got ${JSON.stringify(o.endpoint)}`);
+    }
     let runtime: Runtime | undefined;
     let early: LogFailedError | undefined;
     const durable = o.dataDir === undefined ? undefined : await openDataDir(o.dataDir, o.dataFs, (error) => {
       if (runtime === undefined) early = error;
       else runtime.#fail(error);
     });
+    let curve: Curve | undefined;
+    if (o.curve !== undefined) {
+      // The ZAP handler is up before the Router binds: a CURVE socket with no handler admits anyone.
+      try {
+        curve = await Curve.start(o.curve, counters);
+      } catch (error) {
+        await durable?.close().catch(() => undefined);
+        throw error;
+      }
+    }
     const router = new zmq.Router({
+      ...(curve === undefined ? {} : {
+        context: curve.context,
+        curveServer: true,
+        curvePublicKey: curve.publicKey,
+        curveSecretKey: curve.secretKey,
+        // Ask our ZAP handler about every connection, and refuse all if it is not there.
+        zapDomain: "zmbox",
+        zapEnforceDomain: true,
+      }),
       // No silent drops: an ack to a peer that is gone fails, and is counted.
       mandatory: true,
       // A peer that reconnects with the same routing id takes over its old connection.
@@ -208,10 +239,11 @@ export class Runtime implements AsyncDisposable {
       await router.bind(o.endpoint.replace(/:0$/, ":*"));
     } catch (error) {
       router.close();
+      curve?.close();
       await durable?.close().catch(() => undefined);
       throw new InvalidArgumentError(`Could not bind ${o.endpoint}: ${(error as Error).message}`, { cause: error });
     }
-    runtime = new Runtime(o, router, id, durable);
+    runtime = new Runtime(o, router, id, counters, curve, durable);
     if (early !== undefined) runtime.#fail(early);
     return runtime;
   }
@@ -225,7 +257,7 @@ export class Runtime implements AsyncDisposable {
    */
   mailbox(name: string, options?: MailboxOptions): Mailbox {
     checkMailboxName(name);
-    const { capacity, maxAttempts, deadLetter, durable } = parseMailboxOptions(options);
+    const { capacity, maxAttempts, deadLetter, durable, senders, receivers } = parseMailboxOptions(options);
     if (durable && this.#durable === undefined) {
       throw new InvalidArgumentError(`\`durable: true\` needs a runtime started with \`dataDir\` (a directory for its log), got no \`dataDir\``);
     }
@@ -249,7 +281,7 @@ export class Runtime implements AsyncDisposable {
     if (deadLetterAddress === address) {
       throw new InvalidArgumentError(`Expected \`deadLetter\` to be another mailbox than "${name}" itself, got ${JSON.stringify(deadLetter)}`);
     }
-    return this.#owner.create(name, address, capacity, { maxAttempts, deadLetter: deadLetterAddress }, durable);
+    return this.#owner.create(name, address, capacity, { maxAttempts, deadLetter: deadLetterAddress }, durable, { senders, receivers });
   }
 
   /**
@@ -331,6 +363,70 @@ export class Runtime implements AsyncDisposable {
     }
   };
 
+  /** With CURVE: this runtime's public key (z85); undefined for a plaintext runtime. */
+  get publicKey(): string | undefined {
+    return this.#curve?.publicKey;
+  }
+
+  /**
+   * With CURVE: admits clients with `publicKey` from now on (they may connect, and use every
+   * mailbox whose own `senders`/`receivers` do not leave them out). Undoes a `revoke`.
+   * @example
+   * rt.allow("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+   */
+  allow(publicKey: string): void {
+    this.#secure("allow").allow(checkKey("publicKey", publicKey));
+  }
+
+  /**
+   * With CURVE: cuts `publicKey` off. New connections with it are refused; frames on its
+   * existing connections are dropped (counted in `stats().refused.unauthenticated`), so its
+   * sends and remote receives time out; the messages its remote receivers held go back to their
+   * mailboxes at once. This runtime also stops sending to a runtime with that key (its pending
+   * sends reject with `ForbiddenError`) until `allow` is called again. Revoking this runtime's
+   * own key does nothing.
+   */
+  revoke(publicKey: string): void {
+    const curve = this.#secure("revoke");
+    const key = checkKey("publicKey", publicKey);
+    if (key === curve.publicKey) return;
+    curve.revoke(key);
+    this.#owner.revoked(key);
+    const error = new ForbiddenError(`the key ${key} was revoked`);
+    for (const [endpoint, peer] of this.#peers) {
+      if (curve.peerKey(endpoint, this.endpoint) !== key) continue;
+      for (const [k, inbox] of this.#inboxes) if (k.startsWith(`${endpoint}\n`)) inbox.fail(error);
+      peer.close(error);
+      this.#peers.delete(endpoint);
+    }
+  }
+
+  /**
+   * With CURVE: the public key of the runtime at `endpoint`, for the sends and receives to come
+   * (as `curve.peers` does at start). A connection already open keeps the key it has.
+   * @example
+   * rt.setPeerKey("tcp://10.0.0.6:7001", otherPublicKey);
+   */
+  setPeerKey(endpoint: string, publicKey: string): void {
+    const curve = this.#secure("setPeerKey");
+    checkEndpoint(endpoint);
+    curve.setPeer(endpoint, checkKey("publicKey", publicKey));
+  }
+
+  /**
+   * With CURVE: the public key of the runtime at `endpoint` as this runtime knows it (its own
+   * key for its own endpoint); undefined if it knows none, or without CURVE. Compare it with
+   * `delivery.sender` to check who sent a message that names a reply address.
+   */
+  keyOf(endpoint: string): string | undefined {
+    return this.#curve?.peerKey(endpoint, this.endpoint);
+  }
+
+  #secure(method: string): Curve {
+    if (this.#curve === undefined) throw new InvalidArgumentError(`\`${method}\` needs a runtime started with the \`curve\` option; this one is plaintext`);
+    return this.#curve;
+  }
+
   /** Per-mailbox depth, capacity and credit, and the runtime's counters. */
   stats(): RuntimeStats {
     const mailboxes = this.#owner.stats();
@@ -403,6 +499,7 @@ export class Runtime implements AsyncDisposable {
     await this.#owner.drain(200);
     this.#timer.clear();
     this.#owner.close();
+    this.#curve?.close();
     // What was acked is on disk already; this writes the acks of takes still pending.
     await this.#durable?.close().catch(() => undefined);
   }
@@ -454,14 +551,26 @@ export class Runtime implements AsyncDisposable {
   #peer(endpoint: string): Peer {
     let peer = this.#peers.get(endpoint);
     if (peer === undefined) {
+      const curve = this.#curve;
+      let security: PeerHost["security"];
+      if (curve !== undefined) {
+        const serverKey = curve.peerKey(endpoint, this.endpoint);
+        if (serverKey === undefined) {
+          throw new InvalidArgumentError(`Expected a CURVE public key for ${endpoint} (in \`curve.peers\` or from \`runtime.setPeerKey\`), got none`);
+        }
+        if (curve.revoked(serverKey)) throw new ForbiddenError(`the key of ${endpoint} (${serverKey}) was revoked`);
+        const routingId = curve.routingId(serverKey, `${this.id}.${this.#peerCount}`);
+        security = { context: curve.context, routingId, curveServerKey: serverKey, curvePublicKey: curve.publicKey, curveSecretKey: curve.secretKey };
+      }
       // Each peer its own routing id: two spellings of one endpoint ("127.0.0.1" and
       // "localhost") are two connections, and must be two channels at the owner.
       peer = new Peer(endpoint, {
-        id: `${this.id}.${this.#peers.size}`,
+        id: `${this.id}.${this.#peerCount++}`,
         options: this.#options,
         timer: this.#timer,
         counters: this.#counters,
         onReceiverFrame: (p, f) => this.#onInboxFrame(p, f),
+        ...(security === undefined ? {} : { security }),
       });
       this.#peers.set(endpoint, peer);
     }
@@ -476,7 +585,7 @@ export class Runtime implements AsyncDisposable {
     }
     const inbox = this.#inboxes.get(`${peer.endpoint}\n${f.mailbox}`);
     if (inbox) {
-      if (f.kind === "deliver" || f.code === NakCode.NoMailbox) inbox.onFrame(f);
+      if (f.kind === "deliver" || f.code === NakCode.NoMailbox || f.code === NakCode.Forbidden) inbox.onFrame(f);
     }
     else if (f.kind === "deliver") peer.control([encodeHeader([PROTOCOL_VERSION, Kind.Release, f.mailbox, f.rid, [f.id]])]);
   }

@@ -54,6 +54,8 @@ export const NakCode = {
   NoChannel: "NO_CHANNEL",
   /** The message `seq` was refused (too large, or not MessagePack) and consumed: it fails alone. */
   BadMessage: "BAD_MESSAGE",
+  /** The mailbox does not let this peer's key send (hello, data) or receive (pull): every operation of the channel fails. */
+  Forbidden: "FORBIDDEN",
 } as const;
 export type NakCode = (typeof NakCode)[keyof typeof NakCode];
 
@@ -100,6 +102,12 @@ export const Refusal = {
   Credit: "credit",
   /** Messages after a gap in the sequence. */
   Order: "order",
+  /** CURVE: a connection whose key is not on the allow-list (refused by the ZAP handler). */
+  Denied: "denied",
+  /** CURVE: a frame whose routing id is not bound to an admitted key (forged, or the key was revoked). */
+  Unauthenticated: "unauthenticated",
+  /** CURVE: a frame (or its messages) from a key the mailbox does not let send or receive. */
+  Forbidden: "forbidden",
 } as const;
 export type Refusal = (typeof Refusal)[keyof typeof Refusal];
 

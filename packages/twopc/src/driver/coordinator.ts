@@ -8,6 +8,7 @@ import { summarizeRecords } from "../protocol/machine.js";
 import { DEFAULT_REMEMBER_FOR } from "../protocol/options.js";
 import type { TwopcRecord } from "../protocol/records.js";
 import { CoordinatorPhase, type NodeId, type TxId } from "../protocol/types.js";
+import { MessageType, type TwopcMessage } from "../protocol/messages.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
 
 /** Options of {@link Coordinator.open}. */
@@ -267,6 +268,26 @@ export class Coordinator extends TwopcNode<CoordinatorEvent, CoordinatorMachine>
 
   override stats(): CoordinatorStats {
     return { ...super.stats(), committed: this.#committed, aborted: this.#aborted, outcomes: { ...this.#outcomes }, pending: this.#pending.size };
+  }
+
+  /**
+   * @internal 2PC: a coordinator takes votes, ACKs and decision requests only from the
+   * participants of the transaction. One it does not know is answered (GLOBAL-ABORT, presumed
+   * abort) to its authenticated sender alone.
+   */
+  protected override accepts(msg: TwopcMessage): boolean {
+    const tx = this.machine.get(msg.txId) as { participants?: readonly NodeId[] } | undefined;
+    if (tx?.participants === undefined) return true;
+    switch (msg.type) {
+      case MessageType.VoteCommit:
+      case MessageType.VoteAbort:
+      case MessageType.VoteReadOnly:
+      case MessageType.Ack:
+      case MessageType.DecisionReq:
+        return tx.participants.includes(msg.from);
+      default:
+        return true;
+    }
   }
 
   /** @internal */

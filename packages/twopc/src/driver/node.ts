@@ -3,14 +3,14 @@
  * mailbox runtime, a `StableLog` on the real file system and the real clock, and the loop that
  * takes messages from the node's mailbox.
  */
-import { InvalidArgumentError, type Mailbox, type Runtime } from "@zmbox/mailbox";
+import { InvalidArgumentError, parseAddress, type Mailbox, type Runtime } from "@zmbox/mailbox";
 import { realClock } from "@zmbox/mailbox/internal";
 import { createNodeFs } from "@zmbox/log";
 import { StableLog, type LogStats } from "@zmbox/log";
 import type { OutcomeAction, TwopcAction } from "../protocol/actions.js";
 import type { TwopcEvent } from "../protocol/events.js";
 import type { TxMachine } from "../protocol/machine.js";
-import type { TwopcMessage } from "../protocol/messages.js";
+import { isTwopcMessage, type TwopcMessage } from "../protocol/messages.js";
 import type { TwopcRecord } from "../protocol/records.js";
 import type { NodeId, TxId } from "../protocol/types.js";
 import { DRIVER_LOG_OPTIONS, Driver, stableLogPort, type DriverPorts, type RmPort } from "./driver.js";
@@ -20,6 +20,8 @@ import { openNodeTrace, type NodeTrace } from "../trace/file.js";
 
 /** The machines' sends return once queued: best effort, their timers retry what is lost. One object for all. */
 const SEND_OPTIONS = { until: "queued" } as const;
+/** With CURVE, messages are taken as deliveries, which carry the sender's authenticated key. */
+const AUTHENTICATED_RECEIVE = { ack: "manual", lease: Infinity } as const;
 
 /** Options every 2PC node takes. */
 export interface NodeOptions {
@@ -37,6 +39,13 @@ export interface NodeOptions {
    * @default 1024
    */
   readonly capacity?: number;
+  /**
+   * With a `curve` runtime: the public keys that may send to the node's mailbox (its runtime's
+   * own key always may). Others are refused (`FORBIDDEN`), so they cannot start transactions or
+   * ask for decisions here. See the mailbox option `senders`.
+   * @default every key the runtime admits
+   */
+  readonly senders?: readonly string[];
   /**
    * Write the stable log on the event loop's thread, blocking it for each write, instead of in
    * Node's thread pool (see `NodeFsOptions.inlineWrites`). Every step of a transaction waits on
@@ -74,6 +83,12 @@ export interface NodeStats {
   messagesOut: number;
   /** Messages received that were not protocol messages (dropped). */
   badMessages: number;
+  /**
+   * With CURVE: protocol messages dropped because their sender's key is not the key of the node
+   * they name in `from`, or that node has no part in the transaction (a decision not from its
+   * coordinator, a vote not from one of its participants).
+   */
+  forged: number;
   /**
    * Sends the runtime refused at once (e.g. a malformed address). Sends go out "queued", so a
    * peer whose mailbox does not exist shows in the runtime's `stats().undeliverable`; the
@@ -129,6 +144,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
   readonly closed: Promise<Error | undefined>;
   readonly #trace: NodeTrace | undefined;
   #loop: Promise<void> = Promise.resolve();
+  #forged = 0;
 
   /** @internal */
   protected constructor(options: NodeOptions, mailbox: Mailbox, log: StableLog<TwopcRecord>, machine: M, resourceManager?: RmPort, trace?: NodeTrace) {
@@ -172,7 +188,10 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
   ): Promise<{ mailbox: Mailbox; log: StableLog<TwopcRecord>; machine: M; records: TwopcRecord[]; trace: NodeTrace | undefined }> {
     checkNodeOptions(options);
     const trace = openNodeTrace(options.trace, options.mailbox);
-    const mailbox = options.runtime.mailbox(options.mailbox, { capacity: options.capacity ?? 1024 });
+    const mailbox = options.runtime.mailbox(options.mailbox, {
+      capacity: options.capacity ?? 1024,
+      ...(options.senders === undefined ? {} : { senders: options.senders }),
+    });
     try {
       const machine = makeMachine(mailbox.address);
       const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, {
@@ -210,6 +229,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
       messagesIn: c.messagesIn,
       messagesOut: c.messagesOut,
       badMessages: c.badMessages,
+      forged: this.#forged,
       sendFailures: c.sendFailures,
       log: this.#log.stats,
     };
@@ -238,18 +258,56 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     throw new Error(`a participant cannot perform ${action.type}`);
   }
 
+  /**
+   * @internal Whether `msg`, from the node it names in `from` (authenticated), may act on its
+   * transaction here: the role's rule (only its coordinator decides, only its participants vote).
+   */
+  protected accepts(msg: TwopcMessage): boolean {
+    void msg;
+    return true;
+  }
+
+  /**
+   * With CURVE: the message comes from the node it names (the key of `from`'s endpoint is the
+   * key its connection authenticated), and that node has a part in the transaction.
+   */
+  #authentic(msg: TwopcMessage, sender: string | undefined): boolean {
+    let endpoint: string;
+    try {
+      endpoint = parseAddress(msg.from).endpoint;
+    } catch {
+      return false;
+    }
+    return sender !== undefined && this.runtime.keyOf(endpoint) === sender && this.accepts(msg);
+  }
+
   /** @internal The node stopped (closed, or its log failed): settle what waits on it. */
   protected abstract onStop(error: Error): void;
 
   async #receive(): Promise<void> {
+    // With CURVE every message's sender is known by key: see #authentic.
+    const secure = this.runtime.publicKey !== undefined;
     for (;;) {
       let msg: unknown;
+      let sender: string | undefined;
       try {
-        msg = await this.#mailbox.receive();
+        if (secure) {
+          const d = await this.#mailbox.receive(AUTHENTICATED_RECEIVE);
+          d.ack();
+          msg = d.value;
+          sender = d.sender;
+        } else {
+          msg = await this.#mailbox.receive();
+        }
       } catch {
         return; // the mailbox or the runtime closed
       }
       if (this.driver.stopped) return;
+      // A message that is not the protocol's goes on, to be counted as such.
+      if (secure && isTwopcMessage(msg) && !this.#authentic(msg, sender)) {
+        this.#forged++;
+        continue;
+      }
       this.driver.receive(msg);
     }
   }

@@ -3,6 +3,7 @@ import type { TwopcAction } from "../protocol/actions.js";
 import type { TwopcRecord } from "../protocol/records.js";
 import { EventType, type ParticipantEvent } from "../protocol/events.js";
 import { ParticipantMachine } from "../protocol/participant.js";
+import { MessageType, type TwopcMessage } from "../protocol/messages.js";
 import type { NodeId, TxId, Vote } from "../protocol/types.js";
 import { resourceManagerPort } from "./driver.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
@@ -165,6 +166,29 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
   override stats(): ParticipantStats {
     const { prepared, committed, aborted, rmRetries } = this.driver.counters;
     return { ...super.stats(), prepared, committed, aborted, rmRetries };
+  }
+
+  /**
+   * @internal 2PC: a participant takes decisions (and a repeated VOTE-REQ) only from the
+   * coordinator of the transaction, and a peer's DECISION or DECISION-REQ only from one of its
+   * participants. A transaction it does not know yet: a VOTE-REQ starts it; anything else is
+   * answered to its (authenticated) sender alone, or ignored.
+   */
+  protected override accepts(msg: TwopcMessage): boolean {
+    const tx = this.machine.get(msg.txId) as { coordinator?: NodeId; participants?: readonly NodeId[] } | undefined;
+    if (tx === undefined) return true;
+    const fromCoordinator = tx.coordinator === undefined || msg.from === tx.coordinator;
+    switch (msg.type) {
+      case MessageType.VoteReq:
+      case MessageType.GlobalCommit:
+      case MessageType.GlobalAbort:
+        return fromCoordinator;
+      case MessageType.Decision:
+      case MessageType.DecisionReq:
+        return fromCoordinator || (tx.participants?.includes(msg.from) ?? true);
+      default:
+        return true;
+    }
   }
 
   /** @internal */
