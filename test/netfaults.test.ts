@@ -279,10 +279,11 @@ const RESET_RULES = `table inet zmfault {
 // and running this file (every check below, per phase):
 //   - the owner stores a re-sent copy again (duplicates): fails under loss (not every run),
 //     long delay and one-way partition ("local: no message delivered twice", order);
-//   - the sender ignores the owner's request to re-send: fails under both partitions ("after
-//     heal, every stored send resolves", a bank left prepared);
-//   - a participant in READY answers a peer's DECISION-REQ with "abort" (presuming): fails
-//     under both partitions (split outcome, money not conserved);
+//   - the sender ignores the owner's request to re-send: fails under both partitions and the
+//     resets ("after heal, every stored send resolves", a bank left prepared);
+//   - a participant in READY answers a peer's DECISION-REQ with "abort" (presuming): failed
+//     under both partitions in one run of two (split outcome, money not conserved); peers ask
+//     each other only after askAfter + askInterval (3 s) in READY, which a fault may not last;
 //   - not caught by any phase, resets included: an owner that accepts a message after a gap
 //     (the runtime re-sends in order after every reconnect, so no gap ever reached it; the wire
 //     tests refuse one), and a participant in READY that never asks (the runtime re-sends the
