@@ -10,9 +10,9 @@ t.setTimeout(300_000);
 
 const dist = (name: string): string => fileURLToPath(new URL(`../packages/examples/dist/${name}.js`, import.meta.url));
 
-function run(name: string): Promise<{ code: number | null; stdout: string }> {
+function run(name: string, timeout = 60_000): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [dist(name)], { timeout: 60_000 }, (error, stdout) => {
+    execFile(process.execPath, [dist(name)], { timeout }, (error, stdout) => {
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout });
     });
   });
@@ -66,9 +66,26 @@ t.test("pipeline: three processes, bounded end to end", async (t) => {
   t.match(stdout, /stage processes exited with 0, 0/);
 });
 
-t.test("bank: the demo runs shards, a coordinator, a load and an audit as commands", async (t) => {
-  const { code, stdout } = await run("bank");
+t.test("bank: the demo kills a shard in READY and it commits after its restart; a load and an audit as commands; pictures of the crash", async (t) => {
+  const { readFileSync, rmSync } = await import("node:fs");
+  const { dirname } = await import("node:path");
+  // Three processes, one killed and restarted, then a load: about 15 s idle, 40 s on a busy machine.
+  const { code, stdout } = await run("bank", 150_000);
   t.equal(code, 0);
+  const killed = /demo: shard B SIGKILLed in READY: it voted commit for (\S+), and no decision exists yet/.exec(stdout);
+  t.ok(killed, "shard B was killed in READY");
+  const txId = killed?.[1] ?? "?";
+  t.match(stdout, /demo: the transfer: \{"committed":1,"aborted":0,"failed":0/, "the coordinator committed it while B was down");
+  t.match(stdout, new RegExp(`demo: shard B restarted \\(pid \\d+\\): found ${txId} in READY, asked the coordinator, committed it`));
+  const drawn = /demo: pictures of \S+ \(shard B killed in READY\): (\S+\.svg) and (\S+\.mmd)/.exec(stdout);
+  t.ok(drawn, "the demo says where the pictures are");
+  if (drawn) {
+    t.teardown(() => rmSync(dirname(drawn[1]!), { recursive: true, force: true }));
+    const mermaid = readFileSync(drawn[2]!, "utf8");
+    t.match(mermaid, /participant n\d as shard-B/);
+    t.match(mermaid, /VOTE-COMMIT[\s\S]*CRASH[\s\S]*recovered \S+: READY[\s\S]*DECISION-REQ[\s\S]*force WORKER-COMMIT/, "the picture shows the vote, the crash, the recovery in READY, the ask and the commit");
+    t.match(readFileSync(drawn[1]!, "utf8"), /^(<\?xml[^>]*>\s*)?<svg[\s\S]*shard-B[\s\S]*<\/svg>\s*$/);
+  }
   t.match(stdout, /demo: load \{"committed":[1-9]\d*,"aborted":\d+,"failed":0,"abortedBy":\{[^}]*\}\} \(exit 0\)/, "some transfers committed");
   t.match(stdout, /"abortedBy":\{[^}]*"(insufficient-funds|account-busy)":[1-9]/, "an aborted transfer says why: the shard's reason reached the client");
   t.match(stdout, /vote abort \S+: insufficient-funds/, "a shard voted abort for lack of money, and said so");

@@ -61,6 +61,7 @@ export type {
   WorkerCommitRecord,
   WorkerAbortRecord,
   WorkerEndRecord,
+  WorkerInDoubtRecord,
 } from "./protocol/records.js";
 export type { LogSummary, CoordinatorLogState, ParticipantLogState } from "./protocol/log-state.js";
 export type { CoordinatorMachineOptions, ParticipantMachineOptions, ResolvedCoordinatorMachineOptions, ResolvedParticipantMachineOptions } from "./protocol/options.js";

@@ -232,6 +232,72 @@ t.test("2PC on the runtime: a participant whose log is corrupt refuses to open, 
   t.ok(rt.mailbox("bank-a"), "the mailbox name is free again");
 });
 
+/** A participant that voted commit on t1 and t2 and stopped before any decision; then a bit of its first record flipped. */
+async function damagedParticipant(rt: Runtime, coordinator: string): Promise<{ logDir: string }> {
+  const { readFile, writeFile } = await import("node:fs/promises");
+  const { FILE_HEADER_BYTES, FRAME_HEADER_BYTES, LOG_FILE_NAME } = await import("@zmbox/log");
+  const logDir = dir();
+  const p = await Participant.open({ runtime: rt, logDir, mailbox: "bank-s", resourceManager: rm(() => "commit") });
+  for (const txId of ["t1", "t2"]) await rt.send({ type: "VOTE-REQ", txId, from: coordinator, participants: [p.address] }, p.address);
+  await until(() => p.inDoubt().length === 2);
+  await p.close();
+  const path = join(logDir, LOG_FILE_NAME);
+  const data = await readFile(path);
+  data[FILE_HEADER_BYTES + FRAME_HEADER_BYTES + 4]! ^= 0x10;
+  await writeFile(path, data);
+  return { logDir };
+}
+
+t.test("2PC on the runtime: a salvaged participant holds what the cut may have promised in doubt, asks its coordinator, and obeys", async (t) => {
+  const { readLog } = await import("@zmbox/log");
+  const { existsSync } = await import("node:fs");
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  const coordinator = rt.mailbox("salvage-coordinator");
+  const { logDir } = await damagedParticipant(rt, coordinator.address);
+  const second = rm(() => "commit");
+  await t.rejects(Participant.open({ runtime: rt, logDir, mailbox: "bank-s", resourceManager: second, salvage: true }), {
+    code: "ERR_INVALID_ARGUMENT",
+    message: /resourceManager.recover/,
+  }, "a salvage without knowing what is prepared would have to guess");
+  second.recover = () => ["t1", "t2"];
+  const p = await Participant.open({ runtime: rt, logDir, mailbox: "bank-s", resourceManager: second, salvage: true, coordinator: coordinator.address });
+  t.teardown(() => p.close());
+  t.same(second.log, [], "nothing presumed: no abort of a transaction it may have voted commit on");
+  t.same(p.inDoubt().map((tx) => [tx.txId, tx.lost, tx.coordinator]), [["t1", true, coordinator.address], ["t2", true, coordinator.address]]);
+  const asked = new Set<unknown>();
+  while (asked.size < 2) {
+    const question = (await coordinator.receive()) as { type: string; txId: string };
+    t.equal(question.type, "DECISION-REQ");
+    asked.add(question.txId);
+  }
+  const onDisk = (await readLog(logDir)).records as Array<{ type: string; txId: string }>;
+  t.same(onDisk.map((r) => `${r.type} ${r.txId}`), ["WORKER-IN-DOUBT t1", "WORKER-IN-DOUBT t2"], "held in doubt durably, before starting");
+  t.notOk(existsSync(join(logDir, "salvage-in-progress")), "the salvage finished");
+  await rt.send({ type: "DECISION", txId: "t1", from: coordinator.address, decision: "commit" }, p.address);
+  await rt.send({ type: "DECISION", txId: "t2", from: coordinator.address, decision: "abort" }, p.address);
+  await until(() => second.log.length === 2);
+  t.same(second.log.sort(), ["abort t2", "commit t1"], "each outcome is the coordinator's");
+  t.same(p.inDoubt(), []);
+});
+
+t.test("2PC on the runtime: a salvage interrupted before its in-doubt records were durable is finished on the next open", async (t) => {
+  const { writeFileSync } = await import("node:fs");
+  const rt = await Runtime.start();
+  t.teardown(() => rt.close());
+  // The cut is done (here: a log that never knew t9) but the marker says its records are not all durable.
+  const logDir = dir();
+  const first = await Participant.open({ runtime: rt, logDir, mailbox: "bank-m", resourceManager: rm(() => "commit") });
+  await first.close();
+  writeFileSync(join(logDir, "salvage-in-progress"), "");
+  const bank = rm(() => "commit");
+  bank.recover = () => ["t9"];
+  const p = await Participant.open({ runtime: rt, logDir, mailbox: "bank-m", resourceManager: bank });
+  t.teardown(() => p.close());
+  t.same(p.inDoubt().map((tx) => [tx.txId, tx.lost]), [["t9", true]], "held in doubt, not presumed aborted");
+  t.same(bank.log, []);
+});
+
 t.test("2PC on the runtime: a caller's own transaction id runs once, across a coordinator restart; outcome() answers for it", async (t) => {
   const rt = await Runtime.start();
   t.teardown(() => rt.close());

@@ -273,13 +273,14 @@ t.test("participant - read-only vote: VOTE-READONLY, no log record, out of phase
   t.same(show(recv(w, msg("DECISION-REQ", "w2"))), [], "knows no outcome, so tells a peer nothing");
 });
 
-t.test("participant - forces COMMIT before ACK, then commits the resource manager, then END unforced", async (t) => {
+t.test("participant - forces COMMIT, commits the resource manager, and ACKs only once it has applied; END unforced", async (t) => {
   const w = ready();
   t.same(show(recv(w, msg("GLOBAL-COMMIT", "c"))), ["clear-timer ask", "append! WORKER-COMMIT"]);
   t.same(show(recv(w, msg("GLOBAL-COMMIT", "c"))), [], "no ACK before COMMIT is durable, even when asked again");
-  t.same(show(w.handle({ type: "durable", record: { type: "WORKER-COMMIT", txId: "t1" } })), ["send c ACK", "rm-commit"]);
+  t.same(show(w.handle({ type: "durable", record: { type: "WORKER-COMMIT", txId: "t1" } })), ["rm-commit"]);
+  t.same(show(recv(w, msg("GLOBAL-COMMIT", "c"))), [], "no ACK while the resource manager has not applied it: the coordinator must not forget it yet");
+  t.same(show(w.handle({ type: "applied", txId: "t1", decision: "commit" })), ["append WORKER-END", "send c ACK", "set-timer forget 1000"]);
   t.same(show(recv(w, msg("GLOBAL-COMMIT", "c"))), ["send c ACK"], "a resent GLOBAL-COMMIT is ACKed again");
-  t.same(show(w.handle({ type: "applied", txId: "t1", decision: "commit" })), ["append WORKER-END", "set-timer forget 1000"]);
   t.same(show(recv(w, msg("GLOBAL-ABORT", "c"))), [], "a conflicting late GLOBAL-ABORT is ignored");
 });
 
@@ -376,7 +377,7 @@ t.test("participant - GLOBAL-ABORT while prepare runs: rm-abort only after prepa
   t.same(show(w.handle({ type: "prepared", txId: "t1", vote: "commit" })), ["rm-abort"]);
 });
 
-t.test("participant - recovery: READY asks, COMMIT re-applies and ACKs, ABORT re-aborts, ended is remembered", async (t) => {
+t.test("participant - recovery: READY asks, COMMIT re-applies then ACKs, ABORT re-aborts, ended is remembered", async (t) => {
   const { w, recovered } = participant("w1", {}, [
     { type: "WORKER-READY", txId: "r", coordinator: "c", participants: ["w1", "w2"] },
     { type: "WORKER-READY", txId: "k", coordinator: "c", participants: ["w1"] },
@@ -386,12 +387,52 @@ t.test("participant - recovery: READY asks, COMMIT re-applies and ACKs, ABORT re
     { type: "WORKER-COMMIT", txId: "e" },
     { type: "WORKER-END", txId: "e" },
   ]);
-  t.same(show(recovered), ["send c DECISION-REQ", "set-timer ask 30", "send c ACK", "rm-commit", "rm-abort", "set-timer forget 1000"]);
+  t.same(show(recovered), ["send c DECISION-REQ", "set-timer ask 30", "rm-commit", "rm-abort", "set-timer forget 1000"]);
   t.same(
     [...w.transactions()].map((tx) => `${tx.txId}:${tx.phase}`),
     ["r:READY", "k:COMMIT", "a:ABORT", "e:COMMIT"],
   );
+  t.same(show(w.handle({ type: "applied", txId: "k", decision: "commit" })), ["append WORKER-END", "send c ACK", "set-timer forget 1000"], "ACKed again once re-applied");
   t.same(show(recv(w, msg("DECISION-REQ", "w2", "e"))), ["send w2 DECISION commit"], "an ended transaction still answers its peers");
+});
+
+t.test("participant - a transaction a salvage cut (WORKER-IN-DOUBT) is held in doubt and asked about, never presumed aborted", async (t) => {
+  const w = new ParticipantMachine({ self: "w1", askAfter: 30, askInterval: 40, rememberFor: 1000, coordinator: "c" });
+  const actions = w.recover([{ type: "WORKER-IN-DOUBT", txId: "cut" }], ["cut"]);
+  t.same(show(actions), ["send c DECISION-REQ", "set-timer ask 40"], "asks the coordinator; no rm-abort");
+  t.match(w.get("cut"), { phase: "READY", lost: true, coordinator: "c" });
+  t.same(w.inDoubt().map((tx) => tx.txId), ["cut"]);
+  t.same(show(recv(w, voteReq(["w1", "w2"], "cut"))), [], "a duplicate VOTE-REQ gets no vote: the first one is unknown");
+  t.same(show(recv(w, msg("DECISION-REQ", "w2", "cut"))), [], "a peer asking is told nothing");
+  t.same(show(w.handle({ type: "timeout", txId: "cut", timer: "ask" })), ["send c DECISION-REQ", "send w2 DECISION-REQ", "set-timer ask 40"], "later asks go to the peers the VOTE-REQ named");
+  t.same(show(recv(w, decision("commit", "c", "cut"))), ["clear-timer ask", "append! WORKER-COMMIT"], "the decision is obeyed");
+  t.same(show(w.handle({ type: "durable", record: { type: "WORKER-COMMIT", txId: "cut" } })), ["rm-commit"]);
+  t.same(show(w.handle({ type: "applied", txId: "cut", decision: "commit" })), ["append WORKER-END", "send c ACK", "set-timer forget 1000"]);
+});
+
+t.test("participant - a lost transaction with no coordinator known waits for one to speak, and learns it from a GLOBAL-COMMIT or VOTE-REQ", async (t) => {
+  const w = new ParticipantMachine({ self: "w1", askInterval: 40, rememberFor: 1000 });
+  t.same(show(w.recover([{ type: "WORKER-IN-DOUBT", txId: "a" }, { type: "WORKER-IN-DOUBT", txId: "b" }], ["a", "b"])), [], "nobody to ask yet, and nothing presumed");
+  t.same(show(w.handle({ type: "timeout", txId: "a", timer: "ask" })), []);
+  t.same(show(recv(w, voteReq(["w1", "w2"], "a"))), ["send c DECISION-REQ", "set-timer ask 40"], "a VOTE-REQ names the coordinator: asked at once, no vote");
+  t.same(show(recv(w, msg("GLOBAL-ABORT", "c", "a"))), ["clear-timer ask", "append WORKER-ABORT", "rm-abort"]);
+  t.same(show(recv(w, msg("GLOBAL-COMMIT", "c", "b"))), ["clear-timer ask", "append! WORKER-COMMIT"]);
+  w.handle({ type: "durable", record: { type: "WORKER-COMMIT", txId: "b" } });
+  t.same(show(w.handle({ type: "applied", txId: "b", decision: "commit" })), ["append WORKER-END", "send c ACK", "set-timer forget 1000"], "the ACK goes to the coordinator that said commit");
+});
+
+t.test("participant - recovery after a salvage: a lost transaction later committed, aborted or ended recovers as any other", async (t) => {
+  const w = new ParticipantMachine({ self: "w1", rememberFor: 1000 });
+  const actions = w.recover([
+    { type: "WORKER-IN-DOUBT", txId: "k" },
+    { type: "WORKER-COMMIT", txId: "k" },
+    { type: "WORKER-IN-DOUBT", txId: "a" },
+    { type: "WORKER-ABORT", txId: "a" },
+  ]);
+  t.same(show(actions), ["rm-commit", "rm-abort"]);
+  t.same(show(recv(w, msg("GLOBAL-COMMIT", "c", "k"))), [], "the coordinator is learned, the ACK waits for the commit to be applied");
+  t.same(show(w.handle({ type: "applied", txId: "k", decision: "commit" })), ["append WORKER-END", "send c ACK", "set-timer forget 1000"]);
+  t.throws(() => new ParticipantMachine({ self: "w1" }).recover([{ type: "WORKER-READY", txId: "x", coordinator: "c", participants: [] }, { type: "WORKER-IN-DOUBT", txId: "x" }]), { code: "ERR_INVALID_LOG" });
 });
 
 t.test("participant - recovery: work its resource manager holds prepared but the log does not know is rolled back", async (t) => {

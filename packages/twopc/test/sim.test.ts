@@ -8,7 +8,7 @@ import type { Mutation } from "../src/sim/mutation.js";
 const SEEDS = 10_000;
 
 t.test("sim - 10,000 seeds: atomic after every step, and every transaction ends once healed", async (t) => {
-  const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0 };
+  const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0, salvages: 0, heldInDoubt: 0 };
   const failures: string[] = [];
   const started = performance.now();
   for (let seed = 1; seed <= SEEDS; seed++) {
@@ -38,6 +38,21 @@ t.test("sim - a crash that also damages a byte of a node's durable log: the log 
   t.same(failures, [], "no seed breaks atomicity (replay one with: pnpm sim --seeds 1 --seed S --corruption 0.5)");
   t.ok(damaged > 500, `${damaged} log bytes damaged`);
   t.ok(refused > damaged / 2, `${refused} restarts refused: most damage is found (the rest hit bytes a restart never reads again, or a record already dropped)`);
+});
+
+t.test("sim - participants whose damaged logs are salvaged hold what the cut may have promised in doubt: atomic, and every transaction ends (2,000 seeds)", async (t) => {
+  const failures: string[] = [];
+  let salvages = 0;
+  let held = 0;
+  for (let seed = 1; seed <= 2_000; seed++) {
+    const result = await simulateSeed(seed, { corruption: 0.5, salvage: "participants" });
+    salvages += result.stats.salvages;
+    held += result.stats.heldInDoubt;
+    if (!result.ok) failures.push(`seed ${seed}: ${result.violation}`);
+  }
+  t.same(failures, [], "no seed breaks an invariant");
+  t.ok(salvages > 300, `${salvages} salvages`);
+  t.ok(held > 200, `${held} transactions held in doubt instead of presumed aborted`);
 });
 
 t.test("sim - a log that cuts damage away as if it were a torn tail breaks atomicity, and the simulator catches it", async (t) => {

@@ -89,7 +89,7 @@ export function formatInspection(report: Inspection): string {
   };
   section(
     "IN DOUBT - participant READY: promised to commit, outcome unknown, blocked until the coordinator or a peer answers",
-    report.inDoubt.map((w) => `${w.txId}  coordinator=${w.coordinator ?? "?"}  participants=${w.participants.join(",")}`),
+    report.inDoubt.map((w) => `${w.txId}  coordinator=${w.coordinator ?? "?"}  participants=${w.participants.join(",")}${w.lost ? "  (WORKER-IN-DOUBT: a salvage cut its records; it may not have voted)" : ""}`),
   );
   section(
     "COORDINATOR COMMIT - decided commit, waiting for ACKs (a restart resends GLOBAL-COMMIT)",

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * `node packages/twopc/dist/cli/sim.js --seeds N --seed S [--mutation M] [--corruption P]` (or `pnpm sim ...`):
+ * `node packages/twopc/dist/cli/sim.js --seeds N --seed S [--mutation M] [--corruption P [--salvage]]` (or `pnpm sim ...`):
  * simulates seeds S .. S+N-1 and prints one summary line. On the first failing seed it prints
  * the violation and the seed's full trace, and exits 1. Exit 2 on bad arguments.
  * With `--seeds 1 --picture PREFIX` it also draws the seed's run into PREFIX.svg and PREFIX.mmd.
@@ -16,7 +16,7 @@ import { simulateSeed, type SimStats } from "../sim/simulator.js";
 const usage =
   "usage: sim [--seeds N (default 1000)] [--seed S (default 1)] [--mutation " +
   Object.values(Mutation).join("|") +
-  "] [--corruption P (chance, 0 to 1, that a crash also damages a byte of the node's durable log; default 0)] [--picture PREFIX (with --seeds 1)]";
+  "] [--corruption P (chance, 0 to 1, that a crash also damages a byte of the node's durable log; default 0)] [--salvage (participants cut a corrupt log instead of refusing; what it may have promised is held in doubt)] [--picture PREFIX (with --seeds 1)]";
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${usage}\n`);
@@ -33,7 +33,7 @@ function count(name: string, value: string | undefined, fallback: number, min: n
 let parsed;
 try {
   parsed = parseArgs({
-    options: { seeds: { type: "string" }, seed: { type: "string" }, mutation: { type: "string" }, corruption: { type: "string" }, picture: { type: "string" }, help: { type: "boolean", short: "h" } },
+    options: { seeds: { type: "string" }, seed: { type: "string" }, mutation: { type: "string" }, corruption: { type: "string" }, salvage: { type: "boolean" }, picture: { type: "string" }, help: { type: "boolean", short: "h" } },
   });
 } catch (err) {
   fail(err instanceof Error ? err.message : String(err));
@@ -55,10 +55,11 @@ const events: TraceEvent[] = [];
 const options = {
   ...(mutation === undefined ? {} : { mutation: mutation as Mutation }),
   ...(corruption > 0 ? { corruption } : {}),
+  ...(values.salvage === true ? { salvage: "participants" as const } : {}),
   ...(picture === undefined ? {} : { onTrace: (e: TraceEvent) => void events.push(e) }),
 };
 
-const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0 };
+const total: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0, salvages: 0, heldInDoubt: 0 };
 const started = performance.now();
 let passed = 0;
 let failedSeed: number | undefined;
@@ -78,6 +79,7 @@ process.stdout.write(
     `${total.transactions} transactions (${total.committed} committed, ${total.aborted} aborted), ${total.crashes} crashes, ` +
     `${total.messages} messages (${total.dropped} lost, ${total.duplicated} duplicated), ${total.rmFailures} resource-manager failures retried, ${total.compactions} compactions, ${total.steps} steps` +
     (corruption > 0 ? `; ${total.corruptions} log bytes damaged, ${total.refusedCorrupt} restarts refused for a corrupt log` : "") +
+    (values.salvage === true ? `; ${total.salvages} logs salvaged, ${total.heldInDoubt} transactions held in doubt` : "") +
     "\n",
 );
 if (picture !== undefined) {
@@ -88,6 +90,6 @@ if (picture !== undefined) {
 if (failedSeed !== undefined) {
   const replay = await simulateSeed(failedSeed, { ...options, trace: true });
   process.stdout.write(`\nFAILED seed ${failedSeed}: ${replay.violation ?? "(did not fail again: nondeterminism!)"}\n\ntrace:\n${replay.trace.join("\n")}\n`);
-  process.stdout.write(`\nreplay: node packages/twopc/dist/cli/sim.js --seeds 1 --seed ${failedSeed}${mutation === undefined ? "" : ` --mutation ${mutation}`}${corruption > 0 ? ` --corruption ${corruption}` : ""}\n`);
+  process.stdout.write(`\nreplay: node packages/twopc/dist/cli/sim.js --seeds 1 --seed ${failedSeed}${mutation === undefined ? "" : ` --mutation ${mutation}`}${corruption > 0 ? ` --corruption ${corruption}` : ""}${values.salvage === true ? " --salvage" : ""}\n`);
   process.exitCode = 1;
 }

@@ -6,7 +6,7 @@
 import { InvalidArgumentError, parseAddress, type Mailbox, type Runtime } from "@zmbox/mailbox";
 import { realClock } from "@zmbox/mailbox/internal";
 import { createNodeFs } from "@zmbox/log";
-import { StableLog, type LogStats } from "@zmbox/log";
+import { StableLog, type LogOptions, type LogStats, type OpenedLog } from "@zmbox/log";
 import type { OutcomeAction, TwopcAction } from "../protocol/actions.js";
 import type { TwopcEvent } from "../protocol/events.js";
 import type { TxMachine } from "../protocol/machine.js";
@@ -185,6 +185,8 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     makeMachine: (self: string) => M,
     /** Transactions compaction keeps although the machine is done with them. */
     alsoRetain?: { has(txId: TxId): boolean },
+    /** How the log is opened (a participant may salvage it). */
+    openLog: (dir: string, options: LogOptions<TwopcRecord>) => Promise<OpenedLog<TwopcRecord>> = (dir, o) => StableLog.open<TwopcRecord>(dir, o),
   ): Promise<{ mailbox: Mailbox; log: StableLog<TwopcRecord>; machine: M; records: TwopcRecord[]; trace: NodeTrace | undefined }> {
     checkNodeOptions(options);
     const trace = openNodeTrace(options.trace, options.mailbox);
@@ -194,7 +196,7 @@ export abstract class TwopcNode<E extends TwopcEvent, M extends TxMachine<unknow
     });
     try {
       const machine = makeMachine(mailbox.address);
-      const { log, records } = await StableLog.open<TwopcRecord>(options.logDir, {
+      const { log, records } = await openLog(options.logDir, {
         fs: createNodeFs({ inlineWrites: options.inlineWrites ?? true }),
         retain: alsoRetain === undefined ? (r) => machine.retains(r.txId) : (r) => machine.retains(r.txId) || alsoRetain.has(r.txId),
         // Unforced records (COORD-START, ENDs) ride with the next forced group.

@@ -6,6 +6,7 @@ import { ParticipantMachine } from "../protocol/participant.js";
 import { MessageType, type TwopcMessage } from "../protocol/messages.js";
 import type { NodeId, TxId, Vote } from "../protocol/types.js";
 import { resourceManagerPort } from "./driver.js";
+import { openParticipantLog } from "./salvage.js";
 import { TwopcNode, type NodeOptions, type NodeStats } from "./node.js";
 
 /**
@@ -62,13 +63,33 @@ export interface ParticipantOptions extends NodeOptions {
    * @default 600000
    */
   readonly rememberFor?: number;
+  /**
+   * Open a corrupt log anyway, cutting it at the first bad record (`LogOptions.salvage`), instead of
+   * refusing with `LogCorruptError`. Only for an operator who has looked (`twopc-inspect`) and
+   * accepts losing the records after the damage. Whatever the resource manager still holds
+   * prepared and the cut log no longer knows is held in doubt (`inDoubt()`, `lost: true`) and
+   * asked about, never presumed aborted: the participant may have voted commit on it.
+   * @default false
+   */
+  readonly salvage?: boolean;
+  /**
+   * The coordinator's node id, to ask about a transaction a salvage cut (its WORKER-READY named
+   * the coordinator and is gone). Without it such a transaction waits in doubt until its
+   * coordinator sends a message about it. Give it when one coordinator serves this participant.
+   * @default undefined
+   */
+  readonly coordinator?: NodeId;
 }
 
 /** A transaction this participant promised to commit and has no decision for: it is blocked. */
 export interface ParticipantInDoubt {
   readonly txId: TxId;
-  readonly coordinator: NodeId;
+  /** Unknown only for a `lost` transaction whose coordinator has not been heard from yet. */
+  readonly coordinator: NodeId | undefined;
+  /** Empty for a `lost` transaction until a VOTE-REQ names them. */
   readonly participants: readonly NodeId[];
+  /** A salvage cut its records: it may or may not have voted commit, and waits for the decision. */
+  readonly lost: boolean;
 }
 
 export interface ParticipantStats extends NodeStats {
@@ -114,17 +135,32 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
     if (rm.recover !== undefined && typeof rm.recover !== "function") {
       throw new InvalidArgumentError("Expected `resourceManager.recover` to be a function");
     }
+    if (options.salvage !== undefined && typeof options.salvage !== "boolean") {
+      throw new InvalidArgumentError(`Expected \`salvage\` to be a boolean, got \`${String(options.salvage)}\` (${typeof options.salvage})`);
+    }
+    if (options.salvage === true && rm.recover === undefined) {
+      throw new InvalidArgumentError("Expected `resourceManager.recover` with `salvage: true`: what the resource manager holds prepared is what a salvage must not presume aborted");
+    }
+    if (options.coordinator !== undefined && (typeof options.coordinator !== "string" || options.coordinator === "")) {
+      throw new InvalidArgumentError(`Expected \`coordinator\` to be a node id (a mailbox address), got \`${String(options.coordinator)}\` (${typeof options.coordinator})`);
+    }
     const prepared = rm.recover === undefined ? [] : await rm.recover();
     if (!Array.isArray(prepared) || prepared.some((id) => typeof id !== "string")) {
       throw new InvalidArgumentError("Expected `resourceManager.recover()` to give an array of transaction ids");
     }
-    const parts = await TwopcNode.openParts(options, (self) => {
-      const o: { self: string; askAfter?: number; askInterval?: number; rememberFor?: number } = { self };
-      if (options.askAfter !== undefined) o.askAfter = options.askAfter;
-      if (options.askInterval !== undefined) o.askInterval = options.askInterval;
-      if (options.rememberFor !== undefined) o.rememberFor = options.rememberFor;
-      return new ParticipantMachine(o);
-    });
+    const parts = await TwopcNode.openParts(
+      options,
+      (self) => {
+        const o: { self: string; askAfter?: number; askInterval?: number; rememberFor?: number; coordinator?: NodeId } = { self };
+        if (options.askAfter !== undefined) o.askAfter = options.askAfter;
+        if (options.askInterval !== undefined) o.askInterval = options.askInterval;
+        if (options.rememberFor !== undefined) o.rememberFor = options.rememberFor;
+        if (options.coordinator !== undefined) o.coordinator = options.coordinator;
+        return new ParticipantMachine(o);
+      },
+      undefined,
+      (dir, logOptions) => openParticipantLog(dir, logOptions, options.salvage === true, prepared),
+    );
     return { ...parts, options, prepared };
   }
 
@@ -158,7 +194,7 @@ export class Participant extends TwopcNode<ParticipantEvent, ParticipantMachine>
   inDoubt(): ParticipantInDoubt[] {
     const out: ParticipantInDoubt[] = [];
     for (const tx of this.machine.transactions()) {
-      if (tx.phase === "READY") out.push({ txId: tx.txId, coordinator: tx.coordinator, participants: tx.participants });
+      if (tx.phase === "READY") out.push({ txId: tx.txId, coordinator: tx.coordinator, participants: tx.participants, lost: tx.lost });
     }
     return out;
   }

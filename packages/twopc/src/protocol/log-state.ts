@@ -22,6 +22,8 @@ export interface ParticipantLogState {
   readonly participants: readonly NodeId[];
   /** WORKER-END is logged: the resource manager applied the outcome. */
   readonly ended: boolean;
+  /** WORKER-IN-DOUBT is logged: a salvage cut its records; whether it voted commit is unknown. */
+  readonly lost: boolean;
 }
 
 /** A log folded into one state per transaction, in first-appearance order. */
@@ -68,15 +70,19 @@ export function summarizeLog(records: readonly TwopcRecord[]): LogSummary {
         break;
       case RecordType.WorkerReady:
         if (w !== undefined && w.phase !== ParticipantPhase.Ready) throw new InvalidLogError(txId, `WORKER-READY after ${w.phase}`);
-        participant.set(txId, { txId, phase: ParticipantPhase.Ready, coordinator: record.coordinator, participants: record.participants, ended: false });
+        participant.set(txId, { txId, phase: ParticipantPhase.Ready, coordinator: record.coordinator, participants: record.participants, ended: false, lost: false });
+        break;
+      case RecordType.WorkerInDoubt:
+        if (w !== undefined) throw new InvalidLogError(txId, `WORKER-IN-DOUBT after ${w.phase}`);
+        participant.set(txId, { txId, phase: ParticipantPhase.Ready, coordinator: undefined, participants: [], ended: false, lost: true });
         break;
       case RecordType.WorkerCommit:
-        if (w === undefined || w.phase === ParticipantPhase.Abort) throw new InvalidLogError(txId, "WORKER-COMMIT without WORKER-READY, or after WORKER-ABORT");
+        if (w === undefined || w.phase === ParticipantPhase.Abort) throw new InvalidLogError(txId, "WORKER-COMMIT without WORKER-READY (or WORKER-IN-DOUBT), or after WORKER-ABORT");
         participant.set(txId, { ...w, phase: ParticipantPhase.Commit });
         break;
       case RecordType.WorkerAbort:
         if (w?.phase === ParticipantPhase.Commit) throw new InvalidLogError(txId, "WORKER-ABORT after WORKER-COMMIT");
-        participant.set(txId, { txId, phase: ParticipantPhase.Abort, coordinator: w?.coordinator, participants: w?.participants ?? [], ended: w?.ended ?? false });
+        participant.set(txId, { txId, phase: ParticipantPhase.Abort, coordinator: w?.coordinator, participants: w?.participants ?? [], ended: w?.ended ?? false, lost: w?.lost ?? false });
         break;
       case RecordType.WorkerEnd:
         if (w === undefined) break; // lone END after compaction, as for COORD-END

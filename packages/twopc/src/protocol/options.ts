@@ -63,6 +63,14 @@ export interface ParticipantMachineOptions {
    */
   readonly rememberFor?: number;
   /**
+   * The coordinator to ask about a transaction whose log records were lost (a `WORKER-IN-DOUBT`
+   * record: a salvage cut them while the resource manager still held it prepared). Its
+   * WORKER-READY named the coordinator and is gone; with one coordinator, name it here. Without
+   * it, such a transaction waits in doubt until its coordinator sends a message about it.
+   * @default undefined
+   */
+  readonly coordinator?: NodeId;
+  /**
    * Deliberately unsafe behaviour, for the checkers' self-tests only (see `sim/mutation.ts`).
    * @internal
    */
@@ -82,14 +90,19 @@ export interface ResolvedParticipantMachineOptions {
   readonly askInterval: number;
   readonly joinTimeout: number;
   readonly rememberFor: number;
+  readonly coordinator: NodeId | undefined;
   readonly mutation: Mutation | undefined;
 }
 
-function checkSelf(value: unknown): NodeId {
+function checkNodeId(name: string, value: unknown): NodeId {
   if (typeof value !== "string" || value === "") {
-    throw new TypeError(`Expected \`self\` to be a non-empty string, got ${describe(value)}`);
+    throw new TypeError(`Expected \`${name}\` to be a non-empty string, got ${describe(value)}`);
   }
   return value;
+}
+
+function checkSelf(value: unknown): NodeId {
+  return checkNodeId("self", value);
 }
 
 const mutations: ReadonlySet<unknown> = new Set(Object.values(Mutation));
@@ -116,6 +129,7 @@ export function parseParticipantMachineOptions(options: ParticipantMachineOption
     askInterval: checkMs("askInterval", options.askInterval, DEFAULT_ASK_INTERVAL),
     joinTimeout: checkMs("joinTimeout", options.joinTimeout, DEFAULT_JOIN_TIMEOUT),
     rememberFor: checkMs("rememberFor", options.rememberFor, DEFAULT_REMEMBER_FOR, true),
+    coordinator: options.coordinator === undefined ? undefined : checkNodeId("coordinator", options.coordinator),
     mutation: checkMutation(options.mutation),
   };
 }

@@ -13,26 +13,38 @@ export interface ParticipantInitTx {
   readonly askers: readonly NodeId[];
 }
 
-/** Participant in READY: promised to commit; blocked until it learns the decision. */
+/**
+ * Participant in READY: promised to commit; blocked until it learns the decision. Or `lost`: a
+ * salvage cut its records, so whether it promised is unknown, and it is held in doubt the same way.
+ */
 export interface ParticipantReadyTx {
   readonly phase: typeof ParticipantPhase.Ready;
   readonly txId: TxId;
-  readonly coordinator: NodeId;
+  /** Unknown only for a `lost` transaction, until a message from its coordinator names it. */
+  readonly coordinator: NodeId | undefined;
+  /** The peers; empty for a `lost` transaction until a VOTE-REQ names them. */
   readonly participants: readonly NodeId[];
   /** WORKER-READY is on stable storage (VOTE-COMMIT has been sent). */
   readonly durable: boolean;
   /** The coordinator was asked once already: later asks go to the peers too. */
   readonly askedCoordinator: boolean;
+  /**
+   * WORKER-IN-DOUBT: the log lost this transaction's records, so the participant cannot tell
+   * whether it voted commit. It never votes again (a duplicate VOTE-REQ gets no answer) and
+   * waits for the decision, which it asks for.
+   */
+  readonly lost: boolean;
 }
 
 /** Participant in COMMIT. */
 export interface ParticipantCommitTx {
   readonly phase: typeof ParticipantPhase.Commit;
   readonly txId: TxId;
-  readonly coordinator: NodeId;
-  /** WORKER-COMMIT is on stable storage (the ACK has been sent). */
+  /** Unknown only for a `lost` transaction committed on a peer's word: the ACK waits for a resent GLOBAL-COMMIT. */
+  readonly coordinator: NodeId | undefined;
+  /** WORKER-COMMIT is on stable storage (the resource manager may apply it). */
   readonly durable: boolean;
-  /** The resource manager applied the commit. */
+  /** The resource manager applied the commit (the ACK has been sent). */
   readonly applied: boolean;
 }
 

@@ -78,6 +78,7 @@ function onVoteReq(tx: ParticipantTx | undefined, msg: VoteReqMessage, o: Opts):
       return tx.preparing ? stay(tx) : { tx: init, actions: [clearTimer(txId, TimerName.Join), prepare] };
     // A duplicate VOTE-REQ gets the answer already given.
     case ParticipantPhase.Ready:
+      if (tx.lost) return learnCoordinator(tx, msg, o);
       return tx.durable ? { tx, actions: [send(msg.from, MessageType.VoteCommit, txId, o)] } : stay(tx);
     case ParticipantPhase.Abort:
       return { tx, actions: [send(msg.from, MessageType.VoteAbort, txId, o)] };
@@ -90,7 +91,19 @@ function onVoteReq(tx: ParticipantTx | undefined, msg: VoteReqMessage, o: Opts):
   }
 }
 
-function readyDurable(tx: ParticipantReadyTx, o: Opts): Step<ParticipantTx> {
+/**
+ * A `lost` transaction (WORKER-IN-DOUBT) hears from its coordinator: it learns whom to ask, and
+ * asks at once. It never votes again: its first vote is unknown, and a VOTE-COMMIT now could break
+ * a promise of abort it made to a peer before its records were cut. Silent, it lets a coordinator
+ * still in WAIT time out and abort, which is safe either way.
+ */
+function learnCoordinator(tx: ParticipantReadyTx, msg: VoteReqMessage, o: Opts): Step<ParticipantTx> {
+  const participants = tx.participants.length > 0 ? tx.participants : msg.participants;
+  if (tx.coordinator !== undefined) return stay({ ...tx, participants });
+  return ask({ ...tx, coordinator: msg.from, participants, askedCoordinator: false }, o);
+}
+
+function readyDurable(tx: ParticipantReadyTx & { coordinator: NodeId }, o: Opts): Step<ParticipantTx> {
   const { txId } = tx;
   const actions: TwopcAction[] = [send(tx.coordinator, MessageType.VoteCommit, txId, o)];
   if (o.mutation !== Mutation.ParticipantNeverAsks) actions.push({ type: ActionType.SetTimer, txId, timer: TimerName.Ask, ms: o.askAfter });
@@ -111,7 +124,7 @@ function onPrepared(tx: ParticipantTx | undefined, vote: Vote, o: Opts, reason?:
       if (askers.length > 0) return peerAbort(txId, coordinator, askers, o);
       // 2PC: "Participants record promise in log, then acknowledge": WORKER-READY is
       // forced, and VOTE-COMMIT goes out only on its durable event.
-      const ready: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false };
+      const ready = { phase: ParticipantPhase.Ready, txId, coordinator, participants, durable: false, askedCoordinator: false, lost: false } as const;
       const force = o.mutation !== Mutation.ParticipantVotesBeforeForce;
       const append: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerReady, txId, coordinator, participants }, force };
       if (force) return { tx: ready, actions: [append] };
@@ -155,12 +168,17 @@ function peerAbort(txId: TxId, coordinator: NodeId, askers: readonly NodeId[], o
   return { tx: step.tx, actions: [...step.actions, vote] };
 }
 
-function onApplied(tx: ParticipantTx | undefined, decision: Decision): Step<ParticipantTx> {
+function onApplied(tx: ParticipantTx | undefined, decision: Decision, o: Opts): Step<ParticipantTx> {
   if (tx === undefined) return stay(tx);
   // The resource manager is done: END, not forced (if lost, recovery re-applies, idempotently).
   const end: TwopcAction = { type: ActionType.Append, record: { type: RecordType.WorkerEnd, txId: tx.txId }, force: false };
   if (tx.phase === ParticipantPhase.Commit && tx.durable && !tx.applied && decision === Decision.Commit) {
-    return { tx: { ...tx, applied: true }, actions: [end] };
+    // The ACK goes out only now that the commit is applied: once every ACK is in, the coordinator
+    // forgets the transaction (and would answer a question about it "abort", presumed). So while
+    // this resource manager holds the transaction prepared, its coordinator still knows it
+    // committed, which a participant whose log records were cut (WORKER-IN-DOUBT) relies on.
+    const ack = tx.coordinator === undefined ? [] : [send(tx.coordinator, MessageType.Ack, tx.txId, o)];
+    return { tx: { ...tx, applied: true }, actions: [end, ...ack] };
   }
   if (tx.phase === ParticipantPhase.Abort && tx.rm === AbortProgress.Aborting && decision === Decision.Abort) {
     return { tx: { ...tx, rm: AbortProgress.Aborted }, actions: [end] };
@@ -177,15 +195,19 @@ function onCommitDecision(tx: ParticipantTx | undefined, msg: TwopcMessage, o: O
   }
   if (tx.phase === ParticipantPhase.Ready && tx.durable) {
     // 2PC: "If receive GLOBAL-COMMIT then commit" — WORKER-COMMIT is forced, and the
-    // ACK goes out only on its durable event. A peer's DECISION commit counts the same.
-    const { txId, coordinator } = tx;
+    // resource manager commits on its durable event (then the ACK goes out). A peer's DECISION
+    // commit counts the same.
+    const { txId } = tx;
+    const coordinator = tx.coordinator ?? (fromCoordinator ? msg.from : undefined);
     return {
       tx: { phase: ParticipantPhase.Commit, txId, coordinator, durable: false, applied: false },
       actions: [clearTimer(txId, TimerName.Ask), { type: ActionType.Append, record: { type: RecordType.WorkerCommit, txId }, force: true }],
     };
   }
-  // A resent GLOBAL-COMMIT means the ACK was lost: ACK again (once durable).
-  if (tx.phase === ParticipantPhase.Commit && tx.durable && fromCoordinator) return { tx, actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o)] };
+  // A resent GLOBAL-COMMIT means the ACK was lost: ACK again (once applied; until then the ACK is
+  // still to come).
+  if (tx.phase === ParticipantPhase.Commit && tx.applied && fromCoordinator) return { tx, actions: [send(msg.from, MessageType.Ack, tx.txId, o)] };
+  if (tx.phase === ParticipantPhase.Commit && tx.coordinator === undefined && fromCoordinator) return stay({ ...tx, coordinator: msg.from });
   return stay(tx);
 }
 
@@ -271,6 +293,8 @@ function receive(tx: ParticipantTx | undefined, msg: TwopcMessage, o: Opts): Ste
 
 function ask(tx: ParticipantReadyTx, o: Opts): Step<ParticipantTx> {
   const { txId } = tx;
+  // A lost transaction whose coordinator is not known yet waits for it to send something.
+  if (tx.coordinator === undefined) return stay(tx);
   // 2PC: "If coordinator fails, participants must BLOCK waiting for coordinator to recover":
   // the participant blocks, asking the coordinator; from the second ask on, its peers too
   // (cooperative termination).
@@ -302,13 +326,13 @@ function timeout(tx: ParticipantTx | undefined, timer: TimerName, o: Opts): Step
 }
 
 function durable(tx: ParticipantTx | undefined, record: TwopcRecord, o: Opts): Step<ParticipantTx> {
-  if (record.type === RecordType.WorkerReady && tx?.phase === ParticipantPhase.Ready && !tx.durable) return readyDurable(tx, o);
+  if (record.type === RecordType.WorkerReady && tx?.phase === ParticipantPhase.Ready && !tx.durable && tx.coordinator !== undefined) {
+    return readyDurable({ ...tx, coordinator: tx.coordinator }, o);
+  }
   if (record.type === RecordType.WorkerCommit && tx?.phase === ParticipantPhase.Commit && !tx.durable) {
-    // 2PC: the participant commits and responds with ACK, now that its COMMIT is durable.
-    return {
-      tx: { ...tx, durable: true },
-      actions: [send(tx.coordinator, MessageType.Ack, tx.txId, o), { type: ActionType.RmCommit, txId: tx.txId }],
-    };
+    // 2PC: the participant commits now that its COMMIT is durable, and responds with ACK once
+    // its resource manager has (onApplied).
+    return { tx: { ...tx, durable: true }, actions: [{ type: ActionType.RmCommit, txId: tx.txId }] };
   }
   if (record.type === RecordType.WorkerAbort && tx?.phase === ParticipantPhase.Abort && tx.forcing) {
     return { tx: { ...tx, forcing: false, settled: true, waiting: [] }, actions: tx.waiting.map((p) => tell(p, Decision.Abort, tx.txId, o)) };
@@ -329,7 +353,7 @@ function stepInner(tx: ParticipantTx | undefined, event: ParticipantEvent, o: Op
     case EventType.Prepared:
       return onPrepared(tx, event.vote, o, event.reason);
     case EventType.Applied:
-      return onApplied(tx, event.decision);
+      return onApplied(tx, event.decision, o);
     default:
       throw new Error(`unhandled event ${JSON.stringify(event satisfies never)}`);
   }
@@ -352,9 +376,14 @@ function recoverInner(state: ParticipantLogState, o: Opts): Step<ParticipantTx> 
   const { txId, coordinator } = state;
   switch (state.phase) {
     case ParticipantPhase.Ready: {
+      if (state.lost) {
+        // Its log cannot prove it did not vote commit: held in doubt, never presumed aborted.
+        const tx: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator: o.coordinator, participants: [], durable: true, askedCoordinator: false, lost: true };
+        return o.mutation === Mutation.ParticipantNeverAsks ? stay(tx) : ask(tx, o);
+      }
       if (coordinator === undefined) throw new InvalidLogError(txId, "READY without a coordinator");
       // 2PC recovery (docs/protocol.md): participant "asks" Coordinator in READY.
-      const tx: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true };
+      const tx: ParticipantReadyTx = { phase: ParticipantPhase.Ready, txId, coordinator, participants: state.participants, durable: true, askedCoordinator: true, lost: false };
       if (o.mutation === Mutation.ParticipantNeverAsks) return stay(tx);
       return {
         tx,
@@ -362,12 +391,12 @@ function recoverInner(state: ParticipantLogState, o: Opts): Step<ParticipantTx> 
       };
     }
     case ParticipantPhase.Commit: {
-      if (coordinator === undefined) throw new InvalidLogError(txId, "COMMIT without a coordinator");
-      const tx: ParticipantCommitTx = { phase: ParticipantPhase.Commit, txId, coordinator, durable: true, applied: state.ended };
+      if (coordinator === undefined && !state.lost) throw new InvalidLogError(txId, "COMMIT without a coordinator");
+      const tx: ParticipantCommitTx = { phase: ParticipantPhase.Commit, txId, coordinator: coordinator ?? o.coordinator, durable: true, applied: state.ended };
       if (state.ended) return stay(tx);
-      // 2PC recovery (docs/protocol.md): "Participant commits in COMMIT" — applied again (idempotent), and
-      // ACKed again in case the ACK was lost.
-      return { tx, actions: [send(coordinator, MessageType.Ack, txId, o), { type: ActionType.RmCommit, txId }] };
+      // 2PC recovery (docs/protocol.md): "Participant commits in COMMIT" — applied again (idempotent),
+      // then ACKed again in case the ACK was lost.
+      return { tx, actions: [{ type: ActionType.RmCommit, txId }] };
     }
     case ParticipantPhase.Abort: {
       const tx: ParticipantAbortTx = { phase: ParticipantPhase.Abort, txId, coordinator, settled: true, forcing: false, waiting: [], rm: AbortProgress.Aborted };

@@ -24,6 +24,12 @@ export const RecordType = {
   WorkerAbort: "WORKER-ABORT",
   /** Participant's resource manager applied the outcome: the transaction is done here. Not forced. */
   WorkerEnd: "WORKER-END",
+  /**
+   * A salvage cut this transaction's records while its resource manager still held it prepared:
+   * the participant may have voted commit, so it holds the transaction in doubt and asks. Forced
+   * before the participant starts.
+   */
+  WorkerInDoubt: "WORKER-IN-DOUBT",
 } as const;
 export type RecordType = (typeof RecordType)[keyof typeof RecordType];
 
@@ -64,9 +70,13 @@ export interface WorkerEndRecord {
   readonly type: typeof RecordType.WorkerEnd;
   readonly txId: TxId;
 }
+export interface WorkerInDoubtRecord {
+  readonly type: typeof RecordType.WorkerInDoubt;
+  readonly txId: TxId;
+}
 
 export type CoordinatorRecord = CoordStartRecord | CoordCommitRecord | CoordAbortRecord | CoordEndRecord;
-export type ParticipantRecord = WorkerReadyRecord | WorkerCommitRecord | WorkerAbortRecord | WorkerEndRecord;
+export type ParticipantRecord = WorkerReadyRecord | WorkerCommitRecord | WorkerAbortRecord | WorkerEndRecord | WorkerInDoubtRecord;
 /** Every record either machine appends to its stable log, discriminated on `type`. */
 export type TwopcRecord = CoordinatorRecord | ParticipantRecord;
 
@@ -91,6 +101,7 @@ export function isTwopcRecord(value: unknown): value is TwopcRecord {
     case RecordType.WorkerCommit:
     case RecordType.WorkerAbort:
     case RecordType.WorkerEnd:
+    case RecordType.WorkerInDoubt:
       return true;
     default:
       return false;

@@ -7,7 +7,7 @@
  */
 import type { Clock, ClockTimer } from "@zmbox/mailbox/internal";
 import { MemoryFs } from "@zmbox/log";
-import { StableLog } from "@zmbox/log";
+import { StableLog, type OpenedLog } from "@zmbox/log";
 import type { TwopcAction } from "../protocol/actions.js";
 import { CoordinatorMachine } from "../protocol/coordinator.js";
 import type { TwopcEvent, ParticipantEvent } from "../protocol/events.js";
@@ -15,6 +15,7 @@ import type { TwopcMessage } from "../protocol/messages.js";
 import type { TwopcRecord } from "../protocol/records.js";
 import { Decision, type NodeId, type TxId, type Vote } from "../protocol/types.js";
 import { ParticipantMachine } from "../protocol/participant.js";
+import { openParticipantLog } from "../driver/salvage.js";
 import { DRIVER_LOG_OPTIONS, Driver, resourceManagerPort, stableLogPort, type DriverPorts, type LogPort } from "../driver/driver.js";
 import { isMachineMutation, type Mutation } from "./mutation.js";
 import { SIM_LATENCY, type SimTiming } from "./scenario.js";
@@ -24,8 +25,12 @@ import { TraceKind, type TraceSink } from "../trace/events.js";
 /** Where simulated nodes live: the clock, the network, the resource managers, the checker. */
 export interface World {
   readonly now: number;
-  /** Open damaged logs by cutting them (`LogOptions.salvage`): a blind operator, to show what it costs. */
-  readonly salvage: boolean;
+  /** Open damaged logs by cutting them (`LogOptions.salvage`): every node's, or only the participants'. */
+  readonly salvage: boolean | "participants";
+  /** The coordinator's node id (participants ask it about what a salvage cut). */
+  readonly coordinator: NodeId;
+  /** A node salvaged its log; `inDoubt` are the transactions it holds in doubt for it. */
+  salvaged(node: NodeId, inDoubt: readonly TxId[]): void;
   /** Runs `run` after `delayMs` of virtual time. */
   schedule(delayMs: number, run: () => void): void;
   /** A random integer in [lo, hi]. */
@@ -136,17 +141,23 @@ export class SimNode {
             askInterval: timing.askInterval,
             joinTimeout: timing.joinTimeout,
             rememberFor: SIM_LATENCY.rememberFor,
+            coordinator: world.coordinator,
             ...mutation,
           });
-    const { log, records, truncatedBytes } = await StableLog.open<TwopcRecord>(LOG_DIR, {
+    const logOptions = {
       fs: this.fs,
-      salvage: world.salvage,
-      retain: (r) => machine.retains(r.txId),
+      retain: (r: TwopcRecord) => machine.retains(r.txId),
       ...COMPACT,
       // The real nodes' write delays, in virtual time.
       ...DRIVER_LOG_OPTIONS,
       clock: this.#clock(incarnation, true),
-    });
+    };
+    const opened: OpenedLog<TwopcRecord> & { inDoubt?: readonly TxId[] } =
+      this.role === "participant"
+        ? await openParticipantLog(LOG_DIR, logOptions, world.salvage !== false, world.preparedAt(this.id))
+        : await StableLog.open<TwopcRecord>(LOG_DIR, { ...logOptions, salvage: world.salvage === true });
+    const { log, records, truncatedBytes } = opened;
+    if (opened.salvaged !== undefined && incarnation === this.incarnation) world.salvaged(this.id, opened.inDoubt ?? []);
     if (incarnation !== this.incarnation) return;
     const current = (): boolean => incarnation === this.incarnation;
     const logPort = stableLogPort(log);

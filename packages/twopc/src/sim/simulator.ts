@@ -53,11 +53,14 @@ export interface SimOptions {
    */
   readonly corruption?: number;
   /**
-   * @internal Open a damaged log by cutting it (`LogOptions.salvage`) instead of refusing: what
-   * a log that takes damage for a torn tail does. The checkers' self-test shows it breaks
-   * atomicity.
+   * Open a damaged log by cutting it (`LogOptions.salvage`) instead of refusing. `true` salvages
+   * every node's log: a coordinator's log is its decisions, so cutting it breaks atomicity (the
+   * checkers' self-test shows it). `"participants"` salvages only the participants' logs, as
+   * `Participant.open({ salvage: true })` does: what they may have voted commit on is held in
+   * doubt, and atomicity holds.
+   * @default false
    */
-  readonly salvage?: boolean;
+  readonly salvage?: boolean | "participants";
   /** Receives trace events of every node, crashes included (see `renderSvg`). */
   readonly onTrace?: TraceSink;
 }
@@ -79,6 +82,10 @@ export interface SimStats {
   refusedCorrupt: number;
   /** Resource-manager commits and aborts that failed (and that the driver retried). */
   rmFailures: number;
+  /** Restarts that salvaged a corrupt log (`salvage`). */
+  salvages: number;
+  /** Transactions a salvage may have cut that were held in doubt (WORKER-IN-DOUBT) instead of presumed aborted. */
+  heldInDoubt: number;
 }
 
 export interface SimResult {
@@ -106,7 +113,7 @@ class Simulation implements World {
   readonly trace: ((line: string) => void) | undefined;
   readonly lines: string[] = [];
   readonly onTrace: TraceSink | undefined;
-  readonly stats: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0 };
+  readonly stats: SimStats = { transactions: 0, committed: 0, aborted: 0, crashes: 0, messages: 0, dropped: 0, duplicated: 0, steps: 0, compactions: 0, rmFailures: 0, corruptions: 0, refusedCorrupt: 0, salvages: 0, heldInDoubt: 0 };
   violation: string | undefined;
   readonly #rng: Rng;
   readonly #scenario: Scenario;
@@ -117,7 +124,7 @@ class Simulation implements World {
   #io = false;
 
   readonly #corruption: number;
-  readonly salvage: boolean;
+  readonly salvage: boolean | "participants";
   readonly #damageRng: Rng;
   /** Nodes whose log refused to open: down for good. */
   readonly #refused = new Set<NodeId>();
@@ -125,7 +132,10 @@ class Simulation implements World {
   constructor(seed: number, options: SimOptions) {
     this.#rng = new Rng(seed);
     this.#corruption = options.corruption ?? 0;
-    this.salvage = options.salvage === true;
+    this.salvage = options.salvage ?? false;
+    if (this.salvage !== false && this.salvage !== true && this.salvage !== "participants") {
+      throw new TypeError(`Expected \`salvage\` to be a boolean or "participants", got \`${String(this.salvage)}\``);
+    }
     this.#damageRng = new Rng(seed ^ 0x5eed);
     this.#scenario = drawScenario(this.#rng);
     this.trace = options.trace === true ? (line) => this.lines.push(line) : undefined;
@@ -209,6 +219,16 @@ class Simulation implements World {
     if (tx === undefined) return this.fail(`outcome for unknown transaction ${txId}`);
     tx.decided[decision] = true;
     this.#check(tx);
+  }
+
+  get coordinator(): NodeId {
+    return this.#scenario.coordinator;
+  }
+
+  salvaged(node: NodeId, inDoubt: readonly TxId[]): void {
+    this.stats.salvages++;
+    this.stats.heldInDoubt += inDoubt.length;
+    this.trace?.(`${String(this.now).padStart(6)}ms ${node.padEnd(3)} SALVAGED its log; held in doubt: ${inDoubt.join(",") || "nothing"}`);
   }
 
   preparedAt(node: NodeId): TxId[] {
