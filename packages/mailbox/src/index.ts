@@ -19,6 +19,7 @@ export {
   MessageRefusedError,
   BufferTooSmallError,
   EncodeError,
+  LimitExceededError,
 } from "./errors.js";
 
 export type { RuntimeStats } from "./runtime.js";

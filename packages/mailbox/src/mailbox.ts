@@ -3,7 +3,7 @@ import { Delivery, type Lease, type LeaseOwner } from "./delivery.js";
 import { Deque } from "./deque.js";
 import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError } from "./errors.js";
 import { describe } from "./check.js";
-import { CreditAllocator, InChannel } from "./flow.js";
+import { CreditAllocator, type InChannel } from "./flow.js";
 import { parseReceiveOptions, type ManualReceiveOptions, type ReceiveOptions } from "./options.js";
 import { Flag } from "./wire.js";
 import { Waits, type Wait, type WaitTimer } from "./wait.js";
@@ -48,6 +48,8 @@ export interface MailboxHost {
   readonly timer: WaitTimer;
   /** The channel's ack is due: its stored, taken or limit changed. */
   channelChanged(channel: InChannel): void;
+  /** The allocator forgot a sender channel (silent too long, or its peer is gone). */
+  channelForgotten?(channel: InChannel): void;
   /** Slots came free; the runtime calls `grant()` on its next flush. */
   needsGrant(mailbox: Mailbox): void;
   /** A message was taken by a receiver. */
@@ -526,12 +528,11 @@ export class Mailbox implements AsyncIterable<unknown> {
   hello(key: string, peer: Buffer, base: number, want: number, probe: boolean, now: number): InChannel | undefined {
     let ch = this.#flow.channels.get(key);
     if (ch === undefined) {
-      ch = new InChannel(key, peer, this.name, base, now);
-      this.#flow.channels.set(key, ch);
+      ch = this.#flow.open(key, peer, this.name, base, now);
     } else if (base - 1 > ch.stored) {
       return undefined;
     }
-    ch.want = want;
+    ch.want = this.#flow.capWant(want);
     ch.lastHeard = now;
     // Asking again with no credit in hand starts a new lease; a hello cannot extend a lease
     // on credit the channel holds and does not use.
@@ -551,7 +552,7 @@ export class Mailbox implements AsyncIterable<unknown> {
    */
   skip(ch: InChannel, seq: number): void {
     ch.stored = seq;
-    this.#flow.used();
+    this.#flow.used(ch);
     ch.markTaken(seq);
     this.#host.needsGrant(this);
   }
@@ -565,7 +566,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown): void {
     ch.stored = seq;
     ch.dormant = false;
-    this.#flow.used();
+    this.#flow.used(ch);
     const order = this.#arrivals++;
     const w = this.#waiters.peek();
     if (w?.kind === "value") {
@@ -589,16 +590,34 @@ export class Mailbox implements AsyncIterable<unknown> {
    * the mailbox's capacity); forgets channels silent for `forgetMs`.
    */
   sweep(now: number, leaseMs: number, forgetMs: number): void {
-    for (const ch of this.#flow.channels.values()) {
-      if (ch.outstanding > 0 && now - ch.lastUsed > leaseMs) {
-        this.#flow.revoke(ch);
-        ch.urgent = true;
-        this.#host.channelChanged(ch);
-        this.#host.needsGrant(this);
-      } else if (ch.outstanding === 0 && ch.taken === ch.stored && now - ch.lastHeard > forgetMs) {
-        this.#flow.channels.delete(ch.key);
-      }
+    this.#flow.sweep(now, leaseMs, forgetMs, (ch) => {
+      ch.urgent = true;
+      this.#host.channelChanged(ch);
+      this.#host.needsGrant(this);
+    }, (ch) => this.#host.channelForgotten?.(ch));
+  }
+
+  /** @internal What the sender of `key` says it has waiting for credit (capped). */
+  setWant(ch: InChannel, want: number): void {
+    ch.want = this.#flow.capWant(want);
+  }
+
+  /**
+   * @internal The peer of channel `key` is gone (an ack to it could not be routed): its credit
+   * comes back at once, and the channel is forgotten unless messages of it are still in the
+   * mailbox or with a receiver. Returns whether it was forgotten.
+   */
+  peerGone(key: string): boolean {
+    const ch = this.#flow.channels.get(key);
+    if (ch === undefined) return false;
+    if (ch.outstanding > 0) {
+      this.#flow.revoke(ch);
+      this.#host.needsGrant(this);
     }
+    if (ch.taken !== ch.stored) return false;
+    this.#flow.forget(ch);
+    this.#host.channelForgotten?.(ch);
+    return true;
   }
 
   /** @internal A remote receiver asks for up to `credit` more messages. */

@@ -48,6 +48,8 @@ export class Owner {
   readonly #windows = new Map<string, RemoteWindow>();
   readonly #mailboxHost: MailboxHost;
   readonly #sweepTimer: NodeJS.Timeout;
+  /** Open channels and remote receivers' windows per peer (by routing id), for the limits. */
+  readonly #peerChannels = new Map<string, number>();
   /** Delivery ids to remote receivers: unique in this incarnation. */
   #deliveryId = 0;
 
@@ -55,10 +57,13 @@ export class Owner {
     this.#host = host;
     this.#router = router;
     this.#writer = new RouterWriter(router, host.counters);
-    this.#acks = new AckScheduler(host.id, (peer, header) => this.#writer.enqueue([peer, header], undefined));
+    this.#acks = new AckScheduler(host.id, host.options.maxMessageSize, (peer, header) =>
+      this.#writer.enqueue([peer, header], (error) => this.#unroutable(peer, error)),
+    );
     this.#mailboxHost = {
       timer: host.timer,
       channelChanged: (ch) => this.#acks.changed(ch),
+      channelForgotten: (ch) => this.#release(ch.peer),
       needsGrant: (mb) => this.#acks.needsGrant(mb),
       counted: () => host.counters.received++,
       close: (mb) => this.#closeMailbox(mb),
@@ -68,6 +73,11 @@ export class Owner {
     const { creditLease, probeInterval } = host.options;
     this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(50, Math.floor(Math.min(creditLease, probeInterval) / 2)));
     this.#sweepTimer.unref();
+    // Connections libzmq drops before a frame reaches us (not ZMTP, a failed handshake) are
+    // counted; a frame over the socket's size limit drops its connection without a trace here.
+    const dropped = (): void => this.#refuse(Refusal.Dropped);
+    router.events.on("handshake:error:protocol", dropped);
+    router.events.on("handshake:error:other", dropped);
     void this.#read();
   }
 
@@ -120,10 +130,14 @@ export class Owner {
     this.#acks.flushAll();
     this.#mailboxes.delete(mb.name);
     const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
-    for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
+    for (const ch of channels) {
+      this.#release(ch.peer);
+      this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
+    }
     for (const [key, w] of this.#windows) {
       if (w.mailbox !== mb) continue;
       this.#windows.delete(key);
+      this.#release(w.peer);
       this.#nak(w.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
     }
   }
@@ -145,6 +159,48 @@ export class Owner {
     }
   }
 
+  /**
+   * A peer opens one more channel (a sender channel or a remote receiver's window): refused
+   * with a LIMIT nak, and counted, past `maxChannelsPerPeer` for this peer or `maxPeers` peers.
+   */
+  #admit(peer: Buffer, mailbox: string): boolean {
+    const id = peer.toString("latin1");
+    const open = this.#peerChannels.get(id) ?? 0;
+    const { maxPeers, maxChannelsPerPeer } = this.#host.options;
+    let why: string | undefined;
+    if (open === 0 && this.#peerChannels.size >= maxPeers) {
+      this.#refuse(Refusal.Peers);
+      why = `${this.#host.endpoint} serves ${maxPeers} peers already (its maxPeers)`;
+    } else if (open >= maxChannelsPerPeer) {
+      this.#refuse(Refusal.Channels);
+      why = `this runtime has ${open} channels at ${this.#host.endpoint} already (its maxChannelsPerPeer is ${maxChannelsPerPeer})`;
+    }
+    if (why !== undefined) {
+      this.#nak(peer, mailbox, NakCode.Limit, why);
+      return false;
+    }
+    this.#peerChannels.set(id, open + 1);
+    return true;
+  }
+
+  /** A channel or window of `peer` is gone. */
+  #release(peer: Buffer): void {
+    const id = peer.toString("latin1");
+    const open = this.#peerChannels.get(id);
+    if (open === undefined) return;
+    if (open <= 1) this.#peerChannels.delete(id);
+    else this.#peerChannels.set(id, open - 1);
+  }
+
+  /**
+   * An ack could not be sent. EHOSTUNREACH: the peer is gone (the Router is `mandatory`), so
+   * its credit comes back now, not when its lease runs out (PROTOCOL 5.6).
+   */
+  #unroutable(peer: Buffer, error: unknown): void {
+    if ((error as { code?: unknown } | undefined)?.code !== "EHOSTUNREACH") return;
+    for (const mb of this.#mailboxes.values()) mb.peerGone(channelKey(peer, mb.name));
+  }
+
   #refuse(reason: Refusal, n = 1): void {
     countRefused(this.#host.counters, reason, n);
   }
@@ -161,6 +217,7 @@ export class Owner {
     switch (f.kind) {
       case "hello":
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
+        if (mb.channel(channelKey(peer, f.mailbox)) === undefined && !this.#admit(peer, f.mailbox)) return;
         if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
         return;
       case "data":
@@ -170,6 +227,7 @@ export class Owner {
         const key = channelKey(peer, f.mailbox);
         let w = this.#windows.get(key);
         if (w === undefined) {
+          if (!this.#admit(peer, f.mailbox)) return;
           w = new RemoteWindow(key, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
           this.#windows.set(key, w);
         }
@@ -205,7 +263,7 @@ export class Owner {
       return;
     }
     ch.lastHeard = now;
-    ch.want = f.want;
+    mb.setWant(ch, f.want);
     const storedBefore = ch.stored;
     const { maxMessageSize } = this.#host.options;
     let offset = 0;
@@ -277,6 +335,7 @@ export class Owner {
     for (const [key, w] of this.#windows) {
       if (now - w.lastHeard <= receiverTimeout) continue;
       this.#windows.delete(key);
+      this.#release(w.peer);
       w.expire();
     }
   }

@@ -7,7 +7,7 @@ import { Deque } from "./deque.js";
 
 interface OutFrame {
   frames: Buffer[];
-  onFail: (() => void) | undefined;
+  onFail: ((error?: unknown) => void) | undefined;
 }
 
 export class RouterWriter {
@@ -28,7 +28,7 @@ export class RouterWriter {
   }
 
   /** Queues one ZeroMQ message (`frames[0]` is the peer's routing id); `onFail` runs if it cannot be sent. */
-  enqueue(frames: Buffer[], onFail: (() => void) | undefined): void {
+  enqueue(frames: Buffer[], onFail: ((error?: unknown) => void) | undefined): void {
     if (this.#router.closed) {
       onFail?.();
       return;
@@ -44,11 +44,11 @@ export class RouterWriter {
       for (let item = this.#out.shift(); item !== undefined; item = this.#out.shift()) {
         try {
           await this.#router.send(item.frames);
-        } catch {
+        } catch (error) {
           // EAGAIN (peer not reading) or EHOSTUNREACH (peer gone): acks are re-sent on the
           // next probe; a delivery goes back to its mailbox.
           this.#counters.unsent++;
-          item.onFail?.();
+          item.onFail?.(error);
           if (this.#router.closed) {
             for (const rest of this.#out.drain()) rest.onFail?.();
             return;
