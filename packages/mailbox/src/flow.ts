@@ -116,8 +116,9 @@ export class InChannel {
  * - Channels that have not stored a message since they opened or lost their credit ("new"
  *   channels) hold at most `newPool` slots between them, and lose unused credit after a fifth
  *   of the lease: a crowd of new or hoarding channels cannot take the window from working ones.
- * - Tier 2, a standing window so that a sender that sends now and then finds credit ready, goes
- *   only to working channels, and shrinks as they grow in number (`standing`).
+ * - Tier 2, a standing window so that a sender that sends now and then finds credit ready (and
+ *   one that has only re-sends, which `want` does not count, gets some), goes to channels that
+ *   are not dormant, new ones within `newPool`, and shrinks as channels grow in number.
  */
 export class CreditAllocator {
   readonly channels = new Map<string, InChannel>();
@@ -139,11 +140,14 @@ export class CreditAllocator {
     return Math.min(want, this.capacity);
   }
 
-  /** The standing window of a working channel: `slack`, less when many channels work at once. */
+  /**
+   * The standing window: `slack`, less when many channels are working at once (never below 1,
+   * so that a channel with only re-sends to make always gets some credit).
+   */
   get standing(): number {
     let working = 0;
     for (const ch of this.channels.values()) if (ch.proven && !ch.dormant) working++;
-    return Math.min(this.slack, Math.floor(this.capacity / (2 * Math.max(1, working))));
+    return Math.max(1, Math.min(this.slack, Math.floor(this.capacity / (2 * Math.max(1, working)))));
   }
 
   /** Opens a channel. */
@@ -157,13 +161,12 @@ export class CreditAllocator {
   grant(free: number, changed: (ch: InChannel) => void): void {
     if (free <= 0) return;
     free = this.#tier(free, 0, changed);
-    const standing = this.standing;
-    if (free > 0 && standing > 0) this.#tier(free, standing, changed);
+    if (free > 0) this.#tier(free, this.standing, changed);
   }
 
   /** What `ch` may still be granted in a tier that adds `extra` to what it wants. */
   #need(ch: InChannel, extra: number): number {
-    if (extra > 0 && (ch.dormant || !ch.proven)) return 0;
+    if (extra > 0 && ch.dormant) return 0;
     const need = Math.min(ch.want + extra, ch.window) - ch.outstanding;
     return ch.proven ? need : Math.min(need, this.newPool - this.reservedNew);
   }

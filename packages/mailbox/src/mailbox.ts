@@ -604,8 +604,9 @@ export class Mailbox implements AsyncIterable<unknown> {
 
   /**
    * @internal The peer of channel `key` is gone (an ack to it could not be routed): its credit
-   * comes back at once, and the channel is forgotten unless messages of it are still in the
-   * mailbox or with a receiver. Returns whether it was forgotten.
+   * comes back at once. The channel is forgotten only if it never stored a message: otherwise
+   * the sender, back on a new connection, may not have heard what was stored (the ack that
+   * failed said so), and a reopened channel would store it again. Returns whether it was forgotten.
    */
   peerGone(key: string): boolean {
     const ch = this.#flow.channels.get(key);
@@ -614,7 +615,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#flow.revoke(ch);
       this.#host.needsGrant(this);
     }
-    if (ch.taken !== ch.stored) return false;
+    if (ch.stored !== ch.opened) return false;
     this.#flow.forget(ch);
     this.#host.channelForgotten?.(ch);
     return true;

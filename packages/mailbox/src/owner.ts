@@ -11,7 +11,7 @@ import { Mailbox, type AckSettings, type DeadLetter, type MailboxHost, type Mail
 import type { ParsedRuntimeOptions } from "./options.js";
 import type { PeerCounters } from "./peer.js";
 import { RemoteWindow } from "./remote-window.js";
-import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
+import { Flag, Kind, MalformedError, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
 import type { WaitTimer } from "./wait.js";
 import { RouterWriter } from "./writer.js";
 
@@ -295,7 +295,7 @@ export class Owner {
           value = decodeValue(payload, f.flags);
         } catch (error) {
           bad = `the payload is not one MessagePack value: ${(error as Error).message}`;
-          this.#refuse(Refusal.Payload);
+          this.#refuse(error instanceof MalformedError ? Refusal.Malformed : Refusal.Payload);
         }
       }
       if (bad !== undefined) {
