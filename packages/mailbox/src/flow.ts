@@ -102,6 +102,9 @@ export class InChannel {
   }
 }
 
+/** A new channel that holds credit unused this long (ms) gives it up to a new channel that waits (see `grant`). */
+export const PREEMPT_MS = 100;
+
 /**
  * Hands free slots out as credit (PROTOCOL.md 5.4). Fair and bounded against peers that lie:
  *
@@ -157,11 +160,35 @@ export class CreditAllocator {
     return ch;
   }
 
-  /** Grants up to `free` slots, calling `changed` for each channel whose limit rose. */
-  grant(free: number, changed: (ch: InChannel) => void): void {
+  /**
+   * Grants up to `free` slots, calling `changed` for each channel whose limit changed. When
+   * new channels wait and their pool is full, it first takes back the credit of new channels
+   * that have held theirs unused for PREEMPT_MS, oldest first, one for each that waits: a
+   * crowd of peers that ask and never send cannot keep a new sender out for a whole lease.
+   */
+  grant(free: number, changed: (ch: InChannel) => void, now = performance.now()): void {
+    if (this.reservedNew >= this.newPool) free += this.#preempt(changed, now);
     if (free <= 0) return;
     free = this.#tier(free, 0, changed);
     if (free > 0) this.#tier(free, this.standing, changed);
+  }
+
+  #preempt(changed: (ch: InChannel) => void, now: number): number {
+    let waiting = 0;
+    for (const ch of this.channels.values()) if (!ch.proven && ch.outstanding === 0 && ch.want > 0) waiting++;
+    if (waiting === 0) return 0;
+    const victims = [...this.channels.values()]
+      .filter((ch) => !ch.proven && ch.outstanding > 0 && now - ch.lastUsed > PREEMPT_MS)
+      .sort((a, b) => a.lastUsed - b.lastUsed)
+      .slice(0, waiting);
+    let freed = 0;
+    for (const ch of victims) {
+      freed += ch.outstanding;
+      this.revoke(ch);
+      ch.urgent = true;
+      changed(ch);
+    }
+    return freed;
   }
 
   /** What `ch` may still be granted in a tier that adds `extra` to what it wants. */
@@ -255,6 +282,11 @@ export class CreditAllocator {
         forgotten(ch);
       }
     }
+  }
+
+  /** Channels that hold credit and have not used any for `idleMs`: maybe their peer is gone. */
+  idleHolders(now: number, idleMs: number): InChannel[] {
+    return [...this.channels.values()].filter((ch) => ch.outstanding > 0 && now - ch.lastUsed > idleMs);
   }
 
   /** Forgets a channel, and takes back its credit. */

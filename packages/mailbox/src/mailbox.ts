@@ -595,6 +595,20 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#host.channelChanged(ch);
       this.#host.needsGrant(this);
     }, (ch) => this.#host.channelForgotten?.(ch));
+    // New channels may wait on credit that others hold unused (see CreditAllocator.grant).
+    this.#host.needsGrant(this);
+  }
+
+  /**
+   * @internal A connection to this runtime broke: re-acknowledge the channels that hold credit
+   * they have not used for `idleMs`. An ack to a peer that is gone cannot be routed, and its
+   * credit then comes back (see `peerGone`); a live peer gets an ack it already had.
+   */
+  pokeIdleHolders(now: number, idleMs: number): void {
+    for (const ch of this.#flow.idleHolders(now, idleMs)) {
+      ch.urgent = true;
+      this.#host.channelChanged(ch);
+    }
   }
 
   /** @internal What the sender of `key` says it has waiting for credit (capped). */

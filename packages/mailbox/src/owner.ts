@@ -38,6 +38,9 @@ export function countRefused(counters: PeerCounters, reason: string, n = 1): voi
   counters.refused[reason] = (counters.refused[reason] ?? 0) + n;
 }
 
+/** After a connection breaks, how long until idle credit holders are acknowledged again (and how idle they must be). */
+const POKE_MS = 100;
+
 export class Owner {
   readonly #host: OwnerHost;
   readonly #router: zmq.Router;
@@ -50,6 +53,7 @@ export class Owner {
   readonly #sweepTimer: NodeJS.Timeout;
   /** Open channels and remote receivers' windows per peer (by routing id), for the limits. */
   readonly #peerChannels = new Map<string, number>();
+  #pokeTimer: NodeJS.Timeout | undefined;
   /** Delivery ids to remote receivers: unique in this incarnation. */
   #deliveryId = 0;
 
@@ -78,6 +82,18 @@ export class Owner {
     const dropped = (): void => this.#refuse(Refusal.Dropped);
     router.events.on("handshake:error:protocol", dropped);
     router.events.on("handshake:error:other", dropped);
+    // A connection broke. The event does not say whose it was: the channels that hold credit
+    // and do not use it are acknowledged again, and the acks that cannot be routed give their
+    // peers' credit back (see #unroutable). At most once per 100 ms, however many break.
+    router.events.on("disconnect", () => {
+      if (this.#pokeTimer !== undefined) return;
+      this.#pokeTimer = setTimeout(() => {
+        this.#pokeTimer = undefined;
+        const now = performance.now();
+        for (const mb of this.#mailboxes.values()) mb.pokeIdleHolders(now, POKE_MS);
+      }, POKE_MS);
+      this.#pokeTimer.unref();
+    });
     void this.#read();
   }
 
@@ -119,6 +135,7 @@ export class Owner {
   /** Stops the timers and closes the Router. */
   close(): void {
     clearInterval(this.#sweepTimer);
+    clearTimeout(this.#pokeTimer);
     this.#acks.close();
     this.#router.close();
   }
