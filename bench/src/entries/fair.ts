@@ -41,8 +41,8 @@ function senders(n: number): Entry {
       );
       for (const p of procs) p.start(null);
       const results = await Promise.all(procs.map((p) => p.result()));
-      const o = await owner.stop();
       const r = await rss.stop();
+      const o = await owner.stop();
       const all = results.flatMap((x) => x.latenciesMs);
       const failed = results.reduce((s, x) => s + x.failed, 0);
       if (failed > 0) throw new Error(`${failed} sends failed`);
@@ -78,8 +78,8 @@ async function good(ctx: RunContext, crowded: boolean) {
   }
   sender.start(null);
   const g = await sender.result();
-  const o = await owner.stop();
   const r = await rss.stop();
+  const o = await owner.stop();
   if (g.failed > 0) throw new Error(`${g.failed} of the good sender's sends failed`);
   return {
     value: Math.round(g.stored / (g.elapsedMs / 1000)),

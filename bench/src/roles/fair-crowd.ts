@@ -18,7 +18,11 @@ export interface FairCrowdRole {
 const packr = new Packr({ useRecords: false, variableMapSize: true });
 const VERSION = 2;
 
+/** Nothing else may keep this process's event loop alive while it waits for the harness. */
+const keepAlive = (): NodeJS.Timeout => setInterval(() => {}, 1000);
+
 runRole<FairCrowdRole>(async (ctx) => {
+  keepAlive();
   const { address, hoarders, churn, churnEveryMs } = ctx.args;
   const at = address.indexOf("@");
   const mailbox = address.slice(0, at);

@@ -16,7 +16,11 @@ export interface FairGoodRole {
 
 const IN_FLIGHT = 64;
 
+/** Nothing else may keep this process's event loop alive while it waits for the harness. */
+const keepAlive = (): NodeJS.Timeout => setInterval(() => {}, 1000);
+
 runRole<FairGoodRole>(async (ctx) => {
+  keepAlive();
   const { address, rate, durationMs } = ctx.args;
   const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
   try {

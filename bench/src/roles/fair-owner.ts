@@ -13,7 +13,11 @@ export interface FairOwnerRole {
   result: { received: number; channels: number; refused: Record<string, number> };
 }
 
+/** Nothing else may keep this process's event loop alive while it waits for the harness. */
+const keepAlive = (): NodeJS.Timeout => setInterval(() => {}, 1000);
+
 runRole<FairOwnerRole>(async (ctx) => {
+  keepAlive();
   const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
   try {
     const box = rt.mailbox("fair", { capacity: ctx.args.capacity });

@@ -15,15 +15,22 @@ export interface FairSendersRole {
   result: { latenciesMs: number[]; failed: number };
 }
 
+/** Nothing else may keep this process's event loop alive while it waits for the harness. */
+const keepAlive = (): NodeJS.Timeout => setInterval(() => {}, 1000);
+
 runRole<FairSendersRole>(async (ctx) => {
+  keepAlive();
   const { address, runtimes, rate, durationMs } = ctx.args;
-  const rts = await Promise.all(Array.from({ length: runtimes }, () => Runtime.start({ endpoint: "tcp://127.0.0.1:0" })));
+  // Ready at once: starting hundreds of runtimes on a busy machine takes longer than the harness
+  // waits for a role to be ready. The clock starts once they are up and their channels open.
+  ctx.ready(null);
+  await ctx.started;
+  const rts: Runtime[] = [];
+  for (let i = 0; i < runtimes; i++) rts.push(await Runtime.start({ endpoint: "tcp://127.0.0.1:0" }));
   try {
     const payload = Buffer.alloc(100, 0x61);
     // Open every channel before the clock starts: the entry is about sending, not connecting.
-    await Promise.all(rts.map((rt) => rt.send(payload, address, { until: "stored", timeout: 60_000 })));
-    ctx.ready(null);
-    await ctx.started;
+    await Promise.all(rts.map((rt) => rt.send(payload, address, { until: "stored", timeout: 120_000 })));
     const latenciesMs: number[] = [];
     let failed = 0;
     const period = 1000 / rate;
