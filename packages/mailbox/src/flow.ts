@@ -284,9 +284,9 @@ export class CreditAllocator {
     }
   }
 
-  /** Channels that hold credit and have not used any for `idleMs`: maybe their peer is gone. */
+  /** Channels that hold credit and were silent for `idleMs`: maybe their peer is gone. */
   idleHolders(now: number, idleMs: number): InChannel[] {
-    return [...this.channels.values()].filter((ch) => ch.outstanding > 0 && now - ch.lastUsed > idleMs);
+    return [...this.channels.values()].filter((ch) => ch.outstanding > 0 && now - ch.lastHeard > idleMs);
   }
 
   /** Forgets a channel, and takes back its credit. */

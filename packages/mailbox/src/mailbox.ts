@@ -600,8 +600,8 @@ export class Mailbox implements AsyncIterable<unknown> {
   }
 
   /**
-   * @internal A connection to this runtime broke: re-acknowledge the channels that hold credit
-   * they have not used for `idleMs`. An ack to a peer that is gone cannot be routed, and its
+   * @internal A connection to this runtime broke: re-acknowledge the channels that hold credit and
+   * were silent for `idleMs`. An ack to a peer that is gone cannot be routed, and its
    * credit then comes back (see `peerGone`); a live peer gets an ack it already had.
    */
   pokeIdleHolders(now: number, idleMs: number): void {

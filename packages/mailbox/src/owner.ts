@@ -38,8 +38,8 @@ export function countRefused(counters: PeerCounters, reason: string, n = 1): voi
   counters.refused[reason] = (counters.refused[reason] ?? 0) + n;
 }
 
-/** After a connection breaks, how long until idle credit holders are acknowledged again (and how idle they must be). */
-const POKE_MS = 100;
+/** After a connection breaks, how long until silent credit holders are acknowledged again (and how long silent they must be). */
+const POKE_MS = 1000;
 
 export class Owner {
   readonly #host: OwnerHost;
@@ -83,8 +83,9 @@ export class Owner {
     router.events.on("handshake:error:protocol", dropped);
     router.events.on("handshake:error:other", dropped);
     // A connection broke. The event does not say whose it was: the channels that hold credit
-    // and do not use it are acknowledged again, and the acks that cannot be routed give their
-    // peers' credit back (see #unroutable). At most once per 100 ms, however many break.
+    // and have been silent (no hello, no data) for POKE_MS are acknowledged again, and the acks
+    // that cannot be routed give their peers' credit back (see #unroutable). At most once per
+    // POKE_MS however many break: a crowd that connects and leaves must not cost an ack storm.
     router.events.on("disconnect", () => {
       if (this.#pokeTimer !== undefined) return;
       this.#pokeTimer = setTimeout(() => {
