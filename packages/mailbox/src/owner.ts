@@ -343,7 +343,9 @@ export class Owner {
   }
 
   #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {
-    this.#writer.enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.Nak, mailbox, this.#host.id, code, message, seq])], undefined);
+    // A BAD_MESSAGE nak is not repeated by a probe (PROTOCOL 10, item 2): never dropped.
+    const droppable = code !== NakCode.BadMessage;
+    this.#writer.enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.Nak, mailbox, this.#host.id, code, message, seq])], undefined, droppable);
   }
 
   #sweep(): void {

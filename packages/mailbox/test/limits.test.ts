@@ -3,7 +3,7 @@
 // peer that left.
 import t from "tap";
 import { Packr } from "msgpackr";
-import { LimitExceededError, Runtime } from "../src/index.js";
+import { LimitExceededError, MessageTooLargeError, Runtime } from "../src/index.js";
 import { MAX_DEPTH, PROTOCOL_VERSION as V, checkMessagePack } from "../src/wire.js";
 import { eventually, RawClient, rng, starter } from "../../../test/support/index.js";
 
@@ -54,6 +54,19 @@ t.test("credit held by a peer that disconnects comes back long before its lease 
   // The new channels' lease is 24 s here: only the disconnect explains its return.
   await eventually(() => owner.stats().mailboxes.m!.creditOutstanding === 0, 10_000, "credit back");
   t.equal(owner.stats().mailboxes.m!.channels, 0, "and the channel, which never stored, is forgotten");
+});
+
+t.test("a 1 MiB message to an owner that takes 1 KiB fails at once, and the next small send is stored", async (t) => {
+  const owner = await start(t, "tcp", { maxMessageSize: 1024 });
+  const mb = owner.mailbox("small");
+  const sender = await start(t, "tcp");
+  await sender.send("hello", mb.address);
+  const err = await sender.send(Buffer.alloc(1024 * 1024), mb.address, { timeout: 10_000 }).catch((e: unknown) => e);
+  t.type(err, MessageTooLargeError);
+  t.match((err as Error).message, /1048576 bytes; .* takes at most 1024/);
+  await sender.send("after", mb.address, { timeout: 10_000 });
+  t.same([await mb.receive(), await mb.receive()], ["hello", "after"]);
+  t.equal(sender.stats().retransmitted, 0, "nothing was sent again");
 });
 
 t.test("MessagePack check - accepts what msgpackr encodes", async (t) => {
