@@ -2,7 +2,7 @@
  * `pnpm fuzz`: hostile input at scale against live runtimes.
  *
  * 1. Mailbox: `--peers` raw ZeroMQ peers send `--frames` random and mutated frames (all kinds,
- *    every field, cut, grown, random bytes) to a runtime, beside `--idle` connections that
+ *    every field, cut, grown, random bytes; remote receive only at a decoy mailbox) to a runtime, beside `--idle` connections that
  *    connect (half of them say one hello) and then stay silent, while a well-behaved runtime
  *    sends numbered `until: "stored"` messages into the same mailbox. Checks: no crash, every
  *    good message arrives exactly once and in order, the runtime still serves; reports RSS.
@@ -89,8 +89,10 @@ function template(mailboxes: readonly string[]): Buffer[] {
   switch (int(8)) {
     case 0: return [packr.pack([V, "hello", mb, 1 + int(50), pick([0, 1, 100, 2 ** 31]), random() < 0.5])];
     case 1: return [packr.pack([V, "data", mb, 1 + int(50), int(4), [body.length], int(100)]), body];
-    case 2: return [packr.pack([V, "pull", mb, int(20), int(3), "r", int(10), [int(5)]])];
-    case 3: return [packr.pack([V, pick(["taken", "release"]), mb, "r", [int(10), int(10)]])];
+    // Remote receive only at the decoy: a peer allowed to receive from a mailbox may take its
+    // messages (who may is a matter for access control, not for fuzzing).
+    case 2: return [packr.pack([V, "pull", "decoy", int(20), int(3), "r", int(10), [int(5)]])];
+    case 3: return [packr.pack([V, pick(["taken", "release"]), "decoy", "r", [int(10), int(10)]])];
     case 4: return [packr.pack([V, pick(["ack", "nak", "deliver"]), mb, "r", int(9), int(9), int(9), true])];
     case 5: return [packr.pack([V, "hello", "m".repeat(1 + int(400)), 1, 1])];
     case 6: return [Buffer.from(Array.from({ length: int(64) }, () => int(256)))];
