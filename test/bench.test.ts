@@ -283,3 +283,19 @@ t.test("measureRss samples a role process until stopped", async (t) => {
   t.ok(Number(extra["peakMiB"]) >= Number(extra["startMiB"]));
   t.equal(extra["growthMiB"], Number(extra["peakMiB"]) - Number(extra["startMiB"]));
 });
+
+t.test("the fairness entries are listed, each compared with its goal's baseline", async (t) => {
+  const { entries } = (await import("../bench/dist/entries/index.js")) as { entries: readonly Entry[] };
+  const fair = entries.filter((e) => e.name.startsWith("mailbox.fair."));
+  t.same(
+    fair.map((e) => [e.name, e.baseline ?? null]),
+    [
+      ["mailbox.fair.p99.senders.10", null],
+      ["mailbox.fair.p99.senders.100", "mailbox.fair.p99.senders.10"],
+      ["mailbox.fair.p99.senders.1000", "mailbox.fair.p99.senders.10"],
+      ["mailbox.fair.good.alone", null],
+      ["mailbox.fair.good.crowded", "mailbox.fair.good.alone"],
+    ],
+  );
+  t.same(plan(entries, ["mailbox.fair.good.crowded"]).map((e) => e.name), ["mailbox.fair.good.alone", "mailbox.fair.good.crowded"], "its baseline runs first");
+});

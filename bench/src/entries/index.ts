@@ -19,6 +19,7 @@ import { zeromqPushPull } from "./zeromq-push-pull.js";
 import { rrFloorRtt, rrRtt, rrThroughputC64 } from "./rr.js";
 import { pipelineMemorySlowStage } from "./pipeline.js";
 import { mailboxScaleChannels, twopcScaleParticipants3, twopcScaleParticipants8, twopcScaleParticipants32 } from "./scale.js";
+import { fairGoodAlone, fairGoodCrowded, fairSenders10, fairSenders100, fairSenders1000 } from "./fair.js";
 import { natsCorePublish, natsJetstreamPublish, natsJetstreamPublishFile, natsRrC64, natsRrRtt } from "./nats.js";
 import { rabbitmqConfirmPublish, rabbitmqConfirmPublishDurable, rabbitmqRpcC64, rabbitmqRpcRtt } from "./rabbitmq.js";
 import { postgres2pcLatency, postgres2pcThroughput } from "./postgres.js";
@@ -44,6 +45,11 @@ export const entries: readonly Entry[] = [
   twopcScaleParticipants3,
   twopcScaleParticipants8,
   twopcScaleParticipants32,
+  fairSenders10,
+  fairSenders100,
+  fairSenders1000,
+  fairGoodAlone,
+  fairGoodCrowded,
 ];
 
 /**

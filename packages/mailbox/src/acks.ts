@@ -23,9 +23,13 @@ export class AckScheduler {
   #lazyTimer: NodeJS.Timeout | undefined;
   #scheduled = false;
 
+  /** This owner's maxMessageSize, in every ack (PROTOCOL 5.7): larger messages are refused at the sender. */
+  readonly #max: number;
+
   /** `send` hands an ack's header to the writer, for `peer`. */
-  constructor(rid: string, send: (peer: Buffer, header: Buffer) => void) {
+  constructor(rid: string, max: number, send: (peer: Buffer, header: Buffer) => void) {
     this.#rid = rid;
+    this.#max = max;
     this.#send = send;
   }
 
@@ -75,7 +79,7 @@ export class AckScheduler {
         continue;
       }
       this.#lazy.delete(ch);
-      const header = encodeHeader([PROTOCOL_VERSION, Kind.Ack, ch.mailbox, this.#rid, ch.reportable, ch.taken, ch.limit, ch.resend]);
+      const header = encodeHeader([PROTOCOL_VERSION, Kind.Ack, ch.mailbox, this.#rid, ch.reportable, ch.taken, ch.limit, ch.resend, this.#max]);
       ch.resend = ch.urgent = false;
       ch.ackedStored = ch.reportable;
       ch.ackedTaken = ch.taken;

@@ -65,7 +65,11 @@ export class ReceiverRestartedError extends MailboxError {
   override readonly code = "ERR_RECEIVER_RESTARTED";
 }
 
-/** An encoded message was larger than the runtime's `maxMessageSize`. */
+/**
+ * An encoded message was larger than the runtime's `maxMessageSize`, or than the destination
+ * runtime's (which its acks tell): it is refused at once, before it uses a sequence number,
+ * and the sends after it go on.
+ */
 export class MessageTooLargeError extends MailboxError {
   override readonly code = "ERR_MESSAGE_TOO_LARGE";
 }
@@ -112,4 +116,13 @@ export class RuntimeFailedError extends MailboxError {
  */
 export class ForbiddenError extends MailboxError {
   override readonly code = "ERR_FORBIDDEN";
+}
+
+/**
+ * The destination runtime refused to open a channel for this runtime: it already has
+ * `maxChannelsPerPeer` channels from it, or serves `maxPeers` peers. Every send of that channel
+ * fails with it; a later send tries again.
+ */
+export class LimitExceededError extends MailboxError {
+  override readonly code = "ERR_LIMIT_EXCEEDED";
 }

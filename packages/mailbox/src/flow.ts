@@ -35,6 +35,21 @@ export class InChannel {
    * speaks again (hello or data), so that idle and dead senders neither churn nor hold capacity.
    */
   dormant = false;
+  /**
+   * The channel stored a message since it opened or last lost its credit: it is "working".
+   * Only working channels get a standing window or more than `slack` credit (see CreditAllocator).
+   */
+  proven = false;
+  /** Most credit the channel may hold: grows by one per message stored, back to `slack` on revocation. */
+  window: number;
+  /** `stored` when the channel opened (base - 1). */
+  readonly opened: number;
+  /**
+   * A durable mailbox's channel taken back from its log after a restart: its seq is what drops
+   * the duplicates its sender re-sends, so it is kept for `forgetMs` like a working channel, not
+   * forgotten after one lease as a channel that never stored.
+   */
+  recovered = false;
   /** The next ack tells the sender to re-send everything after `stored`. */
   resend = false;
   /** Highest seq of a message whose sender waits on it (Flag.AckNow). */
@@ -82,8 +97,10 @@ export class InChannel {
     readonly mailbox: string,
     base: number,
     now: number,
+    window: number,
   ) {
-    this.stored = this.taken = this.limit = this.ackedStored = this.ackedTaken = base - 1;
+    this.stored = this.taken = this.limit = this.ackedStored = this.ackedTaken = this.opened = base - 1;
+    this.window = window;
     this.lastHeard = this.lastUsed = now;
   }
 
@@ -105,40 +122,115 @@ export class InChannel {
   }
 }
 
+/** A new channel that holds credit unused this long (ms) gives it up to a new channel that waits (see `grant`). */
+export const PREEMPT_MS = 100;
+
 /**
- * Hands free slots out as credit. Two tiers: first what senders said they have waiting
- * (`want`), round-robin so that no sender starves; then a small standing window (`slack`)
- * so that a sender that sends now and then finds credit ready and does not pay a round
- * trip per message.
+ * Hands free slots out as credit (PROTOCOL.md 5.4). Fair and bounded against peers that lie:
+ *
+ * - Tier 1 goes where messages wait: each channel that says it has messages waiting (`want`)
+ *   gets an equal share of the free slots, no more than it waits for, round-robin across calls;
+ *   what one does not need goes to the others (max-min fair, so a huge `want` buys no more
+ *   than a small one).
+ * - A channel may hold at most its `window` of credit. The window starts at `slack` and grows
+ *   by one for every message the channel stores (so it doubles per round trip of real use), and
+ *   falls back to `slack` when its credit is revoked. What a peer claims it wants cannot buy it
+ *   more than it has shown it uses.
+ * - Channels that have not stored a message since they opened or lost their credit ("new"
+ *   channels) hold at most `newPool` slots between them, and lose unused credit after a fifth
+ *   of the lease: a crowd of new or hoarding channels cannot take the window from working ones.
+ * - Tier 2, a standing window so that a sender that sends now and then finds credit ready (and
+ *   one that has only re-sends, which `want` does not count, gets some), goes to channels that
+ *   are not dormant, new ones within `newPool`, and shrinks as channels grow in number.
  */
 export class CreditAllocator {
   readonly channels = new Map<string, InChannel>();
   /** Credit granted and not yet used, over all channels. */
   reserved = 0;
+  /** Credit granted and not yet used by new channels (see the class comment). */
+  reservedNew = 0;
   readonly slack: number;
+  /** Most credit new channels may hold between them. */
+  readonly newPool: number;
 
   constructor(readonly capacity: number) {
     this.slack = Math.max(1, Math.min(64, Math.floor(capacity / 8)));
+    this.newPool = Math.max(this.slack, Math.floor(capacity / 4));
   }
 
-  /** Grants up to `free` slots, calling `changed` for each channel whose limit rose. */
-  grant(free: number, changed: (ch: InChannel) => void): void {
+  /** What a sender says it wants, believed only up to the mailbox's capacity. */
+  capWant(want: number): number {
+    return Math.min(want, this.capacity);
+  }
+
+  /**
+   * The standing window: `slack`, less when many channels are working at once (never below 1,
+   * so that a channel with only re-sends to make always gets some credit).
+   */
+  get standing(): number {
+    let working = 0;
+    for (const ch of this.channels.values()) if (ch.proven && !ch.dormant) working++;
+    return Math.max(1, Math.min(this.slack, Math.floor(this.capacity / (2 * Math.max(1, working)))));
+  }
+
+  /** Opens a channel. */
+  open(key: string, peer: Buffer, mailbox: string, base: number, now: number): InChannel {
+    const ch = new InChannel(key, peer, mailbox, base, now, this.slack);
+    this.channels.set(key, ch);
+    return ch;
+  }
+
+  /**
+   * Grants up to `free` slots, calling `changed` for each channel whose limit changed. When
+   * new channels wait and their pool is full, it first takes back the credit of new channels
+   * that have held theirs unused for PREEMPT_MS, oldest first, one for each that waits: a
+   * crowd of peers that ask and never send cannot keep a new sender out for a whole lease.
+   */
+  grant(free: number, changed: (ch: InChannel) => void, now = performance.now()): void {
+    if (this.reservedNew >= this.newPool) free += this.#preempt(changed, now);
     if (free <= 0) return;
     free = this.#tier(free, 0, changed);
-    if (free > 0) this.#tier(free, this.slack, changed);
+    if (free > 0) this.#tier(free, this.standing, changed);
+  }
+
+  #preempt(changed: (ch: InChannel) => void, now: number): number {
+    let waiting = 0;
+    for (const ch of this.channels.values()) if (!ch.proven && ch.outstanding === 0 && ch.want > 0) waiting++;
+    if (waiting === 0) return 0;
+    const victims = [...this.channels.values()]
+      .filter((ch) => !ch.proven && ch.outstanding > 0 && now - ch.lastUsed > PREEMPT_MS)
+      .sort((a, b) => a.lastUsed - b.lastUsed)
+      .slice(0, waiting);
+    let freed = 0;
+    for (const ch of victims) {
+      freed += ch.outstanding;
+      this.revoke(ch);
+      ch.urgent = true;
+      changed(ch);
+    }
+    return freed;
+  }
+
+  /** What `ch` may still be granted in a tier that adds `extra` to what it wants. */
+  #need(ch: InChannel, extra: number): number {
+    if (extra > 0 && ch.dormant) return 0;
+    const need = Math.min(ch.want + extra, ch.window) - ch.outstanding;
+    return ch.proven ? need : Math.min(need, this.newPool - this.reservedNew);
   }
 
   #tier(free: number, extra: number, changed: (ch: InChannel) => void): number {
-    let hungry = [...this.channels.values()].filter((ch) => !(extra > 0 && ch.dormant) && ch.want + extra > ch.outstanding);
+    let hungry = [...this.channels.values()].filter((ch) => this.#need(ch, extra) > 0);
     while (free > 0 && hungry.length > 0) {
       const share = Math.max(1, Math.floor(free / hungry.length));
       const still: InChannel[] = [];
       for (const ch of hungry) {
         if (free === 0) break;
-        const need = ch.want + extra - ch.outstanding;
+        const need = this.#need(ch, extra);
+        if (need <= 0) continue;
         const g = Math.min(need, share, free);
         ch.limit += g;
         this.reserved += g;
+        if (!ch.proven) this.reservedNew += g;
         free -= g;
         changed(ch);
         // Round-robin: whoever was served goes to the back of the line.
@@ -153,14 +245,74 @@ export class CreditAllocator {
 
   /** Takes back a channel's unused credit (its lease ran out); it must say again what it wants. */
   revoke(ch: InChannel): void {
-    this.reserved -= ch.outstanding;
-    ch.limit = ch.stored;
+    this.#takeBack(ch, ch.outstanding);
     ch.want = 0;
     ch.dormant = true;
+    ch.proven = false;
+    ch.window = this.slack;
   }
 
-  /** One message of `ch` was stored: a granted slot is now used. */
-  used(): void {
+  /**
+   * Takes back what a working channel holds beyond its window and `want` plus the standing
+   * window of the moment (more channels came to work since it was granted). Returns whether
+   * its limit fell.
+   */
+  trim(ch: InChannel, standing: number): boolean {
+    if (!ch.proven) return false;
+    const over = ch.outstanding - Math.max(1, Math.min(ch.want + standing, ch.window));
+    if (over <= 0) return false;
+    this.#takeBack(ch, over);
+    return true;
+  }
+
+  #takeBack(ch: InChannel, n: number): void {
+    this.reserved -= n;
+    if (!ch.proven) this.reservedNew -= n;
+    ch.limit -= n;
+  }
+
+  /** One message of `ch` was stored: a granted slot is now used, and the channel has shown it works. */
+  used(ch: InChannel): void {
     this.reserved--;
+    if (!ch.proven) {
+      // Its remaining credit leaves the new channels' pool: it is a working channel now.
+      this.reservedNew -= ch.outstanding + 1;
+      ch.proven = true;
+    }
+    if (ch.window < this.capacity) ch.window++;
+  }
+
+  /**
+   * PROTOCOL 5.6: revokes the credit of channels that have not used any for their lease
+   * (`leaseMs`, a fifth of it for new channels), trims working channels to their window, and
+   * forgets channels that hold nothing and were silent for `forgetMs` (`leaseMs` for channels
+   * that never stored a message). Calls `revoked` for each channel whose limit fell.
+   */
+  sweep(now: number, leaseMs: number, forgetMs: number, revoked: (ch: InChannel) => void, forgotten: (ch: InChannel) => void): void {
+    const newLease = Math.max(1, Math.floor(leaseMs / 5));
+    const standing = this.standing;
+    for (const ch of this.channels.values()) {
+      if (ch.outstanding > 0 && now - ch.lastUsed > (ch.proven ? leaseMs : newLease)) {
+        this.revoke(ch);
+        revoked(ch);
+      } else if (ch.outstanding > 0 && this.trim(ch, standing)) {
+        revoked(ch);
+      } else if (ch.outstanding === 0 && ch.taken === ch.stored && now - ch.lastHeard > (ch.stored === ch.opened && !ch.recovered ? leaseMs : forgetMs)) {
+        this.forget(ch);
+        forgotten(ch);
+      }
+    }
+  }
+
+  /** Channels that hold credit and were silent for `idleMs`: maybe their peer is gone. */
+  idleHolders(now: number, idleMs: number): InChannel[] {
+    return [...this.channels.values()].filter((ch) => ch.outstanding > 0 && now - ch.lastHeard > idleMs);
+  }
+
+  /** Forgets a channel, and takes back its credit. */
+  forget(ch: InChannel): void {
+    if (this.channels.get(ch.key) !== ch) return;
+    this.#takeBack(ch, ch.outstanding);
+    this.channels.delete(ch.key);
   }
 }

@@ -22,6 +22,7 @@ export {
   EncodeError,
   RuntimeFailedError,
   ForbiddenError,
+  LimitExceededError,
 } from "./errors.js";
 export { LogLockedError, LogCorruptError, LogFailedError } from "@zmbox/log";
 

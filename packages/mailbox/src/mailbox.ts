@@ -3,7 +3,7 @@ import { Delivery, deliveryLoop, type Lease, type LeaseOwner } from "./delivery.
 import { Deque } from "./deque.js";
 import { AbortedError, BufferTooSmallError, InvalidArgumentError, TimeoutError } from "./errors.js";
 import { describe } from "./check.js";
-import { CreditAllocator, InChannel } from "./flow.js";
+import { CreditAllocator, type InChannel } from "./flow.js";
 import { parseReceiveOptions, type ManualReceiveOptions, type ReceiveOptions } from "./options.js";
 import { Flag, decodeValue } from "./wire.js";
 import type { DurableMailboxState, DurableStore } from "./durable.js";
@@ -51,6 +51,8 @@ export interface MailboxHost {
   readonly timer: WaitTimer;
   /** The channel's ack is due: its stored, taken or limit changed. */
   channelChanged(channel: InChannel): void;
+  /** The allocator forgot a sender channel (silent too long, or its peer is gone). */
+  channelForgotten?(channel: InChannel): void;
   /** Slots came free; the runtime calls `grant()` on its next flush. */
   needsGrant(mailbox: Mailbox): void;
   /** A message was taken by a receiver. */
@@ -557,9 +559,8 @@ export class Mailbox implements AsyncIterable<unknown> {
   hello(key: string, peer: Buffer, base: number, want: number, probe: boolean, now: number): InChannel | undefined {
     let ch = this.#flow.channels.get(key);
     if (ch === undefined) {
-      ch = new InChannel(key, peer, this.name, base, now);
+      ch = this.#flow.open(key, peer, this.name, base, now);
       if (this.#durable !== undefined) ch.synced = ch.stored;
-      this.#flow.channels.set(key, ch);
     } else if (base - 1 > ch.stored) {
       // A durable mailbox's acks only ever said what was on disk, so every seq up to base − 1
       // was stored, and those no longer here were taken: its channel state was forgotten while
@@ -569,7 +570,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       ch.stored = ch.limit = ch.taken = ch.synced = base - 1;
       ch.takenAbove = undefined;
     }
-    ch.want = want;
+    ch.want = this.#flow.capWant(want);
     ch.lastHeard = now;
     // Asking again with no credit in hand starts a new lease; a hello cannot extend a lease
     // on credit the channel holds and does not use.
@@ -592,7 +593,7 @@ export class Mailbox implements AsyncIterable<unknown> {
    */
   skip(ch: InChannel, seq: number): void {
     ch.stored = seq;
-    this.#flow.used();
+    this.#flow.used(ch);
     // A durable mailbox counts it taken once its channel record is on disk (see flushStored).
     if (this.#durable !== undefined) {
       this.#frameSkips.push(seq);
@@ -611,7 +612,7 @@ export class Mailbox implements AsyncIterable<unknown> {
   store(ch: InChannel, seq: number, flags: number, payload: Buffer, value: unknown, sender?: string): void {
     ch.stored = seq;
     ch.dormant = false;
-    this.#flow.used();
+    this.#flow.used(ch);
     const order = this.#arrivals++;
     if (this.#durable !== undefined) {
       // Given out only once on disk (flushStored): a receiver never sees a message that a
@@ -668,15 +669,16 @@ export class Mailbox implements AsyncIterable<unknown> {
    * with their attempts, and its sender channels. A channel comes back with
    * `stored = taken = limit =` the highest seq on disk: no credit, duplicates of what is on
    * disk are dropped, and the messages before count as taken, as their senders count them
-   * once they see this owner's new incarnation (PROTOCOL.md 5.10).
+   * once they see this owner's new incarnation (PROTOCOL.md 5.10). Returns the peers of the
+   * channels it took back.
    */
-  recover(state: DurableMailboxState, keyOf: (peer: Buffer) => string, now: number): void {
+  recover(state: DurableMailboxState, keyOf: (peer: Buffer) => string, now: number): Buffer[] {
     const channels = new Map<string, InChannel>();
     for (const c of state.channels.values()) {
       const key = keyOf(c.peer);
-      const ch = new InChannel(key, c.peer, this.name, c.stored + 1, now);
+      const ch = this.#flow.open(key, c.peer, this.name, c.stored + 1, now);
       ch.synced = c.stored;
-      this.#flow.channels.set(key, ch);
+      ch.recovered = true;
       channels.set(c.peer.toString("latin1"), ch);
     }
     for (const l of [...state.live.values()].sort((a, b) => a.order - b.order)) {
@@ -696,6 +698,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#queue.push(message);
     }
     this.#arrivals = state.nextOrder;
+    return [...channels.values()].map((ch) => ch.peer);
   }
 
   /** @internal Hands out free slots as credit. */
@@ -711,17 +714,52 @@ export class Mailbox implements AsyncIterable<unknown> {
    * the mailbox's capacity); forgets channels silent for `forgetMs`.
    */
   sweep(now: number, leaseMs: number, forgetMs: number): void {
-    for (const ch of this.#flow.channels.values()) {
-      if (ch.outstanding > 0 && now - ch.lastUsed > leaseMs) {
-        this.#flow.revoke(ch);
-        ch.urgent = true;
-        this.#host.channelChanged(ch);
-        this.#host.needsGrant(this);
-      } else if (ch.outstanding === 0 && ch.taken === ch.stored && now - ch.lastHeard > forgetMs) {
-        this.#flow.channels.delete(ch.key);
-        this.#durable?.forget(this.name, ch.peer);
-      }
+    this.#flow.sweep(now, leaseMs, forgetMs, (ch) => {
+      ch.urgent = true;
+      this.#host.channelChanged(ch);
+      this.#host.needsGrant(this);
+    }, (ch) => {
+      this.#durable?.forget(this.name, ch.peer);
+      this.#host.channelForgotten?.(ch);
+    });
+    // New channels may wait on credit that others hold unused (see CreditAllocator.grant).
+    this.#host.needsGrant(this);
+  }
+
+  /**
+   * @internal A connection to this runtime broke: re-acknowledge the channels that hold credit and
+   * were silent for `idleMs`. An ack to a peer that is gone cannot be routed, and its
+   * credit then comes back (see `peerGone`); a live peer gets an ack it already had.
+   */
+  pokeIdleHolders(now: number, idleMs: number): void {
+    for (const ch of this.#flow.idleHolders(now, idleMs)) {
+      ch.urgent = true;
+      this.#host.channelChanged(ch);
     }
+  }
+
+  /** @internal What the sender of `key` says it has waiting for credit (capped). */
+  setWant(ch: InChannel, want: number): void {
+    ch.want = this.#flow.capWant(want);
+  }
+
+  /**
+   * @internal The peer of channel `key` is gone (an ack to it could not be routed): its credit
+   * comes back at once. The channel is forgotten only if it never stored a message: otherwise
+   * the sender, back on a new connection, may not have heard what was stored (the ack that
+   * failed said so), and a reopened channel would store it again. Returns whether it was forgotten.
+   */
+  peerGone(key: string): boolean {
+    const ch = this.#flow.channels.get(key);
+    if (ch === undefined) return false;
+    if (ch.outstanding > 0) {
+      this.#flow.revoke(ch);
+      this.#host.needsGrant(this);
+    }
+    if (ch.stored !== ch.opened) return false;
+    this.#flow.forget(ch);
+    this.#host.channelForgotten?.(ch);
+    return true;
   }
 
   /** @internal A remote receiver asks for up to `credit` more messages. */

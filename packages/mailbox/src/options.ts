@@ -118,6 +118,20 @@ export interface RuntimeOptions {
    * });
    */
   curve?: CurveOptions;
+  /**
+   * Most peers (other runtimes, by routing id) this runtime serves as an owner at once: a
+   * `hello` or `pull` from one more is refused (`LimitExceededError` at its sender) and counted
+   * in `stats().refused.peers`. A peer counts while it has a channel or a remote receiver here.
+   * @default 10000
+   */
+  maxPeers?: number;
+  /**
+   * Most channels (sender channels and remote receivers, one per mailbox) one peer may have at
+   * this runtime: one more is refused (`LimitExceededError` at its sender) and counted in
+   * `stats().refused.channels`.
+   * @default 1000
+   */
+  maxChannelsPerPeer?: number;
 }
 
 export const DEFAULT_ENDPOINT = "tcp://127.0.0.1:0";
@@ -129,6 +143,8 @@ export const DEFAULT_CREDIT_LEASE = 5000;
 export const DEFAULT_PROBE_INTERVAL = 1000;
 export const DEFAULT_HEARTBEAT_INTERVAL = 1000;
 export const DEFAULT_DRAIN_TIMEOUT = 2000;
+export const DEFAULT_MAX_PEERS = 10_000;
+export const DEFAULT_MAX_CHANNELS_PER_PEER = 1000;
 export const DEFAULT_RECEIVE_WINDOW = 16;
 export const DEFAULT_RECEIVER_TIMEOUT = 5000;
 export const DEFAULT_CAPACITY = 1000;
@@ -242,7 +258,7 @@ export type ManualReceiveOptions = ReceiveOptions & { ack: "manual" };
 
 const RUNTIME_OPTIONS = [
   "endpoint", "sendTimeout", "maxMessageSize", "outboxCapacity", "batchSize", "creditLease", "probeInterval",
-  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout", "dataDir", "dataFs", "onFailed", "curve",
+  "heartbeatInterval", "receiveWindow", "receiverTimeout", "drainTimeout", "maxPeers", "maxChannelsPerPeer", "dataDir", "dataFs", "onFailed", "curve",
 ] as const;
 const MAILBOX_OPTIONS = ["capacity", "maxAttempts", "deadLetter", "durable", "senders", "receivers"] as const;
 const SEND_OPTIONS = ["until", "timeout", "signal", "onUndeliverable"] as const;
@@ -263,6 +279,8 @@ export function parseRuntimeOptions(options: unknown): ParsedRuntimeOptions {
     receiveWindow: checkInteger("receiveWindow", o.receiveWindow, DEFAULT_RECEIVE_WINDOW, 1),
     receiverTimeout: checkInteger("receiverTimeout", o.receiverTimeout, DEFAULT_RECEIVER_TIMEOUT, 1),
     drainTimeout: checkInteger("drainTimeout", o.drainTimeout, DEFAULT_DRAIN_TIMEOUT, 0),
+    maxPeers: checkInteger("maxPeers", o.maxPeers, DEFAULT_MAX_PEERS, 1),
+    maxChannelsPerPeer: checkInteger("maxChannelsPerPeer", o.maxChannelsPerPeer, DEFAULT_MAX_CHANNELS_PER_PEER, 1),
     dataDir: checkDataDir(o.dataDir),
     dataFs: checkDataFs(o.dataFs),
     onFailed: checkFunction("onFailed", o.onFailed),

@@ -13,7 +13,7 @@ import type { Curve } from "./curve.js";
 import type { ParsedRuntimeOptions } from "./options.js";
 import type { PeerCounters } from "./peer.js";
 import { RemoteWindow } from "./remote-window.js";
-import { Flag, Kind, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
+import { Flag, Kind, MalformedError, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
 import type { WaitTimer } from "./wait.js";
 import { RouterWriter } from "./writer.js";
 
@@ -50,6 +50,9 @@ export function countRefused(counters: PeerCounters, reason: string, n = 1): voi
   counters.refused[reason] = (counters.refused[reason] ?? 0) + n;
 }
 
+/** After a connection breaks, how long until silent credit holders are acknowledged again (and how long silent they must be). */
+const POKE_MS = 1000;
+
 export class Owner {
   readonly #host: OwnerHost;
   readonly #router: zmq.Router;
@@ -62,6 +65,9 @@ export class Owner {
   readonly #windows = new Map<string, RemoteWindow>();
   readonly #mailboxHost: MailboxHost;
   readonly #sweepTimer: NodeJS.Timeout;
+  /** Open channels and remote receivers' windows per peer (by routing id), for the limits. */
+  readonly #peerChannels = new Map<string, number>();
+  #pokeTimer: NodeJS.Timeout | undefined;
   /** Delivery ids to remote receivers: unique in this incarnation. */
   #deliveryId = 0;
 
@@ -69,10 +75,13 @@ export class Owner {
     this.#host = host;
     this.#router = router;
     this.#writer = new RouterWriter(router, host.counters);
-    this.#acks = new AckScheduler(host.id, (peer, header) => this.#writer.enqueue([peer, header], undefined));
+    this.#acks = new AckScheduler(host.id, host.options.maxMessageSize, (peer, header) =>
+      this.#writer.enqueue([peer, header], (error) => this.#unroutable(peer, error)),
+    );
     this.#mailboxHost = {
       timer: host.timer,
       channelChanged: (ch) => this.#acks.changed(ch),
+      channelForgotten: (ch) => this.#release(ch.peer),
       needsGrant: (mb) => this.#acks.needsGrant(mb),
       counted: () => host.counters.received++,
       close: (mb) => this.#closeMailbox(mb),
@@ -82,6 +91,24 @@ export class Owner {
     const { creditLease, probeInterval } = host.options;
     this.#sweepTimer = setInterval(() => this.#sweep(), Math.max(50, Math.floor(Math.min(creditLease, probeInterval) / 2)));
     this.#sweepTimer.unref();
+    // Connections libzmq drops before a frame reaches us (not ZMTP, a failed handshake) are
+    // counted; a frame over the socket's size limit drops its connection without a trace here.
+    const dropped = (): void => this.#refuse(Refusal.Dropped);
+    router.events.on("handshake:error:protocol", dropped);
+    router.events.on("handshake:error:other", dropped);
+    // A connection broke. The event does not say whose it was: the channels that hold credit
+    // and have been silent (no hello, no data) for POKE_MS are acknowledged again, and the acks
+    // that cannot be routed give their peers' credit back (see #unroutable). At most once per
+    // POKE_MS however many break: a crowd that connects and leaves must not cost an ack storm.
+    router.events.on("disconnect", () => {
+      if (this.#pokeTimer !== undefined) return;
+      this.#pokeTimer = setTimeout(() => {
+        this.#pokeTimer = undefined;
+        const now = performance.now();
+        for (const mb of this.#mailboxes.values()) mb.pokeIdleHolders(now, POKE_MS);
+      }, POKE_MS);
+      this.#pokeTimer.unref();
+    });
     void this.#read();
   }
 
@@ -101,7 +128,13 @@ export class Owner {
   create(name: string, address: string, capacity: number, ack: AckSettings, durable: boolean, access?: MailboxAccess): Mailbox {
     const store = durable ? this.#host.durable : undefined;
     const mb = Mailbox.create(name, address, capacity, this.#mailboxHost, ack, store);
-    if (store !== undefined) mb.recover(store.mailbox(name), (peer) => channelKey(peer, name), performance.now());
+    if (store !== undefined) {
+      // Channels taken back from the log count towards their peers' limits, as opened ones do.
+      for (const peer of mb.recover(store.mailbox(name), (p) => channelKey(p, name), performance.now())) {
+        const id = peer.toString("latin1");
+        this.#peerChannels.set(id, (this.#peerChannels.get(id) ?? 0) + 1);
+      }
+    }
     this.#mailboxes.set(name, mb);
     if (access !== undefined && (access.senders !== undefined || access.receivers !== undefined)) this.#access.set(name, access);
     else this.#access.delete(name);
@@ -130,6 +163,7 @@ export class Owner {
   /** Stops the timers and closes the Router. */
   close(): void {
     clearInterval(this.#sweepTimer);
+    clearTimeout(this.#pokeTimer);
     this.#acks.close();
     this.#router.close();
   }
@@ -142,10 +176,14 @@ export class Owner {
     this.#mailboxes.delete(mb.name);
     this.#access.delete(mb.name);
     const { channels } = mb.shutdown(new MailboxClosedError(`the mailbox ${mb.address} is closed`));
-    for (const ch of channels) this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
+    for (const ch of channels) {
+      this.#release(ch.peer);
+      this.#nak(ch.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
+    }
     for (const [key, w] of this.#windows) {
       if (w.mailbox !== mb) continue;
       this.#windows.delete(key);
+      this.#release(w.peer);
       this.#nak(w.peer, mb.name, NakCode.NoMailbox, "the mailbox was closed");
     }
   }
@@ -165,6 +203,48 @@ export class Owner {
     } catch (error) {
       if (!this.#host.closing()) throw error;
     }
+  }
+
+  /**
+   * A peer opens one more channel (a sender channel or a remote receiver's window): refused
+   * with a LIMIT nak, and counted, past `maxChannelsPerPeer` for this peer or `maxPeers` peers.
+   */
+  #admit(peer: Buffer, mailbox: string): boolean {
+    const id = peer.toString("latin1");
+    const open = this.#peerChannels.get(id) ?? 0;
+    const { maxPeers, maxChannelsPerPeer } = this.#host.options;
+    let why: string | undefined;
+    if (open === 0 && this.#peerChannels.size >= maxPeers) {
+      this.#refuse(Refusal.Peers);
+      why = `${this.#host.endpoint} serves ${maxPeers} peers already (its maxPeers)`;
+    } else if (open >= maxChannelsPerPeer) {
+      this.#refuse(Refusal.Channels);
+      why = `this runtime has ${open} channels at ${this.#host.endpoint} already (its maxChannelsPerPeer is ${maxChannelsPerPeer})`;
+    }
+    if (why !== undefined) {
+      this.#nak(peer, mailbox, NakCode.Limit, why);
+      return false;
+    }
+    this.#peerChannels.set(id, open + 1);
+    return true;
+  }
+
+  /** A channel or window of `peer` is gone. */
+  #release(peer: Buffer): void {
+    const id = peer.toString("latin1");
+    const open = this.#peerChannels.get(id);
+    if (open === undefined) return;
+    if (open <= 1) this.#peerChannels.delete(id);
+    else this.#peerChannels.set(id, open - 1);
+  }
+
+  /**
+   * An ack could not be sent. EHOSTUNREACH: the peer is gone (the Router is `mandatory`), so
+   * its credit comes back now, not when its lease runs out (PROTOCOL 5.6).
+   */
+  #unroutable(peer: Buffer, error: unknown): void {
+    if ((error as { code?: unknown } | undefined)?.code !== "EHOSTUNREACH") return;
+    for (const mb of this.#mailboxes.values()) mb.peerGone(channelKey(peer, mb.name));
   }
 
   #refuse(reason: Refusal, n = 1): void {
@@ -221,6 +301,7 @@ export class Owner {
       case "hello":
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
         if (key !== undefined && !this.#permits(f.mailbox, key, "send")) return this.#forbid(peer, f.mailbox, "send", 1, true);
+        if (mb.channel(channelKey(peer, f.mailbox)) === undefined && !this.#admit(peer, f.mailbox)) return;
         if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
         return;
       case "data":
@@ -232,6 +313,7 @@ export class Owner {
         const wkey = channelKey(peer, f.mailbox);
         let w = this.#windows.get(wkey);
         if (w === undefined) {
+          if (!this.#admit(peer, f.mailbox)) return;
           w = new RemoteWindow(wkey, peer, mb, now, f.epoch, () => ++this.#deliveryId, (win, id, m) => this.#deliver(win, id, m));
           this.#windows.set(wkey, w);
         }
@@ -273,7 +355,7 @@ export class Owner {
       return;
     }
     ch.lastHeard = now;
-    ch.want = f.want;
+    mb.setWant(ch, f.want);
     const storedBefore = ch.stored;
     const { maxMessageSize } = this.#host.options;
     let offset = 0;
@@ -305,7 +387,7 @@ export class Owner {
           value = decodeValue(payload, f.flags);
         } catch (error) {
           bad = `the payload is not one MessagePack value: ${(error as Error).message}`;
-          this.#refuse(Refusal.Payload);
+          this.#refuse(error instanceof MalformedError ? Refusal.Malformed : Refusal.Payload);
         }
       }
       if (bad !== undefined) {
@@ -338,7 +420,9 @@ export class Owner {
   }
 
   #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {
-    this.#writer.enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.Nak, mailbox, this.#host.id, code, message, seq])], undefined);
+    // A BAD_MESSAGE nak is not repeated by a probe (PROTOCOL 10, item 2): never dropped.
+    const droppable = code !== NakCode.BadMessage;
+    this.#writer.enqueue([peer, encodeHeader([PROTOCOL_VERSION, Kind.Nak, mailbox, this.#host.id, code, message, seq])], undefined, droppable);
   }
 
   #sweep(): void {
@@ -349,6 +433,7 @@ export class Owner {
       w.prune();
       if (now - w.lastHeard <= receiverTimeout) continue;
       this.#windows.delete(key);
+      this.#release(w.peer);
       w.expire();
     }
   }

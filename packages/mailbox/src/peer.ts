@@ -13,7 +13,9 @@ import {
   AbortedError,
   ClosedError,
   ForbiddenError,
+  LimitExceededError,
   MessageRefusedError,
+  MessageTooLargeError,
   NoSuchMailboxError,
   ReceiverRestartedError,
   TimeoutError,
@@ -89,6 +91,8 @@ class OutChannel {
   asking = false;
   /** A probe went out for a NO_CHANNEL nak, and no ack has answered since. */
   reopening = false;
+  /** The owner's maxMessageSize, as its last ack said: larger messages fail here at once. */
+  max = Infinity;
 
   constructor(
     readonly mailbox: string,
@@ -383,7 +387,17 @@ export class Peer {
     while (payloads.length < batchSize && seq <= ch.limit) {
       let m: OutMessage | undefined = ch.unacked.at(index);
       const resend = m !== undefined;
-      if (!resend) m = ch.pending.peek();
+      if (!resend) {
+        m = ch.pending.peek();
+        // PROTOCOL 5.7: the owner holds nothing larger than its acks say. Refused here, at once
+        // and before it takes a seq, so that nothing after it waits (the owner's socket would
+        // drop the connection, and the message would be re-sent for ever).
+        while (m !== undefined && m.payload.length > ch.max) {
+          ch.pending.shift();
+          this.#tooLarge(ch, m);
+          m = ch.pending.peek();
+        }
+      }
       if (m === undefined) break;
       const mflags = m.until === "queued" ? m.flags : m.flags | Flag.AckNow;
       // A batch stays small enough for any owner (its socket cuts at its maxMessageSize + 64 KiB):
@@ -409,6 +423,24 @@ export class Peer {
     const want = ch.waiting.length + ch.pending.length;
     const header = encodeHeader([PROTOCOL_VERSION, Kind.Data, ch.mailbox, first, flags, lens, want]);
     return [header, ...bodyParts(payloads.length === 1 ? payloads[0]! : Buffer.concat(payloads, bytes))];
+  }
+
+  #tooLarge(ch: OutChannel, m: OutMessage): void {
+    const error = new MessageTooLargeError(
+      `the message has ${m.payload.length} bytes; ${ch.address} takes at most ${ch.max} (its maxMessageSize)`,
+    );
+    if (m.settled) this.#undeliverable(m, error);
+    this.#settle(m, error);
+    this.#admitWaiting(ch);
+  }
+
+  /** Room in the outbox: waiting sends move in ("queued" ones return now). */
+  #admitWaiting(ch: OutChannel): void {
+    while (ch.waiting.length > 0 && ch.outbox < this.#host.options.outboxCapacity) {
+      const m = ch.waiting.shift()!;
+      ch.pending.push(m);
+      if (m.until === "queued") this.#settle(m);
+    }
   }
 
   async #read(): Promise<void> {
@@ -446,6 +478,7 @@ export class Peer {
     if (f.stored >= ch.nextSeq || f.taken > f.stored || f.limit < f.stored) return this.#refuse("fields");
     if (ch.rid !== undefined && ch.rid !== f.rid) this.#restarted(ch);
     ch.rid = f.rid;
+    ch.max = f.max;
     if (f.stored > ch.stored) {
       ch.stored = f.stored;
       for (let m = ch.unacked.peek(); m !== undefined && m.seq <= f.stored; m = ch.unacked.peek()) {
@@ -457,12 +490,7 @@ export class Peer {
         } else if (m.until === "received" && !m.settled) ch.untaken.push(m);
         else this.#settle(m);
       }
-      // Room in the outbox: waiting sends move in ("queued" ones return now).
-      while (ch.waiting.length > 0 && ch.outbox < this.#host.options.outboxCapacity) {
-        const m = ch.waiting.shift()!;
-        ch.pending.push(m);
-        if (m.until === "queued") this.#settle(m);
-      }
+      this.#admitWaiting(ch);
     }
     if (f.taken > ch.taken) {
       ch.taken = f.taken;
@@ -494,11 +522,13 @@ export class Peer {
     const ch = this.#channels.get(f.mailbox);
     if (ch === undefined) return;
     ch.lastHeard = performance.now();
-    if (f.code === NakCode.NoMailbox || f.code === NakCode.Forbidden) {
+    if (f.code === NakCode.NoMailbox || f.code === NakCode.Forbidden || f.code === NakCode.Limit) {
       const error =
         f.code === NakCode.Forbidden
           ? new ForbiddenError(`the mailbox "${ch.mailbox}" at ${this.endpoint} does not let this runtime send: ${f.message}`)
-          : new NoSuchMailboxError(`no mailbox "${ch.mailbox}" at ${this.endpoint}: ${f.message}`);
+          : f.code === NakCode.Limit
+            ? new LimitExceededError(`${ch.address} refused the channel: ${f.message}`)
+            : new NoSuchMailboxError(`no mailbox "${ch.mailbox}" at ${this.endpoint}: ${f.message}`);
       this.#failChannel(ch, error, true);
       this.#channels.delete(ch.mailbox);
       return;

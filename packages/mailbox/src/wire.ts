@@ -56,13 +56,19 @@ export const NakCode = {
   BadMessage: "BAD_MESSAGE",
   /** The mailbox does not let this peer's key send (hello, data) or receive (pull): every operation of the channel fails. */
   Forbidden: "FORBIDDEN",
+  /**
+   * The owner refused to open the channel: the sender's runtime has as many channels there as
+   * it may (`maxChannelsPerPeer`), or the owner serves as many peers as it may (`maxPeers`).
+   * Every message of the channel fails with `LimitExceededError`.
+   */
+  Limit: "LIMIT",
 } as const;
 export type NakCode = (typeof NakCode)[keyof typeof NakCode];
 
 export type Frame =
   | { kind: "hello"; mailbox: string; base: number; want: number; probe: boolean }
   | { kind: "data"; mailbox: string; seq: number; flags: number; lens: number[]; want: number; body: Buffer }
-  | { kind: "ack"; mailbox: string; rid: string; stored: number; taken: number; limit: number; resend: boolean }
+  | { kind: "ack"; mailbox: string; rid: string; stored: number; taken: number; limit: number; resend: boolean; max: number }
   | { kind: "nak"; mailbox: string; rid: string; code: string; message: string; seq: number }
   | { kind: "pull"; mailbox: string; window: number; epoch: number; rid: string; seen: number; held: number[] }
   | { kind: "deliver"; mailbox: string; rid: string; epoch: number; id: number; flags: number; attempt: number; mid: string; body: Buffer }
@@ -108,6 +114,16 @@ export const Refusal = {
   Unauthenticated: "unauthenticated",
   /** CURVE: a frame (or its messages) from a key the mailbox does not let send or receive. */
   Forbidden: "forbidden",
+  /** A mailbox name longer than {@link MAX_NAME_LENGTH}, or not a string. */
+  Name: "name",
+  /** A MessagePack value nested deeper than {@link MAX_DEPTH}, claiming more items or bytes than it has, or holding 0xc1. */
+  Malformed: "malformed",
+  /** A hello or pull from a peer that already has `maxChannelsPerPeer` channels at this owner. */
+  Channels: "channels",
+  /** A hello or pull from a new peer while the owner serves `maxPeers` peers. */
+  Peers: "peers",
+  /** A connection libzmq dropped (a frame over the socket's size limit, or not ZMTP); counted from socket events. */
+  Dropped: "dropped",
 } as const;
 export type Refusal = (typeof Refusal)[keyof typeof Refusal];
 
@@ -193,12 +209,102 @@ export function encodeValue(value: unknown): EncodedMessage {
   return EncodedMessage.make(packr.pack(value), 0);
 }
 
-/** Decodes a message payload. Throws on bytes that are not exactly one MessagePack value. */
+/** Most levels of arrays and maps in one MessagePack value from a peer. */
+export const MAX_DEPTH = 64;
+/** Longest mailbox name (as in `checkMailboxName`). */
+export const MAX_NAME_LENGTH = 200;
+
+/** A MessagePack value from a peer that is not one well-formed value within the limits. */
+export class MalformedError extends TypeError {
+  override readonly name = "MalformedError";
+}
+
+/** Bytes after a MessagePack type byte before its data: [length bytes, fixed data bytes]. */
+function lengthBytes(b: number): [number, number] {
+  switch (b) {
+    case 0xc4: case 0xd9: return [1, 0]; // bin8, str8
+    case 0xc5: case 0xda: return [2, 0]; // bin16, str16
+    case 0xc6: case 0xdb: return [4, 0]; // bin32, str32
+    case 0xc7: return [1, 1]; // ext8 (+ type)
+    case 0xc8: return [2, 1];
+    case 0xc9: return [4, 1];
+    default: return [0, 0];
+  }
+}
+
+/** Fixed-size types: bytes after the type byte. */
+const FIXED: Record<number, number> = {
+  0xca: 4, 0xcb: 8, 0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8,
+  0xd4: 2, 0xd5: 3, 0xd6: 5, 0xd7: 9, 0xd8: 17,
+};
+
+function readLength(buf: Uint8Array, at: number, n: number): number {
+  let v = 0;
+  for (let i = 0; i < n; i++) v = v * 256 + buf[at + i]!;
+  return v;
+}
+
+/**
+ * Checks, without building anything, that `buf` is exactly one MessagePack value that nests at
+ * most `maxDepth` arrays and maps, whose every length fits in the bytes that are there (an
+ * array or map claiming 4 billion items in a few bytes is refused before anything allocates
+ * for it), and that holds no 0xc1 (never used in MessagePack; msgpackr decodes it to a marker
+ * object rather than failing). Returns what is wrong, or undefined.
+ */
+export function checkMessagePack(buf: Uint8Array, maxDepth = MAX_DEPTH): string | undefined {
+  const end = buf.length;
+  let at = 0;
+  // Items still to read at each open level; the bottom level holds the one top value.
+  const todo: number[] = [1];
+  while (todo.length > 0) {
+    if (todo[todo.length - 1] === 0) {
+      todo.pop();
+      continue;
+    }
+    todo[todo.length - 1]!--;
+    if (at >= end) return `ends early at byte ${at}`;
+    const b = buf[at++]!;
+    let items = -1;
+    if (b <= 0x7f || b >= 0xe0 || b === 0xc0 || b === 0xc2 || b === 0xc3) continue;
+    if (b === 0xc1) return `0xc1 (never used in MessagePack) at byte ${at - 1}`;
+    if (b <= 0x8f) items = (b & 0x0f) * 2;
+    else if (b <= 0x9f) items = b & 0x0f;
+    else if (b <= 0xbf) at += b & 0x1f;
+    else if (b === 0xdc || b === 0xdd || b === 0xde || b === 0xdf) {
+      const n = b === 0xdc || b === 0xde ? 2 : 4;
+      if (at + n > end) return `ends early at byte ${at}`;
+      items = readLength(buf, at, n) * (b >= 0xde ? 2 : 1);
+      at += n;
+    } else if (FIXED[b] !== undefined) {
+      at += FIXED[b];
+    } else {
+      const [n, fixed] = lengthBytes(b);
+      if (at + n > end) return `ends early at byte ${at}`;
+      at += n + fixed + readLength(buf, at, n);
+    }
+    if (at > end) return `a value claims more bytes than the ${end} there are`;
+    if (items > 0) {
+      // Every item takes at least one byte.
+      if (items > end - at) return `an array or map claims ${items} items in ${end - at} bytes`;
+      if (todo.length > maxDepth) return `nested deeper than ${maxDepth} levels`;
+      todo.push(items);
+    }
+  }
+  if (at !== end) return `${end - at} bytes after the value`;
+  return undefined;
+}
+
+/**
+ * Decodes a message payload. Throws on bytes that are not exactly one well-formed MessagePack
+ * value (see {@link checkMessagePack}).
+ */
 export function decodeValue(payload: Buffer, flags: number): unknown {
   if (flags & Flag.Raw) return payload;
+  const wrong = checkMessagePack(payload);
+  if (wrong !== undefined) throw new MalformedError(wrong);
   const value: unknown = unpackr.unpack(payload);
   // 0xc1 is never used in MessagePack; msgpackr returns a marker for it rather than throwing.
-  if (value === C1) throw new TypeError("0xc1 is not a MessagePack value");
+  if (value === C1) throw new MalformedError("0xc1 is not a MessagePack value");
   return value;
 }
 
@@ -206,7 +312,7 @@ const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSa
 /** Integers a peer encoded as 64-bit (msgpackr reads those as BigInt) count when they fit. */
 const asUint = (v: unknown): unknown =>
   typeof v === "bigint" && v >= 0n && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
-const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 200;
+const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= MAX_NAME_LENGTH;
 const isUintArray = (v: unknown): v is number[] => Array.isArray(v) && v.every(isUint);
 
 export type Decoded = { ok: true; frame: Frame } | { ok: false; reason: Refusal; detail: string };
@@ -224,6 +330,7 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
   try {
     h = decodeValue(head, 0);
   } catch (error) {
+    if (error instanceof MalformedError) return fail(Refusal.Malformed, `header: ${error.message}`);
     return fail(Refusal.Decode, `header is not MessagePack: ${(error as Error).message}`);
   }
   if (!Array.isArray(h)) return fail(Refusal.Decode, "header is not an array");
@@ -236,7 +343,7 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
   const kind = h[1];
   const mailbox = h[2];
   if (typeof kind !== "string") return fail(Refusal.Fields, "kind is not a string");
-  if (!isName(mailbox)) return fail(Refusal.Fields, "mailbox is not a name");
+  if (!isName(mailbox)) return fail(Refusal.Name, `mailbox is not a name of 1 to ${MAX_NAME_LENGTH} characters`);
   switch (kind) {
     case Kind.Hello: {
       const [, , , base, want, probe = true] = h;
@@ -261,11 +368,15 @@ export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
       return { ok: true, frame: { kind, mailbox, seq, flags, lens, want, body } };
     }
     case Kind.Ack: {
-      const [, , , rid, stored, taken, limit, resend] = h;
-      if (parts.length !== 1 || !isName(rid) || !isUint(stored) || !isUint(taken) || !isUint(limit) || typeof resend !== "boolean") {
-        return fail(Refusal.Fields, "ack needs rid, stored, taken, limit, resend");
+      // `max`, the owner's maxMessageSize, came later: an ack without it sets no limit.
+      const [, , , rid, stored, taken, limit, resend, max = Number.MAX_SAFE_INTEGER] = h;
+      if (
+        parts.length !== 1 || !isName(rid) || !isUint(stored) || !isUint(taken) || !isUint(limit) ||
+        typeof resend !== "boolean" || !isUint(max)
+      ) {
+        return fail(Refusal.Fields, "ack needs rid, stored, taken, limit, resend (and max)");
       }
-      return { ok: true, frame: { kind, mailbox, rid, stored, taken, limit, resend } };
+      return { ok: true, frame: { kind, mailbox, rid, stored, taken, limit, resend, max } };
     }
     case Kind.Nak: {
       const [, , , rid, code, message, seq = 0] = h;

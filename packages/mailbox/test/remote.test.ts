@@ -1,5 +1,5 @@
 import t from "tap";
-import { MessageRefusedError, Runtime } from "../src/index.js";
+import { MessageTooLargeError, Runtime } from "../src/index.js";
 import { eventually, fixtures, forkChild, nextMessage, RawClient, sleep, starter } from "../../../test/support/index.js";
 import { PROTOCOL_VERSION as V } from "../src/wire.js";
 
@@ -79,28 +79,33 @@ t.test("a remote receiver that closes right after a receive does not get that me
   t.same(rest, [...rest].sort((a, b) => a - b), "messages handed back keep their order");
 });
 
-t.test("a message the owner cannot hold fails alone; the ones after it go on", async (t) => {
+t.test("a message larger than the owner takes fails at once at the sender; the ones after it go on", async (t) => {
   const owner = await start(t, "tcp", { maxMessageSize: 100 });
   const mb = owner.mailbox("picky");
   const sender = await start(t, "tcp", { maxMessageSize: 1000 });
   const big = sender.send(Buffer.alloc(500), mb.address, { timeout: 5000 });
   const after = sender.send("small", mb.address, { timeout: 5000 });
   const err = await big.catch((e: unknown) => e);
-  t.type(err, MessageRefusedError);
-  t.equal((err as MessageRefusedError).code, "ERR_MESSAGE_REFUSED");
-  t.match((err as Error).message, /maxMessageSize is 100/);
+  t.type(err, MessageTooLargeError);
+  t.equal((err as MessageTooLargeError).code, "ERR_MESSAGE_TOO_LARGE");
+  t.match((err as Error).message, /500 bytes; .* takes at most 100 \(its maxMessageSize\)/);
   await after;
   t.equal(await mb.receive(), "small");
-  t.equal(owner.stats().refused.size, 1);
-  // A payload that is not MessagePack, from a hand-written client, is refused alone too.
+  t.equal(owner.stats().refused.size, undefined, "it never reached the owner");
+  t.equal(sender.stats().retransmitted, 0, "nothing was sent again");
+  // The acks say how large a message the owner takes.
   const c = new RawClient(owner.endpoint, "raw-bad-payload");
   t.teardown(() => c.close());
-  await c.send([V, "hello", "picky", 1, 2]);
-  await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 2, 5000, "credit");
-  await c.send([V, "data", "picky", 1, 0, [1, 1], 0], Buffer.from([0xc1, 0x07]));
-  await eventually(() => c.last("ack")?.[4] === 2, 5000, "both consumed");
-  t.equal(c.last("nak")?.[4], "BAD_MESSAGE");
-  t.equal(c.last("nak")?.[6], 1, "the nak names the refused seq");
+  await c.send([V, "hello", "picky", 1, 3]);
+  await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 3, 5000, "credit");
+  t.equal(c.last("ack")?.[8], 100, "the ack carries the owner's maxMessageSize");
+  // A client that sends one anyway, and a payload that is not MessagePack: each refused alone.
+  await c.send([V, "data", "picky", 1, 0, [1, 200, 1], 0], Buffer.concat([Buffer.from([0xc1]), Buffer.alloc(200, 0x07), Buffer.from([0x07])]));
+  await eventually(() => c.last("ack")?.[4] === 3, 5000, "all three consumed");
+  const naks = c.received.filter((f) => f[1] === "nak");
+  t.same(naks.map((f) => [f[4], f[6]]), [["BAD_MESSAGE", 1], ["BAD_MESSAGE", 2]], "a nak names each refused seq");
+  t.equal(owner.stats().refused.size, 1);
+  t.equal(owner.stats().refused.malformed, 1);
   t.equal(await mb.receive(), 7);
 });
 

@@ -8,7 +8,6 @@ import {
   InvalidArgumentError,
   MailboxClosedError,
   MailboxExistsError,
-  MessageRefusedError,
   MessageTooLargeError,
   NoSuchMailboxError,
   Runtime,
@@ -279,7 +278,7 @@ t.test("a queued send that fails after it returned calls onUndeliverable, and is
   const refused = await new Promise<Error>((resolve) => {
     void sender.send(Buffer.alloc(2000), `small@${owner.endpoint}`, { until: "queued", onUndeliverable: resolve });
   });
-  t.type(refused, MessageRefusedError, "too large for the owner: refused, and told");
+  t.type(refused, MessageTooLargeError, "too large for the owner (as its acks say): refused, and told");
   t.equal(sender.stats().undeliverable, 2, "both counted as undeliverable");
   await t.rejects(sender.send("m", `small@${owner.endpoint}`, { until: "stored", onUndeliverable: () => {} }), {
     code: "ERR_INVALID_ARGUMENT",
