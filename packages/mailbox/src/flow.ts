@@ -50,6 +50,11 @@ export class InChannel {
    * forgotten after one lease as a channel that never stored.
    */
   recovered = false;
+
+  /** It has stored nothing since it opened, and is not a channel taken back from a log: forgetting it loses nothing. */
+  get blank(): boolean {
+    return this.stored === this.opened && !this.recovered;
+  }
   /** The next ack tells the sender to re-send everything after `stored`. */
   resend = false;
   /** Highest seq of a message whose sender waits on it (Flag.AckNow). */
@@ -297,7 +302,7 @@ export class CreditAllocator {
         revoked(ch);
       } else if (ch.outstanding > 0 && this.trim(ch, standing)) {
         revoked(ch);
-      } else if (ch.outstanding === 0 && ch.taken === ch.stored && now - ch.lastHeard > (ch.stored === ch.opened && !ch.recovered ? leaseMs : forgetMs)) {
+      } else if (ch.outstanding === 0 && ch.taken === ch.stored && now - ch.lastHeard > (ch.blank ? leaseMs : forgetMs)) {
         this.forget(ch);
         forgotten(ch);
       }

@@ -756,7 +756,7 @@ export class Mailbox implements AsyncIterable<unknown> {
       this.#flow.revoke(ch);
       this.#host.needsGrant(this);
     }
-    if (ch.stored !== ch.opened) return false;
+    if (!ch.blank) return false;
     this.#flow.forget(ch);
     this.#host.channelForgotten?.(ch);
     return true;

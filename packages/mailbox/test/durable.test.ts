@@ -141,7 +141,8 @@ t.test("the log compacts to what the mailboxes hold, and keeps the channels' seq
   const fs = new MemoryFs();
   const o = owners(t, fs);
   let owner = await o.start();
-  owner.mailbox("jobs", { durable: true, capacity: 100 });
+  owner.mailbox("jobs", { durable: true, capacity: 1000 });
+  // A new channel gets at most `slack` credit (min(64, capacity / 8)): 1000 lets it have 50 at once.
   const c = new RawClient(o.endpoint, "raw-compact");
   t.teardown(() => c.close());
   await c.send([V, "hello", "jobs", 1, 50]);
@@ -153,14 +154,14 @@ t.test("the log compacts to what the mailboxes hold, and keeps the channels' seq
   const before = fs.durableBytes(join(DIR, DURABLE_LOG_FILE));
   await owner.close();
   owner = await o.start();
-  owner.mailbox("jobs", { durable: true, capacity: 100 });
+  owner.mailbox("jobs", { durable: true, capacity: 1000 });
   // The takes are on disk; compaction drops them with the 49 messages they took.
   await owner.compactLog();
   const after = fs.durableBytes(join(DIR, DURABLE_LOG_FILE));
   t.ok(after < before / 5, `the log shrank from ${before} to ${after} bytes`);
   await o.crash(owner);
   owner = await o.start();
-  owner.mailbox("jobs", { durable: true, capacity: 100 });
+  owner.mailbox("jobs", { durable: true, capacity: 1000 });
   t.same(await drain(owner, "jobs", 1), ["x".repeat(100) + 49]);
   await c.send([V, "hello", "jobs", 1, 1]);
   await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 51, 5000, "credit again");
