@@ -109,7 +109,8 @@ t.test("the mailbox entries are listed, and the acked one runs after the stored 
   const { entries: listed } = await import("../bench/dist/entries/index.js");
   t.same(
     listed.map((e) => e.name).filter((n) => n.startsWith("mailbox.")),
-    ["mailbox.throughput.queued", "mailbox.throughput.stored", "mailbox.throughput.acked", "mailbox.memory.slow-consumer", "mailbox.throughput.durable", "mailbox.memory.slow-consumer.durable", "mailbox.scale.channels"],
+    ["mailbox.throughput.queued", "mailbox.throughput.stored", "mailbox.throughput.acked", "mailbox.memory.slow-consumer", "mailbox.throughput.durable", "mailbox.memory.slow-consumer.durable", "mailbox.scale.channels",
+      "mailbox.fair.p99.senders.10", "mailbox.fair.p99.senders.100", "mailbox.fair.p99.senders.1000", "mailbox.fair.good.alone", "mailbox.fair.good.crowded"],
   );
   t.same(plan(listed, ["mailbox.throughput.acked"]).map((e) => e.name), ["zeromq.push-pull", "mailbox.throughput.stored", "mailbox.throughput.acked"]);
 });
