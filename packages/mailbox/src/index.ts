@@ -26,7 +26,7 @@ export {
 } from "./errors.js";
 export { LogLockedError, LogCorruptError, LogFailedError } from "@zmbox/log";
 
-export type { RuntimeStats } from "./runtime.js";
+export type { RuntimeStats, ChannelStats } from "./runtime.js";
 export type { MailboxStats, DeadLetter } from "./mailbox.js";
 export type { NackOptions } from "./delivery.js";
 export type { MailboxAddress } from "./address.js";

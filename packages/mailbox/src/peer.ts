@@ -9,6 +9,7 @@
  */
 import * as zmq from "zeromq";
 import { Deque } from "./deque.js";
+import type { ChannelStats } from "./runtime.js";
 import {
   AbortedError,
   ClosedError,
@@ -93,6 +94,9 @@ class OutChannel {
   reopening = false;
   /** The owner's maxMessageSize, as its last ack said: larger messages fail here at once. */
   max = Infinity;
+  /** Messages forwarded the first time, and again (`stats().channels`). */
+  sent = 0;
+  retransmitted = 0;
 
   constructor(
     readonly mailbox: string,
@@ -165,6 +169,11 @@ export class Peer {
   }
 
   /** Messages held for this peer that are not yet stored there. */
+
+  /** Adds this peer's sender channels to `into`, by destination address (`stats().channels`). */
+  channelStats(into: Record<string, ChannelStats>): void {
+    for (const ch of this.#channels.values()) into[ch.address] = { sent: ch.sent, retransmitted: ch.retransmitted, outbox: ch.outbox };
+  }
   get outstanding(): number {
     let n = 0;
     for (const ch of this.#channels.values()) n += ch.waiting.length + ch.outbox;
@@ -405,11 +414,13 @@ export class Peer {
       if (flags !== -1 && (mflags !== flags || bytes + m.payload.length > Math.min(maxMessageSize, BATCH_BYTES))) break;
       if (resend) {
         this.#host.counters.retransmitted++;
+        ch.retransmitted++;
       } else {
         ch.pending.shift();
         m.seq = ch.nextSeq++;
         ch.unacked.push(m);
         this.#host.counters.sent++;
+        ch.sent++;
       }
       flags = mflags;
       bytes += m.payload.length;

@@ -73,8 +73,20 @@ export interface RuntimeStats {
   refused: Record<string, number>;
   /** Acks and deliveries ZeroMQ could not hand to a peer at once (dropped; acks are re-sent on the next probe). */
   unsent: number;
+  /** Per mailbox this runtime sends to, by address: messages sent, sent again, and not yet stored there. */
+  channels: Record<string, ChannelStats>;
   /** The log of the durable mailboxes (with `dataDir`): its size, the syncs and compactions since start, and the ms all syncs took. */
   log?: { bytes: number; syncs: number; compactions: number; syncMs: number };
+}
+
+/** A sender channel's figures, in `stats().channels` by destination address. */
+export interface ChannelStats {
+  /** Messages forwarded the first time. */
+  sent: number;
+  /** Messages forwarded again (after a lost connection, a refusal or an owner restart). */
+  retransmitted: number;
+  /** Messages not yet stored at the destination. */
+  outbox: number;
 }
 
 function logStats(durable: DurableStore): NonNullable<RuntimeStats["log"]> {
@@ -431,11 +443,15 @@ export class Runtime implements AsyncDisposable {
   stats(): RuntimeStats {
     const mailboxes = this.#owner.stats();
     let outbox = 0;
-    for (const p of this.#peers.values()) outbox += p.outstanding;
+    const channels: Record<string, ChannelStats> = {};
+    for (const p of this.#peers.values()) {
+      outbox += p.outstanding;
+      p.channelStats(channels);
+    }
     const c = this.#counters;
     return {
       endpoint: this.endpoint, id: this.id, mailboxes, sent: c.sent, retransmitted: c.retransmitted, stored: c.stored,
-      received: c.received, duplicates: c.duplicates, undeliverable: c.undeliverable, outbox, refused: { ...c.refused }, unsent: c.unsent,
+      received: c.received, duplicates: c.duplicates, undeliverable: c.undeliverable, outbox, refused: { ...c.refused }, unsent: c.unsent, channels,
       ...(this.#durable === undefined ? {} : { log: logStats(this.#durable) }),
     };
   }

@@ -54,6 +54,9 @@ t.test("messages lost with a broken connection are re-sent, and enqueued once", 
   await consumer;
   t.equal(got.length, N, "every message arrived");
   t.ok(got.every((m, i) => m === i), "exactly once and in order");
+  const through = sender.stats().channels[`through-proxy@${p.endpoint}`];
+  t.equal(through?.sent, N, "the channel sent each message once the first time");
+  t.equal(through?.retransmitted, sender.stats().retransmitted, "and counts every re-send, the runtime's only channel");
   t.comment(`retransmitted ${sender.stats().retransmitted}, duplicates dropped ${owner.stats().duplicates}`);
 });
 

@@ -428,4 +428,5 @@ t.test("stats report depth, capacity, credit and counters", async (t) => {
   t.equal(s.stored, 3);
   t.equal(a.stats().sent, 3);
   t.equal(a.stats().retransmitted, 0);
+  t.same(a.stats().channels, { [mb.address]: { sent: 3, retransmitted: 0, outbox: 0 } }, "per destination too");
 });

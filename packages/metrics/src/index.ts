@@ -30,6 +30,8 @@ export interface WatchedRuntime {
     readonly outbox: number;
     readonly unsent: number;
     readonly refused: Readonly<Record<string, number>>;
+    /** Per destination mailbox (address): messages sent and sent again. */
+    readonly channels?: Readonly<Record<string, { readonly sent: number; readonly retransmitted: number }>>;
   };
 }
 
@@ -169,6 +171,12 @@ export class ZmboxMetrics {
     this.#gauge("outbox_messages", "Messages in a runtime's outboxes, not yet stored at their destination.", ["runtime"], () =>
       [...this.#runtimes].map((rt) => [{ runtime: rt.endpoint }, rt.stats().outbox] as const),
     );
+    const channelCounter = (name: string, help: string, field: "sent" | "retransmitted"): void =>
+      this.#counter(name, help, ["runtime", "destination"], () =>
+        [...this.#runtimes].flatMap((rt) => Object.entries(rt.stats().channels ?? {}).map(([destination, c]) => [{ runtime: rt.endpoint, destination }, c[field]] as const)),
+      );
+    channelCounter("channel_messages_sent_total", "Messages a runtime forwarded the first time, per destination mailbox.", "sent");
+    channelCounter("channel_messages_retransmitted_total", "Messages a runtime forwarded again, per destination mailbox: a sign of a lossy link or a restarting owner.", "retransmitted");
     this.#counter("refused_total", "Frames or messages a runtime dropped, by reason.", ["runtime", "reason"], () =>
       [...this.#runtimes].flatMap((rt) => Object.entries(rt.stats().refused).map(([reason, n]) => [{ runtime: rt.endpoint, reason }, n] as const)),
     );

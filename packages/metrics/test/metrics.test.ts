@@ -60,6 +60,8 @@ t.test("metrics - a scrape of a running runtime and 2PC nodes shows mailbox, mes
   t.ok((sample(text, "zmbox_mailbox_credit_outstanding", mb) ?? -1) >= 0, "credit outstanding is shown");
   t.ok((sample(text, "zmbox_messages_sent_total", { runtime: sender.endpoint }) ?? 0) >= 3, "the sender counts what it sent");
   t.ok((sample(text, "zmbox_messages_stored_total", { runtime: owner.endpoint }) ?? 0) >= 3, "the owner counts what it stored");
+  t.equal(sample(text, "zmbox_channel_messages_sent_total", { runtime: sender.endpoint, destination: `inbox@${owner.endpoint}` }), 3, "and per destination");
+  t.equal(sample(text, "zmbox_channel_messages_retransmitted_total", { runtime: sender.endpoint, destination: `inbox@${owner.endpoint}` }), 0, "nothing sent again");
   t.match(text, /# TYPE zmbox_refused_total counter/);
   t.equal(sample(text, "zmbox_mailbox_leased", mb), 0, "no manual-ack delivery out");
   t.match(text, /# TYPE zmbox_mailbox_redelivered_total counter/);
