@@ -38,3 +38,14 @@ t.test("fuzz - rejects a bad --frames with exit code 2", async (t) => {
   t.equal(failed?.code, 2);
   t.match(failed?.stderr, /Expected `--frames` to be an integer from 0 up, got `1.5`/);
 });
+
+t.test("fuzz - an unknown flag gets the usage and exit code 2, not a stack trace", async (t) => {
+  const failed = await promisify(execFile)(process.execPath, ["bench/dist/fuzz.js", "--frame", "10"], { cwd: root, timeout: 30_000 }).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.equal(failed?.code, 2);
+  t.match(failed?.stderr, /Unknown option '--frame'/);
+  t.match(failed?.stderr, /^usage: pnpm fuzz /m);
+  t.notMatch(failed?.stderr, /at parseArgs/);
+});

@@ -40,17 +40,28 @@ function rng(seed: number): () => number {
   };
 }
 
-const { values: args } = parseArgs({
-  options: {
-    frames: { type: "string", default: "100000" },
-    peers: { type: "string", default: "8" },
-    idle: { type: "string", default: "1000" },
-    transactions: { type: "string", default: "200" },
-    seed: { type: "string", default: "1" },
-    // Internal: this process is the fuzzing peers of a run (see `attack`).
-    attack: { type: "string" },
-  },
-});
+const USAGE = "usage: pnpm fuzz [--frames 100000] [--peers 8] [--idle 1000] [--transactions 200] [--seed 1]";
+let parsed: ReturnType<typeof parseFlags>;
+try {
+  parsed = parseFlags();
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n${USAGE}\n`);
+  process.exit(2);
+}
+const { values: args } = parsed;
+function parseFlags() {
+  return parseArgs({
+    options: {
+      frames: { type: "string", default: "100000" },
+      peers: { type: "string", default: "8" },
+      idle: { type: "string", default: "1000" },
+      transactions: { type: "string", default: "200" },
+      seed: { type: "string", default: "1" },
+      // Internal: this process is the fuzzing peers of a run (see `attack`).
+      attack: { type: "string" },
+    },
+  });
+}
 const count = (name: keyof typeof args, min: number): number => {
   const v = Number(args[name]);
   if (!Number.isInteger(v) || v < min) {
