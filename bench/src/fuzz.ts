@@ -145,10 +145,20 @@ async function fuzz(endpoints: readonly string[], mailboxes: readonly string[], 
   let sent = 0;
   await Promise.all(
     dealers.map(async (d) => {
-      for (let i = 0; i < Math.ceil(frames / peers); i++) {
+      // A frame ZeroMQ would not take at once (its queue full) is tried again, so that `frames`
+      // really leave; a peer that nothing takes from for a second gives up.
+      let failures = 0;
+      for (let i = 0; i < Math.ceil(frames / peers) && failures < 1000; ) {
         const raw = template(mailboxes);
-        await d.send(random() < 0.25 ? raw : mutate(raw)).then(() => void sent++, () => undefined);
-        if (i % 100 === 99) await sleep(0);
+        const ok = await d.send(random() < 0.25 ? raw : mutate(raw)).then(() => true, () => false);
+        if (ok) {
+          sent++;
+          failures = 0;
+          if (++i % 100 === 0) await sleep(0);
+        } else {
+          failures++;
+          await sleep(1);
+        }
       }
     }),
   );
