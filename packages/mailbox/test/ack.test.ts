@@ -1,40 +1,12 @@
 import t from "tap";
-import { Delivery, InvalidArgumentError, Runtime, type DeadLetter } from "../src/index.js";
-import { Mailbox, type AckSettings, type MailboxHost } from "../src/mailbox.js";
-import { WaitTimer } from "../src/wait.js";
+import { Delivery, InvalidArgumentError, Runtime } from "../src/index.js";
 import { Flag } from "../src/wire.js";
 import { eventually, sleep, starter } from "../../../test/support/index.js";
-import { ManualClock } from "./manual-clock.js";
+import { virtualMailbox } from "./virtual-mailbox.js";
 
 const start = starter(Runtime);
 
-/** A mailbox on a virtual clock, its host recording dead letters (stored at once, or refused). */
-function setup(ack?: AckSettings, deadLetterFails = false) {
-  const clock = new ManualClock();
-  const letters: { address: string; record: DeadLetter }[] = [];
-  const host: MailboxHost = {
-    timer: new WaitTimer(),
-    channelChanged: () => {},
-    needsGrant: () => {},
-    counted: () => {},
-    close: () => {},
-    id: "r1",
-    clock,
-    deadLetter: (address, record) => {
-      if (deadLetterFails) return Promise.reject(new Error("no such mailbox"));
-      letters.push({ address, record });
-      return Promise.resolve();
-    },
-  };
-  const mb = Mailbox.create("jobs", "jobs@inproc://test", 10, host, ack);
-  const ch = mb.hello("k", Buffer.from("peer"), 1, 0, false, 0)!;
-  ch.want = 10;
-  mb.grant();
-  let seq = 0;
-  const put = (value: unknown, flags = 0): void =>
-    mb.store(ch, ++seq, flags, flags & Flag.Raw ? (value as Buffer) : Buffer.from(JSON.stringify(value)), value);
-  return { clock, mb, ch, put, letters };
-}
+const setup = virtualMailbox;
 
 /** Lets promise callbacks run. */
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));

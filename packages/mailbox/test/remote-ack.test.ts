@@ -1,39 +1,18 @@
 // Acknowledged receive by remote receivers (PROTOCOL.md 6.8): the owner's side on a virtual
 // clock, then whole runtimes talking over tcp, then raw peers that try what a receiver must not.
 import t from "tap";
-import { Delivery, Runtime, type DeadLetter } from "../src/index.js";
-import { Mailbox, type AckSettings, type MailboxHost, type StoredMessage } from "../src/mailbox.js";
+import { Delivery, Runtime } from "../src/index.js";
+import type { AckSettings, StoredMessage } from "../src/mailbox.js";
 import { RemoteWindow } from "../src/remote-window.js";
-import { WaitTimer } from "../src/wait.js";
 import { eventually, RawClient, sleep, starter } from "../../../test/support/index.js";
 import { PROTOCOL_VERSION as V } from "../src/wire.js";
-import { ManualClock } from "./manual-clock.js";
+import { virtualMailbox } from "./virtual-mailbox.js";
 
 const start = starter(Runtime);
 
 /** A mailbox on a virtual clock with one remote window on it; `deliveries` records what the window was handed. */
 function windowSetup(ack?: AckSettings) {
-  const clock = new ManualClock();
-  const letters: DeadLetter[] = [];
-  const host: MailboxHost = {
-    timer: new WaitTimer(),
-    channelChanged: () => {},
-    needsGrant: () => {},
-    counted: () => {},
-    close: () => {},
-    id: "r1",
-    clock,
-    deadLetter: (_address, record) => {
-      letters.push(record);
-      return Promise.resolve();
-    },
-  };
-  const mb = Mailbox.create("jobs", "jobs@inproc://test", 10, host, ack);
-  const ch = mb.hello("k", Buffer.from("peer"), 1, 0, false, 0)!;
-  ch.want = 10;
-  mb.grant();
-  let seq = 0;
-  const put = (value: unknown): void => mb.store(ch, ++seq, 0, Buffer.from(JSON.stringify(value)), value);
+  const { clock, mb, ch, put, letters } = virtualMailbox(ack);
   const deliveries: { id: number; message: StoredMessage }[] = [];
   let ids = 0;
   const w = new RemoteWindow("peer\njobs", Buffer.from("peer"), mb, 0, 1, () => ++ids, (_w, id, message) => deliveries.push({ id, message }));
@@ -142,7 +121,7 @@ t.test("owner side, on a virtual clock", async (t) => {
     clock.advance(100);
     await settle();
     t.equal(letters.length, 1);
-    t.same(letters[0], { reason: "max-attempts", attempts: 2, mailbox: "jobs@inproc://test", id: "r1.jobs.0", value: { job: 1 } });
+    t.same(letters[0]?.record, { reason: "max-attempts", attempts: 2, mailbox: "jobs@inproc://test", id: "r1.jobs.0", value: { job: 1 } });
     t.equal(mb.depth, 0);
     t.equal(deliveries.length, 2, "not given a third time");
   });
