@@ -6,13 +6,11 @@ import { virtualMailbox } from "./virtual-mailbox.js";
 
 const start = starter(Runtime);
 
-const setup = virtualMailbox;
-
 /** Lets promise callbacks run. */
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 t.test("ack takes the message out for good; settling again does nothing", async (t) => {
-  const { mb, ch, put } = setup();
+  const { mb, ch, put } = virtualMailbox();
   put("a");
   const d = await mb.receive({ ack: "manual" });
   t.ok(d instanceof Delivery);
@@ -31,7 +29,7 @@ t.test("ack takes the message out for good; settling again does nothing", async 
 });
 
 t.test("nack gives the message again with attempt + 1 and the same id", async (t) => {
-  const { mb, put } = setup();
+  const { mb, put } = virtualMailbox();
   put("a");
   put("b");
   const first = await mb.receive({ ack: "manual" });
@@ -46,7 +44,7 @@ t.test("nack gives the message again with attempt + 1 and the same id", async (t
 });
 
 t.test("nack with a delay holds the message back until the delay is over", async (t) => {
-  const { clock, mb, put } = setup();
+  const { clock, mb, put } = virtualMailbox();
   put("a");
   (await mb.receive({ ack: "manual" })).nack({ delay: 1000 });
   t.equal(mb.depth, 1, "a delayed message still counts");
@@ -61,7 +59,7 @@ t.test("nack with a delay holds the message back until the delay is over", async
 });
 
 t.test("a lease that runs out gives the message to the next receiver", async (t) => {
-  const { clock, mb, put } = setup();
+  const { clock, mb, put } = virtualMailbox();
   put("a");
   const d = await mb.receive({ ack: "manual", lease: 1000 });
   const next = mb.receive({ ack: "manual" });
@@ -75,7 +73,7 @@ t.test("a lease that runs out gives the message to the next receiver", async (t)
 });
 
 t.test("extend pushes the lease out from now", async (t) => {
-  const { clock, mb, put } = setup();
+  const { clock, mb, put } = virtualMailbox();
   put("a");
   const d = await mb.receive({ ack: "manual", lease: 1000 });
   clock.advance(900);
@@ -89,7 +87,7 @@ t.test("extend pushes the lease out from now", async (t) => {
 });
 
 t.test("a message that used up maxAttempts goes to the dead-letter mailbox with the reason", async (t) => {
-  const { clock, mb, ch, put, letters } = setup({ maxAttempts: 2, deadLetter: "dead@inproc://test" });
+  const { clock, mb, ch, put, letters } = virtualMailbox({ maxAttempts: 2, deadLetter: "dead@inproc://test" });
   put({ job: 1 });
   const d1 = await mb.receive({ ack: "manual" });
   d1.nack();
@@ -104,7 +102,7 @@ t.test("a message that used up maxAttempts goes to the dead-letter mailbox with 
 });
 
 t.test("a raw message goes to the dead-letter mailbox as bytes", async (t) => {
-  const { mb, put, letters } = setup({ maxAttempts: 1, deadLetter: "dead@inproc://test" });
+  const { mb, put, letters } = virtualMailbox({ maxAttempts: 1, deadLetter: "dead@inproc://test" });
   put(Buffer.from([1, 2, 3]), Flag.Raw);
   (await mb.receive({ ack: "manual" })).nack();
   await settle();
@@ -113,7 +111,7 @@ t.test("a raw message goes to the dead-letter mailbox as bytes", async (t) => {
 });
 
 t.test("a dead letter that cannot be stored leaves the message in its mailbox, attempts anew", async (t) => {
-  const { mb, put } = setup({ maxAttempts: 1, deadLetter: "dead@inproc://test" }, true);
+  const { mb, put } = virtualMailbox({ maxAttempts: 1, deadLetter: "dead@inproc://test" }, true);
   put("a");
   (await mb.receive({ ack: "manual" })).nack();
   await settle();
@@ -124,7 +122,7 @@ t.test("a dead letter that cannot be stored leaves the message in its mailbox, a
 });
 
 t.test("without a dead-letter mailbox a message is given again for ever", async (t) => {
-  const { mb, put } = setup();
+  const { mb, put } = virtualMailbox();
   put("a");
   for (let i = 1; i <= 20; i++) {
     const d = await mb.receive({ ack: "manual" });
@@ -135,7 +133,7 @@ t.test("without a dead-letter mailbox a message is given again for ever", async 
 });
 
 t.test("ending a deliveries loop gives back what it holds unsettled", async (t) => {
-  const { mb, put } = setup();
+  const { mb, put } = virtualMailbox();
   put("a");
   put("b");
   const seen: unknown[] = [];
@@ -152,7 +150,7 @@ t.test("ending a deliveries loop gives back what it holds unsettled", async (t) 
 });
 
 t.test("aborting a deliveries loop ends it quietly", async (t) => {
-  const { mb } = setup();
+  const { mb } = virtualMailbox();
   const ac = new AbortController();
   const done = (async () => {
     for await (const d of mb.deliveries({ signal: ac.signal })) d.ack();
@@ -163,7 +161,7 @@ t.test("aborting a deliveries loop ends it quietly", async (t) => {
 });
 
 t.test("closing the mailbox settles its deliveries", async (t) => {
-  const { mb, put } = setup();
+  const { mb, put } = virtualMailbox();
   put("a");
   const d = await mb.receive({ ack: "manual" });
   mb.shutdown(new Error("closed"));
@@ -173,7 +171,7 @@ t.test("closing the mailbox settles its deliveries", async (t) => {
 });
 
 t.test("a lease of Infinity never runs out", async (t) => {
-  const { clock, mb, put } = setup();
+  const { clock, mb, put } = virtualMailbox();
   put("a");
   const d = await mb.receive({ ack: "manual", lease: Infinity });
   clock.advance(1e12);
@@ -183,7 +181,7 @@ t.test("a lease of Infinity never runs out", async (t) => {
 });
 
 t.test("a receiver waiting with ack: \"manual\" gets a message that arrives later", async (t) => {
-  const { mb, put } = setup();
+  const { mb, put } = virtualMailbox();
   const waiting = mb.receive({ ack: "manual" });
   put("late");
   const d = await waiting;
@@ -192,7 +190,7 @@ t.test("a receiver waiting with ack: \"manual\" gets a message that arrives late
 });
 
 t.test("the auto receive still takes at once", async (t) => {
-  const { mb, ch, put } = setup();
+  const { mb, ch, put } = virtualMailbox();
   put("a");
   t.equal(await mb.receive(), "a");
   t.equal(ch.taken, 1);
@@ -200,7 +198,7 @@ t.test("the auto receive still takes at once", async (t) => {
 });
 
 t.test("bad input is refused with what was expected", async (t) => {
-  const { mb, put } = setup();
+  const { mb, put } = virtualMailbox();
   put("a");
   await t.rejects(mb.receive({ ack: "yes" as "manual" }), new InvalidArgumentError('Expected `ack` to be "auto" or "manual", got `"yes"` (string)'));
   await t.rejects(mb.receive({ lease: 10 }), { name: "InvalidArgumentError", message: /`lease` is for ack: "manual"/ });
