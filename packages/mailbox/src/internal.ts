@@ -7,3 +7,4 @@ export { listen as onAbort } from "./abort.js";
 export { DeadlineHeap, realClock, type Timed, type Clock, type ClockTimer } from "./deadlines.js";
 export { Waits, WaitTimer, type Wait } from "./wait.js";
 export { describe, isPlainObject, checkOptions, checkInteger, checkMs, checkSignal, checkFunction, checkName } from "./check.js";
+export { ownerSocketOptions, peerSocketOptions } from "./sockets.js";

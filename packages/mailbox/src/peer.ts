@@ -9,6 +9,7 @@
  */
 import * as zmq from "zeromq";
 import { Deque } from "./deque.js";
+import { peerSocketOptions } from "./sockets.js";
 import type { ChannelStats } from "./runtime.js";
 import {
   AbortedError,
@@ -145,18 +146,7 @@ export class Peer {
     this.#dealer = new zmq.Dealer({
       routingId: host.id,
       ...host.security,
-      // Not `immediate`: with it, ZeroMQ drops the frames a peer sent just before it closed
-      // (its last acks and naks) along with the broken pipe. What ZeroMQ queues for a peer that
-      // is not connected is bounded by the outbox and re-sent after a probe if lost.
-      // close() drains at the protocol level (stored acks) first; the linger only lets the last
-      // control frames (taken, release) leave, and bounds how long closing can take.
-      linger: 200,
-      heartbeatInterval: o.heartbeatInterval,
-      heartbeatTimeout: o.heartbeatInterval * 3,
-      heartbeatTimeToLive: o.heartbeatInterval * 3,
-      maxMessageSize: o.maxMessageSize + 65536,
-      reconnectInterval: 100,
-      reconnectMaxInterval: 1000,
+      ...peerSocketOptions(o),
     });
     this.#dealer.connect(endpoint);
     if (host.security !== undefined) {

@@ -29,6 +29,7 @@ import {
 import { Owner, countRefused, type RuntimeCounters } from "./owner.js";
 import { Peer, type PeerHost } from "./peer.js";
 import { RemoteInbox } from "./remote-inbox.js";
+import { ownerSocketOptions } from "./sockets.js";
 import { WaitTimer } from "./wait.js";
 import { Kind, NakCode, PROTOCOL_VERSION, Refusal, EncodedMessage, encodeHeader, encodeValue, type Frame } from "./wire.js";
 
@@ -232,20 +233,7 @@ export class Runtime implements AsyncDisposable {
         zapDomain: "zmbox",
         zapEnforceDomain: true,
       }),
-      // No silent drops: an ack to a peer that is gone fails, and is counted.
-      mandatory: true,
-      // A peer that reconnects with the same routing id takes over its old connection.
-      handover: true,
-      // Never block the one writer on a slow peer: acks are cumulative, the next one replaces it.
-      sendTimeout: 0,
-      sendHighWaterMark: 10_000,
-      // What is queued when close() ends (after it waited for its acks to be handed over) gets
-      // a moment to reach the wire, no more.
-      linger: 100,
-      heartbeatInterval: o.heartbeatInterval,
-      heartbeatTimeout: o.heartbeatInterval * 3,
-      heartbeatTimeToLive: o.heartbeatInterval * 3,
-      maxMessageSize: o.maxMessageSize + 65536,
+      ...ownerSocketOptions(o),
     });
     try {
       await router.bind(o.endpoint.replace(/:0$/, ":*"));
