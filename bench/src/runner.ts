@@ -319,6 +319,11 @@ function summarize(
   }
   const p99 = percentile("p99");
   const p999 = percentile("p999");
+  // The peers' scripts report their tail as `extra.p99Us` / `extra.p99Ms`: the same key here
+  // (the median p99 over the rounds) lets one tool read both.
+  if (p99 !== undefined && (unit === "us" || unit === "ms")) {
+    extra = { ...extra, [unit === "us" ? "p99Us" : "p99Ms"]: p99.median };
+  }
   const why = error ?? blocked?.error;
   return {
     name,
