@@ -38,7 +38,7 @@ export interface RuntimeOptions {
   /**
    * Messages this runtime holds per destination mailbox before they are acknowledged as
    * stored. A `send` waits while its destination's outbox is full.
-   * @default 1024
+   * @default 4096
    */
   outboxCapacity?: number;
   /**
@@ -137,7 +137,7 @@ export interface RuntimeOptions {
 export const DEFAULT_ENDPOINT = "tcp://127.0.0.1:0";
 export const DEFAULT_SEND_TIMEOUT = 30_000;
 export const DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
-export const DEFAULT_OUTBOX_CAPACITY = 1024;
+export const DEFAULT_OUTBOX_CAPACITY = 4096;
 export const DEFAULT_BATCH_SIZE = 64;
 export const DEFAULT_CREDIT_LEASE = 5000;
 export const DEFAULT_PROBE_INTERVAL = 1000;
