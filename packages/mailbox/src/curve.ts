@@ -25,7 +25,7 @@ import { Refusal } from "./wire.js";
 
 /** CURVE options of {@link Runtime.start} (`curve`). */
 export interface CurveOptions {
-  /** This runtime's public key, z85 (40 characters), from `zmbox-keygen` or `curveKeyPair()`. */
+  /** This runtime's public key, z85 (40 characters), from `zmbox-keygen` or `generateKeyPair()`. */
   publicKey: string;
   /** This runtime's secret key, z85 (40 characters). Keep it out of logs and source control. */
   secretKey: string;
