@@ -12,11 +12,12 @@ import {
   mailboxThroughputDurable,
   mailboxThroughputQueued,
   mailboxThroughputStored,
+  mailboxThroughputStoredCurve,
 } from "./mailbox.js";
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
 import { twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
-import { rrFloorRtt, rrRtt, rrThroughputC64 } from "./rr.js";
+import { rrFloorRtt, rrRtt, rrRttCurve, rrThroughputC64 } from "./rr.js";
 import { pipelineMemorySlowStage } from "./pipeline.js";
 import { mailboxScaleChannels, twopcScaleParticipants3, twopcScaleParticipants8, twopcScaleParticipants32 } from "./scale.js";
 import { fairGoodAlone, fairGoodCrowded, fairSenders10, fairSenders100, fairSenders1000 } from "./fair.js";
@@ -32,6 +33,7 @@ export const entries: readonly Entry[] = [
   mailboxThroughputQueued,
   mailboxThroughputStored,
   mailboxThroughputAcked,
+  mailboxThroughputStoredCurve,
   mailboxMemorySlowConsumer,
   mailboxThroughputDurable,
   mailboxMemorySlowConsumerDurable,
@@ -39,6 +41,7 @@ export const entries: readonly Entry[] = [
   twopcLatency,
   rrFloorRtt,
   rrRtt,
+  rrRttCurve,
   rrThroughputC64,
   pipelineMemorySlowStage,
   mailboxScaleChannels,

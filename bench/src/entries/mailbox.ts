@@ -1,4 +1,4 @@
-import type { Until } from "@zmbox/mailbox";
+import { generateKeyPair, type Until } from "@zmbox/mailbox";
 import { measureRss, type Entry, type RunContext } from "../harness.js";
 import type { MailboxConsumerRole } from "../roles/mailbox-consumer.js";
 import type { MailboxProducerRole } from "../roles/mailbox-producer.js";
@@ -7,14 +7,19 @@ const SIZE = 100;
 const CAPACITY = 1000;
 
 /** Producer and consumer in separate processes; msg/s measured at the consumer, first to last message. */
-async function throughput(ctx: RunContext, until: Until, options: { dataDir?: string; ack?: "auto" | "manual" } = {}) {
+async function throughput(ctx: RunContext, until: Until, options: { dataDir?: string; ack?: "auto" | "manual"; curve?: boolean } = {}) {
   const { dataDir, ack = "auto" } = options;
   const count = ctx.quick ? 100_000 : dataDir === undefined ? 1_000_000 : 500_000;
+  // With `curve`: both runtimes have key pairs, the owner admits only the producer's key.
+  const keys = options.curve === true ? { owner: generateKeyPair(), producer: generateKeyPair() } : undefined;
   const consumer = await ctx.fork<MailboxConsumerRole>("mailbox-consumer", {
     capacity: CAPACITY, count, pauseMs: 0, ack, ...(dataDir === undefined ? {} : { dataDir }),
+    ...(keys === undefined ? {} : { curve: { ...keys.owner, allow: [keys.producer.publicKey] } }),
   });
+  const endpoint = consumer.info.address.slice(consumer.info.address.indexOf("@") + 1);
   const producer = await ctx.fork<MailboxProducerRole>("mailbox-producer", {
     address: consumer.info.address, count, size: SIZE, until, window: 512,
+    ...(keys === undefined ? {} : { curve: { ...keys.producer, peers: { [endpoint]: keys.owner.publicKey } } }),
   });
   producer.start(null);
   const r = await consumer.result();
@@ -49,6 +54,19 @@ export const mailboxThroughputStored: Entry = {
   better: "higher",
   baseline: "zeromq.push-pull",
   run: (ctx) => throughput(ctx, "stored"),
+};
+
+/**
+ * `mailbox.throughput.stored.curve`: `mailbox.throughput.stored` with CURVE on (every frame
+ * encrypted and authenticated, the owner admitting only the producer's key). Compared with
+ * `mailbox.throughput.stored`: the ratio is what security costs in throughput. No goal.
+ */
+export const mailboxThroughputStoredCurve: Entry = {
+  name: "mailbox.throughput.stored.curve",
+  unit: "msg/s",
+  better: "higher",
+  baseline: "mailbox.throughput.stored",
+  run: (ctx) => throughput(ctx, "stored", { curve: true }),
 };
 
 /**

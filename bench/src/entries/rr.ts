@@ -1,4 +1,6 @@
+import { generateKeyPair } from "@zmbox/mailbox";
 import type { Entry, RunContext } from "../harness.js";
+import { freePort } from "../service.js";
 import type { RrClientRole } from "../roles/rr-client.js";
 import type { RrEchoServerRole } from "../roles/rr-echo-server.js";
 import type { RrFloorClientRole } from "../roles/rr-floor-client.js";
@@ -11,9 +13,26 @@ const SIZE = 100;
  * Forks a `serve()` echo and a client in separate processes; returns the client's result and
  * what the timed requests cost each process in CPU.
  */
-async function run(ctx: RunContext, count: number, warmup: number, inFlight: number) {
-  const server = await ctx.fork<RrEchoServerRole>("rr-echo-server", { concurrency: 64 });
-  const client = await ctx.fork<RrClientRole>("rr-client", { address: server.info.address, count, warmup, size: SIZE, inFlight });
+async function run(ctx: RunContext, count: number, warmup: number, inFlight: number, curve = false) {
+  let server, client;
+  if (curve) {
+    // Both runtimes with key pairs, each admitting only the other's key. The server sends the
+    // replies, so it must know the client's key by the client's endpoint, chosen here.
+    const keys = { server: generateKeyPair(), client: generateKeyPair() };
+    const clientEndpoint = `tcp://127.0.0.1:${await freePort()}`;
+    server = await ctx.fork<RrEchoServerRole>("rr-echo-server", {
+      concurrency: 64,
+      curve: { ...keys.server, allow: [keys.client.publicKey], peers: { [clientEndpoint]: keys.client.publicKey } },
+    });
+    const serverEndpoint = server.info.address.slice(server.info.address.indexOf("@") + 1);
+    client = await ctx.fork<RrClientRole>("rr-client", {
+      address: server.info.address, count, warmup, size: SIZE, inFlight, endpoint: clientEndpoint,
+      curve: { ...keys.client, allow: [keys.server.publicKey], peers: { [serverEndpoint]: keys.server.publicKey } },
+    });
+  } else {
+    server = await ctx.fork<RrEchoServerRole>("rr-echo-server", { concurrency: 64 });
+    client = await ctx.fork<RrClientRole>("rr-client", { address: server.info.address, count, warmup, size: SIZE, inFlight });
+  }
   const before = await server.usage();
   client.start(null);
   const c = await client.result();
@@ -40,6 +59,22 @@ export const rrRtt: Entry = {
   async run(ctx) {
     const count = ctx.quick ? 3_000 : 30_000;
     const c = await run(ctx, count, count / 10, 1);
+    return { value: round(c.p50Us), p99: round(c.p99Us), p999: round(c.p999Us), extra: { meanUs: round(c.meanUs), requests: count, ...c.cpu } };
+  },
+};
+
+/**
+ * `rr.rtt.curve`: `rr.rtt` with CURVE on, each runtime admitting only the other's key.
+ * Compared with `rr.rtt`: the ratio is what security costs a round trip. No goal.
+ */
+export const rrRttCurve: Entry = {
+  name: "rr.rtt.curve",
+  unit: "us",
+  better: "lower",
+  baseline: "rr.rtt",
+  async run(ctx) {
+    const count = ctx.quick ? 3_000 : 30_000;
+    const c = await run(ctx, count, count / 10, 1, true);
     return { value: round(c.p50Us), p99: round(c.p99Us), p999: round(c.p999Us), extra: { meanUs: round(c.meanUs), requests: count, ...c.cpu } };
   },
 };

@@ -4,12 +4,12 @@
  * `pauseMs`) that also samples the mailbox depth, for the memory entry. With `ack: "manual"`
  * each message is taken as a delivery and acked at once.
  */
-import { Runtime } from "@zmbox/mailbox";
+import { Runtime, type CurveOptions } from "@zmbox/mailbox";
 import { runRole } from "../harness.js";
 
 export interface MailboxConsumerRole {
   /** Receives `count` messages (or until stopped, when `count` is 0). */
-  args: { capacity: number; count: number; pauseMs: number; ack: "auto" | "manual"; dataDir?: string };
+  args: { capacity: number; count: number; pauseMs: number; ack: "auto" | "manual"; dataDir?: string; curve?: CurveOptions };
   ready: { address: string };
   start: never;
   result: {
@@ -24,8 +24,8 @@ export interface MailboxConsumerRole {
 }
 
 runRole<MailboxConsumerRole>(async (ctx) => {
-  const { capacity, count, pauseMs, ack, dataDir } = ctx.args;
-  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0", ...(dataDir === undefined ? {} : { dataDir }) });
+  const { capacity, count, pauseMs, ack, dataDir, curve } = ctx.args;
+  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0", ...(dataDir === undefined ? {} : { dataDir }), ...(curve === undefined ? {} : { curve }) });
   const mb = rt.mailbox("bench", { capacity, durable: dataDir !== undefined });
   ctx.ready({ address: mb.address });
   let received = 0;

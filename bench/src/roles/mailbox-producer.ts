@@ -4,19 +4,19 @@
  * `window`-th one awaited: acks are cumulative, so the others are stored by then too).
  * With `count` 0 it sends until stopped (the stop ends the loop; what is in flight settles at close).
  */
-import { Runtime, type Until } from "@zmbox/mailbox";
+import { Runtime, type CurveOptions, type Until } from "@zmbox/mailbox";
 import { runRole } from "../harness.js";
 
 export interface MailboxProducerRole {
-  args: { address: string; count: number; size: number; until: Until; window: number };
+  args: { address: string; count: number; size: number; until: Until; window: number; curve?: CurveOptions };
   ready: null;
   start: null;
   result: { sent: number; retransmitted: number };
 }
 
 runRole<MailboxProducerRole>(async (ctx) => {
-  const { address, count, size, until, window } = ctx.args;
-  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
+  const { address, count, size, until, window, curve } = ctx.args;
+  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0", ...(curve === undefined ? {} : { curve }) });
   ctx.ready(null);
   await ctx.started;
   const payload = Buffer.alloc(size, 0x61);

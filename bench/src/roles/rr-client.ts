@@ -4,12 +4,13 @@
  * otherwise it keeps `inFlight` requests outstanding and times the whole run, first request to
  * last reply.
  */
-import { Runtime } from "@zmbox/mailbox";
+import { Runtime, type CurveOptions } from "@zmbox/mailbox";
 import { Client } from "@zmbox/twopc";
 import { cpuUs, inLanes, runRole, timeEach, type Timed } from "../harness.js";
 
 export interface RrClientRole {
-  args: { address: string; count: number; warmup: number; size: number; inFlight: number };
+  /** With `curve`, `endpoint` is the client's own (the server was given its key for it). */
+  args: { address: string; count: number; warmup: number; size: number; inFlight: number; endpoint?: string; curve?: CurveOptions };
   ready: null;
   start: null;
   /** Over the timed requests; the round trips are NaN with more than one in flight. */
@@ -17,8 +18,8 @@ export interface RrClientRole {
 }
 
 runRole<RrClientRole>(async (ctx) => {
-  const { address, count, warmup, size, inFlight } = ctx.args;
-  const rt = await Runtime.start({ endpoint: "tcp://127.0.0.1:0" });
+  const { address, count, warmup, size, inFlight, endpoint = "tcp://127.0.0.1:0", curve } = ctx.args;
+  const rt = await Runtime.start({ endpoint, ...(curve === undefined ? {} : { curve }) });
   const client = new Client(rt, { capacity: Math.max(1000, inFlight * 2) });
   try {
     const body = Buffer.alloc(size, 0x61);
