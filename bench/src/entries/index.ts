@@ -15,7 +15,7 @@ import {
   mailboxThroughputStoredCurve,
 } from "./mailbox.js";
 import { zeromqDealerRouterC64, zeromqDealerRouterRtt } from "./zeromq-dealer-router.js";
-import { twopcLatency, twopcThroughput } from "./twopc.js";
+import { twopcFloorLatency, twopcLatency, twopcThroughput } from "./twopc.js";
 import { zeromqPushPull } from "./zeromq-push-pull.js";
 import { rrFloorRtt, rrRtt, rrRttCurve, rrThroughputC64 } from "./rr.js";
 import { pipelineMemorySlowStage } from "./pipeline.js";
@@ -39,6 +39,7 @@ export const entries: readonly Entry[] = [
   mailboxMemorySlowConsumerDurable,
   twopcThroughput,
   twopcLatency,
+  twopcFloorLatency,
   rrFloorRtt,
   rrRtt,
   rrRttCurve,

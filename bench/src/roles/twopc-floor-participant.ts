@@ -1,0 +1,48 @@
+/**
+ * Participant of `twopc.floor.latency`: 2PC reduced to what any participant must do, over a raw
+ * Router. On a VOTE-REQ it forces a READY record and votes commit on the same connection; on a
+ * GLOBAL-COMMIT it writes a COMMIT record, unforced. No mailbox, acks, timers or recovery.
+ */
+import * as zmq from "zeromq";
+import { runRole } from "../harness.js";
+import { decode, encode } from "./floor-wire.js";
+import { FloorLog } from "./twopc-floor-log.js";
+
+export interface TwopcFloorParticipantRole {
+  args: { logDir: string };
+  ready: { endpoint: string };
+  start: never;
+  /** Transactions voted on and committed. */
+  result: { voted: number; committed: number };
+}
+
+const READY = 1;
+const COMMIT = 2;
+
+runRole<TwopcFloorParticipantRole>(async (ctx) => {
+  const log = new FloorLog(ctx.args.logDir);
+  const router = new zmq.Router({ linger: 0 });
+  let voted = 0;
+  let committed = 0;
+  try {
+    await router.bind("tcp://127.0.0.1:0");
+    void ctx.stopped.then(() => router.close());
+    ctx.ready({ endpoint: router.lastEndpoint ?? "" });
+    for await (const [peer, ...parts] of router) {
+      const [kind, txId] = decode(parts) as [string, number];
+      if (kind === "vote-req") {
+        log.append(READY, txId, true);
+        voted++;
+        await router.send([peer!, ...encode(["vote-commit", txId])]);
+      } else if (kind === "global-commit") {
+        log.append(COMMIT, txId, false);
+        committed++;
+      }
+    }
+  } catch (error) {
+    if (!router.closed) throw error;
+  } finally {
+    log.close();
+  }
+  return { voted, committed };
+});
