@@ -13,11 +13,13 @@ async function run(ctx: RunContext, count: number, warmup: number, inFlight: num
   const coordinator = await ctx.fork<TwopcCoordinatorRole>("twopc-coordinator", {
     logDir: await ctx.tempDir(), participants, count, inFlight, warmup,
   });
+  const before = await Promise.all(nodes.map((p) => p.usage()));
   coordinator.start(null);
   const r = await coordinator.result();
+  const after = await Promise.all(nodes.map((p) => p.usage()));
   const w = await Promise.all(nodes.map((p) => p.stop()));
   if (r.aborted > 0) throw new Error(`${r.aborted} transactions aborted; every participant votes commit`);
-  return { r, workerSyncs: w.map((x) => x.syncs) };
+  return { r, workerSyncs: w.map((x) => x.syncs), cpu: cpuPerTx(r.cpuUs, after.map((a, i) => a.cpuUs - before[i]!.cpuUs), r.committed) };
 }
 
 /**
@@ -61,8 +63,8 @@ export const twopcLatency: Entry = {
   },
   async run(ctx) {
     const count = ctx.quick ? 200 : 2000;
-    const { r } = await run(ctx, count, count / 10, 1);
-    return { value: round(r.p50Ms), p99: round(r.p99Ms), p999: round(r.p999Ms), extra: { transactions: r.committed } };
+    const { r, cpu } = await run(ctx, count, count / 10, 1);
+    return { value: round(r.p50Ms), p99: round(r.p99Ms), p999: round(r.p999Ms), extra: { transactions: r.committed, ...cpu } };
   },
 };
 
@@ -87,13 +89,26 @@ export const twopcFloorLatency: Entry = {
     const coordinator = await ctx.fork<TwopcFloorCoordinatorRole>("twopc-floor-coordinator", {
       logDir: await ctx.tempDir(), endpoints: nodes.map((n) => n.info.endpoint), count, warmup: count / 10,
     });
+    const before = await Promise.all(nodes.map((n) => n.usage()));
     coordinator.start(null);
     const r = await coordinator.result();
+    const after = await Promise.all(nodes.map((n) => n.usage()));
     const done = await Promise.all(nodes.map((n) => n.stop()));
     const expected = count + count / 10;
     if (done.some((d) => d.voted !== expected)) throw new Error(`expected ${expected} votes from each participant, got ${done.map((d) => d.voted).join(", ")}`);
-    return { value: round(r.p50Us / 1000), p99: round(r.p99Us / 1000), p999: round(r.p999Us / 1000), extra: { transactions: count } };
+    const cpu = cpuPerTx(r.cpuUs, after.map((a, i) => a.cpuUs - before[i]!.cpuUs), count);
+    return { value: round(r.p50Us / 1000), p99: round(r.p99Us / 1000), p999: round(r.p999Us / 1000), extra: { transactions: count, ...cpu } };
   },
 };
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
+
+/**
+ * Microseconds of CPU (user + system, every thread) a timed transaction cost the coordinator's
+ * process and, summed, the participants' processes: on two cores their sum bounds how fast
+ * transactions can follow each other.
+ */
+function cpuPerTx(coordinatorUs: number, participantUs: number[], transactions: number) {
+  const per = (us: number): number => Math.round(us / transactions);
+  return { coordinatorCpuUs: per(coordinatorUs), participantsCpuUs: per(participantUs.reduce((a, b) => a + b, 0)) };
+}

@@ -5,13 +5,14 @@
  */
 import { Runtime } from "@zmbox/mailbox";
 import { Coordinator } from "@zmbox/twopc";
-import { inLanes, percentiles, runRole } from "../harness.js";
+import { cpuUs, inLanes, percentiles, runRole } from "../harness.js";
 
 export interface TwopcCoordinatorRole {
   args: { logDir: string; participants: string[]; count: number; inFlight: number; warmup: number };
   ready: null;
   start: null;
-  result: { committed: number; aborted: number; elapsedMs: number; p50Ms: number; p99Ms: number; p999Ms: number; syncs: number; appends: number };
+  /** `cpuUs`: this process's CPU time (every thread) over the timed transactions. */
+  result: { committed: number; aborted: number; elapsedMs: number; p50Ms: number; p99Ms: number; p999Ms: number; cpuUs: number; syncs: number; appends: number };
 }
 
 runRole<TwopcCoordinatorRole>(async (ctx) => {
@@ -34,15 +35,17 @@ runRole<TwopcCoordinatorRole>(async (ctx) => {
   // The warm-up runs at the measured concurrency, so that the code paths timed are compiled.
   await inLanes(warmup, inFlight, () => coordinator.transact({ participants }));
   const before = coordinator.stats();
+  const cpu0 = cpuUs();
   const started = performance.now();
   await inLanes(count, inFlight, timed);
   const elapsedMs = performance.now() - started;
+  const cpu = cpuUs() - cpu0;
   const after = coordinator.stats();
   const [p50Ms = NaN, p99Ms = NaN, p999Ms = NaN] = percentiles(latencies, [50, 99, 99.9]);
   await coordinator.close();
   await rt.close();
   return {
-    committed, aborted, elapsedMs, p50Ms, p99Ms, p999Ms,
+    committed, aborted, elapsedMs, p50Ms, p99Ms, p999Ms, cpuUs: cpu,
     syncs: after.log.syncs - before.log.syncs, appends: after.log.appends - before.log.appends,
   };
 });
