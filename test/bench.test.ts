@@ -50,12 +50,12 @@ t.test("bench rejects a --rounds that is not a whole number from 1 up, with exit
   t.match(failed?.stderr, /Expected `--rounds` to be an integer from 1 up, got `0`/);
 });
 
-t.test("the request-response and 2PC entries run end to end in their processes (--quick)", async (t) => {
+t.test("the request-response and 2PC entries, and their floors, run end to end in their processes (--quick)", async (t) => {
   // Their roles warm up, time and check themselves (every request handled once, no retries; no
   // transaction aborted): a broken role comes back as an entry with an `error`.
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    ["bench/dist/bench.js", "--json", "--quick", "--rounds", "1", "--only", "rr,twopc.throughput,twopc.latency"],
+    ["bench/dist/bench.js", "--json", "--quick", "--rounds", "1", "--only", "rr,twopc.throughput,twopc.latency,twopc.floor"],
     { cwd: root, timeout: 120_000 },
   );
   type Spread = { median: number; min: number; max: number };
@@ -64,12 +64,21 @@ t.test("the request-response and 2PC entries run end to end in their processes (
   };
   t.same(
     results.map((r) => r.name).sort(),
-    ["fs.fdatasync", "rr.floor.rtt", "rr.rtt", "rr.throughput.c64", "twopc.latency", "twopc.throughput", "zeromq.dealer-router.c64", "zeromq.dealer-router.rtt"],
+    [
+      "fs.fdatasync", "rr.floor.rtt", "rr.rtt", "rr.rtt.curve", "rr.throughput.c64", "twopc.floor.latency", "twopc.latency", "twopc.throughput",
+      "zeromq.dealer-router.c64", "zeromq.dealer-router.rtt",
+    ],
   );
   for (const r of results) {
     t.equal(r.error, undefined, `${r.name} ran`);
     t.ok(typeof r.value === "number" && r.value > 0, `${r.name} measured a positive value`);
-    if (r.name.startsWith("rr.") || r.name.startsWith("twopc.")) t.ok(typeof r.ratio === "number" && r.ratio > 0, `${r.name} has its ratio`);
+    if (r.name === "twopc.floor.latency") t.equal(r.ratio, null, "the 2PC floor has no baseline");
+    else if (r.name.startsWith("rr.") || r.name.startsWith("twopc.")) t.ok(typeof r.ratio === "number" && r.ratio > 0, `${r.name} has its ratio`);
+    if (r.name === "twopc.latency" || r.name === "twopc.floor.latency") {
+      // What a timed transaction cost the coordinator's process, and the participants' together.
+      t.ok(Number(r.extra?.["coordinatorCpuUs"]) > 0, `${r.name}: the coordinator's CPU a transaction`);
+      t.ok(Number(r.extra?.["participantsCpuUs"]) > 0, `${r.name}: the participants' CPU a transaction`);
+    }
     if (r.unit === "us" || r.unit === "ms") {
       // A latency entry: its value is the p50, and the p99 and p99.9 come with it.
       t.ok(r.p99 !== undefined && r.p99.median >= r.value, `${r.name}: p99 ${r.p99?.median} >= p50 ${r.value}`);
@@ -105,11 +114,25 @@ t.test("the durable mailbox entries run end to end, and the slow consumer's dept
   t.ok((slow.extra?.log?.peakBytes ?? Infinity) < 16 * 1024 * 1024, `the log stayed small (${slow.extra?.log?.peakBytes} bytes)`);
 });
 
+t.test("the CURVE mailbox entry runs end to end beside the plaintext one it is compared with (--quick)", async (t) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["bench/dist/bench.js", "--json", "--quick", "--rounds", "1", "--only", "mailbox.throughput.stored.curve"],
+    { cwd: root, timeout: 120_000 },
+  );
+  const { results } = JSON.parse(stdout) as { results: { name: string; value: number; ratio: unknown; baseline: unknown; error?: string }[] };
+  t.same(results.map((r) => r.name), ["zeromq.push-pull", "mailbox.throughput.stored", "mailbox.throughput.stored.curve"]);
+  const curve = results[2]!;
+  t.equal(curve.error, undefined, "the CURVE entry ran");
+  t.equal(curve.baseline, "mailbox.throughput.stored");
+  t.ok(curve.value > 0 && typeof curve.ratio === "number" && curve.ratio > 0, `a rate, and its ratio to the plaintext one (${String(curve.ratio)})`);
+});
+
 t.test("the mailbox entries are listed, and the acked one runs after the stored one it is compared with", async (t) => {
   const { entries: listed } = await import("../bench/dist/entries/index.js");
   t.same(
     listed.map((e) => e.name).filter((n) => n.startsWith("mailbox.")),
-    ["mailbox.throughput.queued", "mailbox.throughput.stored", "mailbox.throughput.acked", "mailbox.memory.slow-consumer", "mailbox.throughput.durable", "mailbox.memory.slow-consumer.durable", "mailbox.scale.channels",
+    ["mailbox.throughput.queued", "mailbox.throughput.stored", "mailbox.throughput.acked", "mailbox.throughput.stored.curve", "mailbox.memory.slow-consumer", "mailbox.throughput.durable", "mailbox.memory.slow-consumer.durable", "mailbox.scale.channels",
       "mailbox.fair.p99.senders.10", "mailbox.fair.p99.senders.100", "mailbox.fair.p99.senders.1000", "mailbox.fair.good.alone", "mailbox.fair.good.crowded"],
   );
   t.same(plan(listed, ["mailbox.throughput.acked"]).map((e) => e.name), ["zeromq.push-pull", "mailbox.throughput.stored", "mailbox.throughput.acked"]);
