@@ -1,4 +1,4 @@
-import { generateKeyPair, type Until } from "@zmbox/mailbox";
+import { generateKeyPair, parseAddress, type Until } from "@zmbox/mailbox";
 import { measureRss, type Entry, type RunContext } from "../harness.js";
 import type { MailboxConsumerRole } from "../roles/mailbox-consumer.js";
 import type { MailboxProducerRole } from "../roles/mailbox-producer.js";
@@ -16,7 +16,7 @@ async function throughput(ctx: RunContext, until: Until, options: { dataDir?: st
     capacity: CAPACITY, count, pauseMs: 0, ack, ...(dataDir === undefined ? {} : { dataDir }),
     ...(keys === undefined ? {} : { curve: { ...keys.owner, allow: [keys.producer.publicKey] } }),
   });
-  const endpoint = consumer.info.address.slice(consumer.info.address.indexOf("@") + 1);
+  const { endpoint } = parseAddress(consumer.info.address);
   const producer = await ctx.fork<MailboxProducerRole>("mailbox-producer", {
     address: consumer.info.address, count, size: SIZE, until, window: 512,
     ...(keys === undefined ? {} : { curve: { ...keys.producer, peers: { [endpoint]: keys.owner.publicKey } } }),

@@ -1,4 +1,4 @@
-import { generateKeyPair } from "@zmbox/mailbox";
+import { generateKeyPair, parseAddress } from "@zmbox/mailbox";
 import type { Entry, RunContext } from "../harness.js";
 import { freePort } from "../service.js";
 import type { RrClientRole } from "../roles/rr-client.js";
@@ -14,25 +14,21 @@ const SIZE = 100;
  * what the timed requests cost each process in CPU.
  */
 async function run(ctx: RunContext, count: number, warmup: number, inFlight: number, curve = false) {
-  let server, client;
-  if (curve) {
-    // Both runtimes with key pairs, each admitting only the other's key. The server sends the
-    // replies, so it must know the client's key by the client's endpoint, chosen here.
-    const keys = { server: generateKeyPair(), client: generateKeyPair() };
-    const clientEndpoint = `tcp://127.0.0.1:${await freePort()}`;
-    server = await ctx.fork<RrEchoServerRole>("rr-echo-server", {
-      concurrency: 64,
-      curve: { ...keys.server, allow: [keys.client.publicKey], peers: { [clientEndpoint]: keys.client.publicKey } },
-    });
-    const serverEndpoint = server.info.address.slice(server.info.address.indexOf("@") + 1);
-    client = await ctx.fork<RrClientRole>("rr-client", {
-      address: server.info.address, count, warmup, size: SIZE, inFlight, endpoint: clientEndpoint,
-      curve: { ...keys.client, allow: [keys.server.publicKey], peers: { [serverEndpoint]: keys.server.publicKey } },
-    });
-  } else {
-    server = await ctx.fork<RrEchoServerRole>("rr-echo-server", { concurrency: 64 });
-    client = await ctx.fork<RrClientRole>("rr-client", { address: server.info.address, count, warmup, size: SIZE, inFlight });
-  }
+  // With `curve`: both runtimes have key pairs, each admitting only the other's key. The server
+  // sends the replies, so it must know the client's key by the client's endpoint, chosen here.
+  const keys = curve ? { server: generateKeyPair(), client: generateKeyPair() } : undefined;
+  const clientEndpoint = keys === undefined ? undefined : `tcp://127.0.0.1:${await freePort()}`;
+  const server = await ctx.fork<RrEchoServerRole>("rr-echo-server", {
+    concurrency: 64,
+    ...(keys === undefined ? {} : { curve: { ...keys.server, allow: [keys.client.publicKey], peers: { [clientEndpoint!]: keys.client.publicKey } } }),
+  });
+  const client = await ctx.fork<RrClientRole>("rr-client", {
+    address: server.info.address, count, warmup, size: SIZE, inFlight,
+    ...(keys === undefined ? {} : {
+      endpoint: clientEndpoint!,
+      curve: { ...keys.client, allow: [keys.server.publicKey], peers: { [parseAddress(server.info.address).endpoint]: keys.server.publicKey } },
+    }),
+  });
   const before = await server.usage();
   client.start(null);
   const c = await client.result();

@@ -1,4 +1,4 @@
-import type { Entry, RunContext } from "../harness.js";
+import type { Entry, RoleProcess, RoleSpec, RunContext } from "../harness.js";
 import type { TwopcCoordinatorRole } from "../roles/twopc-coordinator.js";
 import type { TwopcFloorCoordinatorRole } from "../roles/twopc-floor-coordinator.js";
 import type { TwopcFloorParticipantRole } from "../roles/twopc-floor-participant.js";
@@ -13,13 +13,9 @@ async function run(ctx: RunContext, count: number, warmup: number, inFlight: num
   const coordinator = await ctx.fork<TwopcCoordinatorRole>("twopc-coordinator", {
     logDir: await ctx.tempDir(), participants, count, inFlight, warmup,
   });
-  const before = await Promise.all(nodes.map((p) => p.usage()));
-  coordinator.start(null);
-  const r = await coordinator.result();
-  const after = await Promise.all(nodes.map((p) => p.usage()));
-  const w = await Promise.all(nodes.map((p) => p.stop()));
+  const { r, done, participantsUs } = await startAndStop(coordinator, nodes);
   if (r.aborted > 0) throw new Error(`${r.aborted} transactions aborted; every participant votes commit`);
-  return { r, workerSyncs: w.map((x) => x.syncs), cpu: cpuPerTx(r.cpuUs, after.map((a, i) => a.cpuUs - before[i]!.cpuUs), r.committed) };
+  return { r, workerSyncs: done.map((x) => x.syncs), cpu: cpuPerTx(r.cpuUs, participantsUs, r.committed) };
 }
 
 /**
@@ -89,14 +85,10 @@ export const twopcFloorLatency: Entry = {
     const coordinator = await ctx.fork<TwopcFloorCoordinatorRole>("twopc-floor-coordinator", {
       logDir: await ctx.tempDir(), endpoints: nodes.map((n) => n.info.endpoint), count, warmup: count / 10,
     });
-    const before = await Promise.all(nodes.map((n) => n.usage()));
-    coordinator.start(null);
-    const r = await coordinator.result();
-    const after = await Promise.all(nodes.map((n) => n.usage()));
-    const done = await Promise.all(nodes.map((n) => n.stop()));
+    const { r, done, participantsUs } = await startAndStop(coordinator, nodes);
     const expected = count + count / 10;
     if (done.some((d) => d.voted !== expected)) throw new Error(`expected ${expected} votes from each participant, got ${done.map((d) => d.voted).join(", ")}`);
-    const cpu = cpuPerTx(r.cpuUs, after.map((a, i) => a.cpuUs - before[i]!.cpuUs), count);
+    const cpu = cpuPerTx(r.cpuUs, participantsUs, count);
     return { value: round(r.p50Us / 1000), p99: round(r.p99Us / 1000), p999: round(r.p999Us / 1000), extra: { transactions: count, ...cpu } };
   },
 };
@@ -104,11 +96,24 @@ export const twopcFloorLatency: Entry = {
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 
 /**
+ * Starts the coordinator's timed run, waits for its result, then stops the participants;
+ * returns both results and the CPU time the participants spent meanwhile, together.
+ */
+async function startAndStop<C extends RoleSpec & { start: null }, P extends RoleSpec>(coordinator: RoleProcess<C>, nodes: RoleProcess<P>[]) {
+  const before = await Promise.all(nodes.map((n) => n.usage()));
+  coordinator.start(null);
+  const r = await coordinator.result();
+  const after = await Promise.all(nodes.map((n) => n.usage()));
+  const done = await Promise.all(nodes.map((n) => n.stop()));
+  return { r, done, participantsUs: after.reduce((sum, a, i) => sum + a.cpuUs - before[i]!.cpuUs, 0) };
+}
+
+/**
  * Microseconds of CPU (user + system, every thread) a timed transaction cost the coordinator's
  * process and, summed, the participants' processes: on two cores their sum bounds how fast
  * transactions can follow each other.
  */
-function cpuPerTx(coordinatorUs: number, participantUs: number[], transactions: number) {
+function cpuPerTx(coordinatorUs: number, participantsUs: number, transactions: number) {
   const per = (us: number): number => Math.round(us / transactions);
-  return { coordinatorCpuUs: per(coordinatorUs), participantsCpuUs: per(participantUs.reduce((a, b) => a + b, 0)) };
+  return { coordinatorCpuUs: per(coordinatorUs), participantsCpuUs: per(participantsUs) };
 }
