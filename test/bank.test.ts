@@ -151,7 +151,9 @@ t.test("bank commands - shards and a coordinator serve transfers, refuse bad one
   const transfers = `transfers@${c}`;
   const ok = await client.request<{ committed: boolean; reason: string }>({ type: "transfer", from: "A:0", to: "B:1", amount: 20 }, transfers);
   t.match(ok, { committed: true, reason: "all-voted-commit" });
-  const poor = await client.request<{ committed: boolean; reason: string; by: string }>({ type: "transfer", from: "A:1", to: "B:1", amount: 51 }, transfers);
+  // To B:2, not B:1: an outcome is final before the shards apply it, so B:1 may still be locked
+  // by the transfer above, and B could vote abort (account busy) before A's vote arrives.
+  const poor = await client.request<{ committed: boolean; reason: string; by: string }>({ type: "transfer", from: "A:1", to: "B:2", amount: 51 }, transfers);
   t.match(poor, { committed: false, reason: "voted-abort", by: `shard-A@${a}` }, "insufficient funds: shard A voted abort");
   await t.rejects(client.request({ type: "transfer", from: "Z:0", to: "B:1", amount: 1 }, transfers), RemoteError);
   await t.rejects(client.request({ type: "transfer", from: "A:0", to: "B:1", amount: -5 }, transfers), { code: "EBADTRANSFER", message: /Expected `amount` to be an integer from 1 and up, got `-5`/ });
