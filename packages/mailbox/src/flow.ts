@@ -78,6 +78,7 @@ export class InChannel {
   /** What the last ack said. */
   ackedStored: number;
   ackedTaken: number;
+  ackedLimit: number;
 
   /** Whether the pending ack must go out now, or may wait to be gathered with later ones. */
   get ackIsUrgent(): boolean {
@@ -89,8 +90,8 @@ export class InChannel {
       (this.eagerUntil > this.ackedTaken && this.taken > this.ackedTaken) ||
       // Many unacknowledged: the sender's outbox fills.
       this.reportable - this.ackedStored >= 32 ||
-      // Little credit left: the sender may be about to wait for more.
-      this.limit - this.stored < 8
+      // The sender knows of little credit left and there is more: it may be waiting for it.
+      (this.ackedLimit - this.stored < 8 && this.limit > this.ackedLimit)
     );
   }
 
@@ -104,7 +105,7 @@ export class InChannel {
     now: number,
     window: number,
   ) {
-    this.stored = this.taken = this.limit = this.ackedStored = this.ackedTaken = this.opened = base - 1;
+    this.stored = this.taken = this.limit = this.ackedStored = this.ackedTaken = this.ackedLimit = this.opened = base - 1;
     this.window = window;
     this.lastHeard = this.lastUsed = now;
   }

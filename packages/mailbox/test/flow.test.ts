@@ -128,3 +128,33 @@ t.test("credit - bookkeeping holds under random operations: reserved is the sum 
   }
   t.pass("20,000 random steps kept every invariant");
 });
+
+/** What the owner's ack scheduler records when an ack goes out (acks.ts). */
+function ackSent(ch: InChannel): void {
+  ch.ackedStored = ch.reportable;
+  ch.ackedTaken = ch.taken;
+  ch.ackedLimit = ch.limit;
+  ch.urgent = ch.resend = false;
+}
+
+t.test("acks - credit a sender may be waiting for goes at once; credit it does not need yet may wait", async (t) => {
+  const a = new CreditAllocator(128);
+  const ch = open(a, "low", 16);
+  a.grant(free(a), () => {});
+  ackSent(ch);
+  const known = ch.limit;
+  t.ok(known - ch.stored >= 8, `the sender knows of ${known - ch.stored} credit`);
+  store(a, ch, 4);
+  t.notOk(ch.ackIsUrgent, "four messages stored, credit in hand: the ack may wait");
+  store(a, ch, known - ch.stored - 2);
+  t.notOk(ch.ackIsUrgent, "little credit left but none to give: nothing to hurry for");
+  // Taken messages free slots; the grant raises the limit far above what is stored. The ack must
+  // go now: judged by the limit the owner holds (plenty), it would wait while the sender, which
+  // knows only the old limit, stands still (the stall a broken connection then made endless).
+  ch.taken = ch.stored;
+  a.grant(free(a, 0), () => {});
+  t.ok(ch.limit - ch.stored >= 8, "the owner has granted more credit");
+  t.ok(ch.ackIsUrgent, "the sender knows of less than 8 credit and there is more: the ack goes at once");
+  ackSent(ch);
+  t.notOk(ch.ackIsUrgent, "once it is sent, nothing is due");
+});
