@@ -6,6 +6,7 @@
  *     | fork(NAME.js, [argsJSON])     |
  *     |<------------- ready {info} ---|  set up: bound, connected, ...
  *     |--- start {params} ----------->|  optional: roles that wait for a go
+ *     |<------------------- timed ----|  optional: warmed up, the timed part begins
  *     |--- usage -------------------->|  any time: answered by the role runtime
  *     |<------ usage {rss, cpuUs} ----|
  *     |--- stop --------------------->|  optional: ends roles that run until told
@@ -33,6 +34,7 @@ export type ToChild =
 /** Child to parent. */
 export type FromChild =
   | { readonly type: "ready"; readonly info: unknown }
+  | { readonly type: "timed" }
   | { readonly type: "result"; readonly result: unknown }
   | { readonly type: "error"; readonly message: string; readonly stack: string | undefined }
   | ({ readonly type: "usage" } & Usage);

@@ -21,6 +21,8 @@ export interface RoleProcess<R extends RoleSpec> {
   readonly info: R["ready"];
   /** Lets the role begin its measured work (resolves its `started` promise). */
   start(params: R["start"]): void;
+  /** Resolves when the role says its warm-up is over (`ctx.timed()`); rejects as `result` does. */
+  timed(): Promise<void>;
   /** The role's result; rejects with its error, or if it exits without one. */
   result(): Promise<R["result"]>;
   /** Asks the role to stop (aborts its `signal`), then waits for its result. */
@@ -68,6 +70,7 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
   readonly closed: Promise<void>;
   readonly #result = pending<R["result"]>();
   readonly #usage: Pending<Usage>[] = [];
+  readonly #timed = pending<void>();
   readonly #child: ChildProcess;
 
   constructor(readonly name: string, args: unknown) {
@@ -85,6 +88,9 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
       switch (msg.type) {
         case "ready":
           this.ready.resolve(msg.info as R["ready"]);
+          break;
+        case "timed":
+          this.#timed.resolve();
           break;
         case "result":
           this.#result.resolve(msg.result as R["result"]);
@@ -130,6 +136,10 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
     return this.#result.promise;
   }
 
+  timed(): Promise<void> {
+    return this.#timed.promise;
+  }
+
   usage(): Promise<Usage> {
     const answer = pending<Usage>();
     this.#usage.push(answer);
@@ -157,6 +167,7 @@ class Child<R extends RoleSpec> implements RoleProcess<R> {
 
   #fail(err: Error): void {
     this.ready.reject(err);
+    this.#timed.reject(err);
     this.#result.reject(err);
     for (const answer of this.#usage.splice(0)) answer.reject(err);
   }

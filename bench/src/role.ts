@@ -10,6 +10,8 @@ export interface RoleContext<R extends RoleSpec> {
   ready(info: R["ready"]): void;
   /** Resolves with the parent's `start` parameters. Roles that need no go signal ignore it. */
   readonly started: Promise<R["start"]>;
+  /** Tells the parent that the warm-up is over and the timed part begins (see `RoleProcess.timed`). */
+  timed(): void;
   /** Resolves when the parent asks this role to stop (roles that run until told await it). */
   readonly stopped: Promise<void>;
   /** Aborted when the parent asks this role to stop, for APIs that take a signal. */
@@ -68,6 +70,7 @@ export function runRole<R extends RoleSpec>(body: (ctx: RoleContext<R>) => Promi
     args,
     ready: (info) => post({ type: "ready", info }),
     started,
+    timed: () => post({ type: "timed" }),
     stopped,
     signal: stop.signal,
   };

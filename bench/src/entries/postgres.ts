@@ -7,12 +7,13 @@
 import type { Entry, RunContext } from "../harness.js";
 import type { Pg2pcCoordinatorRole } from "../roles/pg-2pc-coordinator.js";
 import { postgres } from "../services/postgres.js";
+import { latencyWarmup } from "./twopc.js";
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 
-async function run(ctx: RunContext, count: number, inFlight: number) {
+async function run(ctx: RunContext, count: number, warmup: number, inFlight: number) {
   const { ports } = ctx.service(postgres);
-  const coordinator = await ctx.fork<Pg2pcCoordinatorRole>("pg-2pc-coordinator", { ports: [...ports], count, warmup: count / 10, inFlight });
+  const coordinator = await ctx.fork<Pg2pcCoordinatorRole>("pg-2pc-coordinator", { ports: [...ports], count, warmup, inFlight });
   coordinator.start(null);
   return coordinator.result();
 }
@@ -26,7 +27,7 @@ export const postgres2pcThroughput: Entry = {
   services: [postgres],
   async run(ctx) {
     const count = ctx.quick ? 1_000 : 10_000;
-    const r = await run(ctx, count, 64);
+    const r = await run(ctx, count, count / 10, 64);
     return {
       value: Math.round(r.committed / (r.elapsedMs / 1000)),
       extra: { transactions: r.committed, seconds: Math.round(r.elapsedMs) / 1000, p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), clusters: 3, coordinatorLog: "none" },
@@ -43,7 +44,8 @@ export const postgres2pcLatency: Entry = {
   services: [postgres],
   async run(ctx) {
     const count = ctx.quick ? 200 : 2_000;
-    const r = await run(ctx, count, 1);
+    // The same warm-up as twopc.latency's.
+    const r = await run(ctx, count, latencyWarmup(ctx), 1);
     return { value: round(r.p50Ms), p99: round(r.p99Ms), p999: round(r.p999Ms), extra: { transactions: r.committed, meanMs: round(r.meanMs), clusters: 3, coordinatorLog: "none" } };
   },
 };

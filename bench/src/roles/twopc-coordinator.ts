@@ -34,6 +34,7 @@ runRole<TwopcCoordinatorRole>(async (ctx) => {
   };
   // The warm-up runs at the measured concurrency, so that the code paths timed are compiled.
   await inLanes(warmup, inFlight, () => coordinator.transact({ participants }));
+  ctx.timed();
   const before = coordinator.stats();
   const cpu0 = cpuUs();
   const started = performance.now();

@@ -48,6 +48,7 @@ runRole<TwopcFloorCoordinatorRole>(async (ctx) => {
   };
   try {
     for (let i = 0; i < warmup; i++) await transact();
+    ctx.timed();
     ctx.ready(null);
     await ctx.started;
     const times = new Float64Array(count);
