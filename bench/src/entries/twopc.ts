@@ -105,7 +105,7 @@ const round = (x: number): number => Math.round(x * 1000) / 1000;
  * Untimed transactions before the timed ones in the one-in-flight 2PC entries (`postgres.2pc.latency`
  * too). One transaction in flight runs each code path once a transaction, so V8 takes thousands
  * of them to compile it: from a cold start, 400-transaction windows went from p50 3.8 ms, p99 15.7
- * to p50 1.6-1.8, p99 4-6 only after about 4,000 (twopc.latency, 2026-12-04). A server runs warm;
+ * to p50 1.6-1.8, p99 4-9 only after about 4,000 (twopc.latency, 2026-12-04). A server runs warm;
  * 200 untimed transactions timed the compiler.
  */
 export function latencyWarmup(ctx: RunContext): number {
