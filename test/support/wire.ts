@@ -35,6 +35,24 @@ export class RawClient {
     await this.dealer.send(frames);
   }
 
+  /**
+   * Sends `header` (a hello) every 100 ms until `done()`, as a runtime's sender probes: one sent
+   * right after the owner's process went away can go down with the old connection, before the
+   * socket has noticed it and connected to the new one. Rejects after `ms` saying `what`.
+   */
+  async probe(header: unknown[], done: () => boolean, ms: number, what: string): Promise<void> {
+    const until = performance.now() + ms;
+    let next = 0;
+    while (!done()) {
+      if (performance.now() > until) throw new Error(`timed out after ${ms} ms of probes waiting for ${what}`);
+      if (performance.now() >= next) {
+        next = performance.now() + 100;
+        await this.send(header);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
   /** The last frame received of `kind`. */
   last(kind: string): unknown[] | undefined {
     for (let i = this.received.length - 1; i >= 0; i--) if (this.received[i]![1] === kind) return this.received[i];

@@ -127,8 +127,7 @@ t.test("a sender that re-sends after the owner restarted gets its duplicates dro
   const jobs = owner.mailbox("jobs", { durable: true, capacity: 100 });
   t.equal(jobs.depth, 3);
   // The sender never saw the restart: it re-sends 1..3 (its acks could have been lost) and 4.
-  await c.send([V, "hello", "jobs", 1, 1]);
-  await eventually(() => c.last("ack")?.[3] !== rid && ((c.last("ack")?.[6] as number) ?? 0) >= 4, 5000, "the new incarnation's credit");
+  await c.probe([V, "hello", "jobs", 1, 1], () => c.last("ack")?.[3] !== rid && ((c.last("ack")?.[6] as number) ?? 0) >= 4, 5000, "the new incarnation's credit");
   t.equal(c.last("ack")![4], 3, "the new incarnation knows seq 3 is stored");
   const more = batch(["a", "b", "c", "d"]);
   await c.send([V, "data", "jobs", 1, 0, more.lens, 0], more.body);
@@ -163,8 +162,7 @@ t.test("the log compacts to what the mailboxes hold, and keeps the channels' seq
   owner = await o.start();
   owner.mailbox("jobs", { durable: true, capacity: 1000 });
   t.same(await drain(owner, "jobs", 1), ["x".repeat(100) + 49]);
-  await c.send([V, "hello", "jobs", 1, 1]);
-  await eventually(() => ((c.last("ack")?.[6] as number) ?? 0) >= 51, 5000, "credit again");
+  await c.probe([V, "hello", "jobs", 1, 1], () => ((c.last("ack")?.[6] as number) ?? 0) >= 51, 5000, "credit again");
   await c.send([V, "data", "jobs", 50, 0, batch(["dup"]).lens, 0], batch(["dup"]).body);
   await eventually(() => owner.stats().duplicates === 1, 5000, "seq 50 is a duplicate after compaction");
 });
