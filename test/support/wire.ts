@@ -3,6 +3,7 @@
 import * as zmq from "zeromq";
 import { Packr } from "msgpackr";
 import type { Teardown } from "./runtime.js";
+import { eventually } from "./wait.js";
 
 const packr = new Packr({ useRecords: false });
 
@@ -41,16 +42,17 @@ export class RawClient {
    * socket has noticed it and connected to the new one. Rejects after `ms` saying `what`.
    */
   async probe(header: unknown[], done: () => boolean, ms: number, what: string): Promise<void> {
-    const until = performance.now() + ms;
     let next = 0;
-    while (!done()) {
-      if (performance.now() > until) throw new Error(`timed out after ${ms} ms of probes waiting for ${what}`);
+    let failed: unknown;
+    await eventually(() => {
+      if (failed !== undefined) throw failed;
+      if (done()) return true;
       if (performance.now() >= next) {
         next = performance.now() + 100;
-        await this.send(header);
+        this.send(header).catch((error: unknown) => (failed = error));
       }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+      return false;
+    }, ms, `${what} (probing)`);
   }
 
   /** The last frame received of `kind`. */

@@ -86,10 +86,7 @@ export class AckScheduler {
       }
       this.#lazy.delete(ch);
       const header = encodeHeader([PROTOCOL_VERSION, Kind.Ack, ch.mailbox, this.#rid, ch.reportable, ch.taken, ch.limit, ch.resend, this.#max]);
-      ch.resend = ch.urgent = false;
-      ch.ackedStored = ch.reportable;
-      ch.ackedTaken = ch.taken;
-      ch.ackedLimit = ch.limit;
+      ch.acked();
       this.#send(ch.peer, header);
     }
     this.#dirty.clear();

@@ -115,6 +115,14 @@ export class InChannel {
     return this.limit - this.stored;
   }
 
+  /** Records that an ack saying where the channel stands now has gone out: nothing is due until it changes. */
+  acked(): void {
+    this.resend = this.urgent = false;
+    this.ackedStored = this.reportable;
+    this.ackedTaken = this.taken;
+    this.ackedLimit = this.limit;
+  }
+
   /** Records that the message `seq` of this channel was taken by a receiver. */
   markTaken(seq: number): boolean {
     if (seq <= this.taken) return false;

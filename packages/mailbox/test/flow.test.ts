@@ -129,19 +129,11 @@ t.test("credit - bookkeeping holds under random operations: reserved is the sum 
   t.pass("20,000 random steps kept every invariant");
 });
 
-/** What the owner's ack scheduler records when an ack goes out (acks.ts). */
-function ackSent(ch: InChannel): void {
-  ch.ackedStored = ch.reportable;
-  ch.ackedTaken = ch.taken;
-  ch.ackedLimit = ch.limit;
-  ch.urgent = ch.resend = false;
-}
-
 t.test("acks - credit a sender may be waiting for goes at once; credit it does not need yet may wait", async (t) => {
   const a = new CreditAllocator(128);
   const ch = open(a, "low", 16);
   a.grant(free(a), () => {});
-  ackSent(ch);
+  ch.acked();
   const known = ch.limit;
   t.ok(known - ch.stored >= 8, `the sender knows of ${known - ch.stored} credit`);
   store(a, ch, 4);
@@ -155,6 +147,6 @@ t.test("acks - credit a sender may be waiting for goes at once; credit it does n
   a.grant(free(a, 0), () => {});
   t.ok(ch.limit - ch.stored >= 8, "the owner has granted more credit");
   t.ok(ch.ackIsUrgent, "the sender knows of less than 8 credit and there is more: the ack goes at once");
-  ackSent(ch);
+  ch.acked();
   t.notOk(ch.ackIsUrgent, "once it is sent, nothing is due");
 });
