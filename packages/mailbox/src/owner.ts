@@ -13,6 +13,7 @@ import type { Curve } from "./curve.js";
 import type { ParsedRuntimeOptions } from "./options.js";
 import type { PeerCounters } from "./peer.js";
 import { RemoteWindow } from "./remote-window.js";
+import { readLoop } from "./sockets.js";
 import { Flag, Kind, MalformedError, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
 import type { WaitTimer } from "./wait.js";
 import { RouterWriter } from "./writer.js";
@@ -190,16 +191,16 @@ export class Owner {
 
   async #read(): Promise<void> {
     try {
-      for await (const parts of this.#router) {
+      await readLoop(this.#router, (parts) => {
         const peer = parts[0];
-        if (peer === undefined) continue;
+        if (peer === undefined) return;
         try {
           this.#onFrame(peer, parts.slice(1));
         } catch {
           // A frame must never take the runtime down; count it and go on serving everyone else.
           this.#refuse(Refusal.Fields);
         }
-      }
+      });
     } catch (error) {
       if (!this.#host.closing()) throw error;
     }

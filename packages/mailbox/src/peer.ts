@@ -9,7 +9,7 @@
  */
 import * as zmq from "zeromq";
 import { Deque } from "./deque.js";
-import { peerSocketOptions } from "./sockets.js";
+import { peerSocketOptions, readLoop } from "./sockets.js";
 import type { ChannelStats } from "./runtime.js";
 import {
   AbortedError,
@@ -345,7 +345,15 @@ export class Peer {
     this.#writing = true;
     try {
       for (let frames = this.#next(); frames !== undefined && !this.#closed; frames = this.#next()) {
-        await this.#dealer.send(frames);
+        try {
+          await this.#dealer.send(frames);
+        } catch (error) {
+          if (this.#closed || (error as { code?: unknown }).code !== "EAGAIN") throw error;
+          // ZeroMQ's queue for the owner is full (sockets.ts): wait for room, then go on without waiting.
+          this.#dealer.sendTimeout = -1;
+          await this.#dealer.send(frames);
+          if (!this.#closed) this.#dealer.sendTimeout = 0;
+        }
       }
     } catch (error) {
       if (!this.#closed) throw error;
@@ -446,11 +454,11 @@ export class Peer {
 
   async #read(): Promise<void> {
     try {
-      for await (const parts of this.#dealer) {
+      await readLoop(this.#dealer, (parts) => {
         const decoded = decodeFrame(parts, this.#host.options.maxMessageSize);
         if (!decoded.ok) {
           this.#refuse(decoded.reason);
-          continue;
+          return;
         }
         const f = decoded.frame;
         try {
@@ -461,7 +469,7 @@ export class Peer {
           // A frame must never take the runtime down.
           this.#refuse("fields");
         }
-      }
+      });
     } catch (error) {
       if (!this.#closed) throw error;
     }

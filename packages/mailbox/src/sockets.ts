@@ -42,6 +42,10 @@ export function peerSocketOptions(o: ParsedRuntimeOptions) {
     // close() drains at the protocol level (stored acks) first; the linger only lets the last
     // control frames (taken, release) leave, and bounds how long closing can take.
     linger: 200,
+    // A send that cannot be queued at once fails with EAGAIN (the peer then waits for room, see
+    // peer.ts) rather than asking ZeroMQ first whether there is room: one system call less for
+    // every frame, and no send is ever put off to the next turn of the event loop.
+    sendTimeout: 0,
     receiveHighWaterMark: NEVER_PAUSE_READING,
     heartbeatInterval: o.heartbeatInterval,
     heartbeatTimeout: o.heartbeatInterval * 3,
@@ -50,4 +54,24 @@ export function peerSocketOptions(o: ParsedRuntimeOptions) {
     reconnectInterval: 100,
     reconnectMaxInterval: 1000,
   };
+}
+
+/**
+ * Hands every message `socket` receives to `onMessage` until the socket closes. The same as
+ * `for await (const parts of socket)` without the async iterator's extra promise, async
+ * function and result object for every message (a few microseconds a message on both sides of
+ * every hop).
+ */
+export async function readLoop(socket: { receive(): Promise<Buffer[]>; readonly closed: boolean }, onMessage: (parts: Buffer[]) => void): Promise<void> {
+  while (!socket.closed) {
+    let parts: Buffer[];
+    try {
+      parts = await socket.receive();
+    } catch (error) {
+      // What the async iterator does: a receive cut short by close() ends the loop.
+      if (socket.closed && (error as { code?: unknown }).code === "EAGAIN") return;
+      throw error;
+    }
+    onMessage(parts);
+  }
 }

@@ -3,7 +3,7 @@
 import t from "tap";
 import { PROTOCOL_VERSION as V } from "../src/wire.js";
 import { Runtime } from "../src/index.js";
-import { eventually, RawOwner, sleep, starter } from "../../../test/support/index.js";
+import { eventually, freePort, RawOwner, sleep, starter } from "../../../test/support/index.js";
 
 const start = starter(Runtime);
 
@@ -58,4 +58,18 @@ t.test("a burst of NO_CHANNEL naks gets one probe; an ack lets the next nak prob
   await owner.send(peer, [V, "nak", "box", RID, "NO_CHANNEL", "forgotten again", 0]);
   await eventually(() => owner.frames("hello").length > 2, 5000, "a second probe");
   t.equal(owner.frames("hello")[2]!.header[5], true, "after an ack, the next NO_CHANNEL probes again");
+});
+
+t.test("a sender whose ZeroMQ queue to an owner is full waits for room and loses nothing", async (t) => {
+  // The owner is not there yet: each of 1,100 channels queues a hello, past the 1,000 frames
+  // libzmq queues for one connection, so a send fails with EAGAIN and the writer must wait.
+  const endpoint = `tcp://127.0.0.1:${await freePort()}`;
+  const sender = await start(t, "tcp", { probeInterval: 60_000 });
+  const names = Array.from({ length: 1100 }, (_, i) => `box${i}`);
+  await Promise.all(names.map((name, i) => sender.send(i, `${name}@${endpoint}`, { until: "queued" })));
+  await sleep(200);
+  const owner = await start(t, "tcp", { endpoint, maxChannelsPerPeer: 2000 });
+  const got = await Promise.all(names.map((name) => owner.mailbox(name).receive({ timeout: 20_000 })));
+  t.same(got, names.map((_, i) => i), "every message arrived, once, once the owner was there");
+  await eventually(() => sender.stats().outbox === 0, 5000, "every message acknowledged as stored");
 });
