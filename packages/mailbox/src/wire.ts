@@ -219,16 +219,19 @@ export class MalformedError extends TypeError {
   override readonly name = "MalformedError";
 }
 
-/** Bytes after a MessagePack type byte before its data: [length bytes, fixed data bytes]. */
-function lengthBytes(b: number): [number, number] {
+/** checkMessagePack's stack: items still to read at each open level (counts up to 2^33). */
+const TODO = new Float64Array(MAX_DEPTH + 2);
+
+/** Bytes after a MessagePack type byte before its data: length bytes, plus 8 if a type byte follows them (ext). */
+function lengthBytes(b: number): number {
   switch (b) {
-    case 0xc4: case 0xd9: return [1, 0]; // bin8, str8
-    case 0xc5: case 0xda: return [2, 0]; // bin16, str16
-    case 0xc6: case 0xdb: return [4, 0]; // bin32, str32
-    case 0xc7: return [1, 1]; // ext8 (+ type)
-    case 0xc8: return [2, 1];
-    case 0xc9: return [4, 1];
-    default: return [0, 0];
+    case 0xc4: case 0xd9: return 1; // bin8, str8
+    case 0xc5: case 0xda: return 2; // bin16, str16
+    case 0xc6: case 0xdb: return 4; // bin32, str32
+    case 0xc7: return 1 | 8; // ext8 (+ type)
+    case 0xc8: return 2 | 8;
+    case 0xc9: return 4 | 8;
+    default: return 0;
   }
 }
 
@@ -254,14 +257,17 @@ function readLength(buf: Uint8Array, at: number, n: number): number {
 export function checkMessagePack(buf: Uint8Array, maxDepth = MAX_DEPTH): string | undefined {
   const end = buf.length;
   let at = 0;
-  // Items still to read at each open level; the bottom level holds the one top value.
-  const todo: number[] = [1];
-  while (todo.length > 0) {
-    if (todo[todo.length - 1] === 0) {
-      todo.pop();
+  // Items still to read at each open level; the bottom level holds the one top value. One
+  // stack for every call (this runs for every frame, and never re-enters).
+  const todo = maxDepth <= MAX_DEPTH ? TODO : new Float64Array(maxDepth + 2);
+  let depth = 1;
+  todo[0] = 1;
+  while (depth > 0) {
+    if (todo[depth - 1] === 0) {
+      depth--;
       continue;
     }
-    todo[todo.length - 1]!--;
+    todo[depth - 1]!--;
     if (at >= end) return `ends early at byte ${at}`;
     const b = buf[at++]!;
     let items = -1;
@@ -278,16 +284,17 @@ export function checkMessagePack(buf: Uint8Array, maxDepth = MAX_DEPTH): string 
     } else if (FIXED[b] !== undefined) {
       at += FIXED[b];
     } else {
-      const [n, fixed] = lengthBytes(b);
+      const bytes = lengthBytes(b);
+      const n = bytes & 7;
       if (at + n > end) return `ends early at byte ${at}`;
-      at += n + fixed + readLength(buf, at, n);
+      at += n + (bytes >> 3) + readLength(buf, at, n);
     }
     if (at > end) return `a value claims more bytes than the ${end} there are`;
     if (items > 0) {
       // Every item takes at least one byte.
       if (items > end - at) return `an array or map claims ${items} items in ${end - at} bytes`;
-      if (todo.length > maxDepth) return `nested deeper than ${maxDepth} levels`;
-      todo.push(items);
+      if (depth > maxDepth) return `nested deeper than ${maxDepth} levels`;
+      todo[depth++] = items;
     }
   }
   if (at !== end) return `${end - at} bytes after the value`;
@@ -308,6 +315,75 @@ export function decodeValue(payload: Buffer, flags: number): unknown {
   return value;
 }
 
+/** readHeader's buffer, position and end (it never re-enters). */
+const NO_BYTES = Buffer.alloc(0);
+let rbuf: Buffer = NO_BYTES;
+let rat = 0;
+let rend = 0;
+
+/**
+ * Reads a header the way `decodeValue` does, for the headers peers send: one array of
+ * integers, ASCII strings, booleans, nil and arrays of integers, nothing nested deeper.
+ * Undefined for anything else, well-formed or not (decodeValue then reads it, or says what is
+ * wrong): this only saves the general reader's checks and allocations on every frame.
+ */
+export function readHeader(buf: Buffer): unknown[] | undefined {
+  const first = buf[0];
+  if (first === undefined || first < 0x90 || first > 0x9f) return undefined;
+  rbuf = buf;
+  rat = 1;
+  rend = buf.length;
+  const h = readList(first & 0x0f, 0);
+  const whole = rat === rend;
+  rbuf = NO_BYTES;
+  return whole ? h : undefined;
+}
+
+function readList(n: number, depth: number): unknown[] | undefined {
+  // Every item takes at least one byte.
+  if (n > rend - rat) return undefined;
+  const out = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) {
+    const v = readItem(depth);
+    if (v === undefined) return undefined;
+    out[i] = v;
+  }
+  return out;
+}
+
+function readItem(depth: number): unknown {
+  if (rat >= rend) return undefined;
+  const buf = rbuf;
+  const b = buf[rat++]!;
+  if (b <= 0x7f) return b;
+  if (b >= 0xe0) return b - 0x100;
+  if (b >= 0xa0 && b <= 0xbf) return readText(b & 0x1f);
+  if (b >= 0x90 && b <= 0x9f) return depth === 0 ? readList(b & 0x0f, 1) : undefined;
+  switch (b) {
+    case 0xc0: return null;
+    case 0xc2: return false;
+    case 0xc3: return true;
+    case 0xcc: return rat + 1 <= rend ? buf[rat++] : undefined;
+    case 0xcd: if (rat + 2 > rend) return undefined; rat += 2; return buf.readUInt16BE(rat - 2);
+    case 0xce: if (rat + 4 > rend) return undefined; rat += 4; return buf.readUInt32BE(rat - 4);
+    case 0xd9: return rat + 1 <= rend ? readText(buf[rat++]!) : undefined;
+    case 0xdc: {
+      if (depth !== 0 || rat + 2 > rend) return undefined;
+      rat += 2;
+      return readList(buf.readUInt16BE(rat - 2), 1);
+    }
+    default: return undefined;
+  }
+}
+
+function readText(n: number): string | undefined {
+  if (rat + n > rend) return undefined;
+  const buf = rbuf;
+  for (let i = rat; i < rat + n; i++) if (buf[i]! >= 0x80) return undefined;
+  rat += n;
+  return buf.toString("latin1", rat - n, rat);
+}
+
 const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 /** Integers a peer encoded as 64-bit (msgpackr reads those as BigInt) count when they fit. */
 const asUint = (v: unknown): unknown =>
@@ -326,8 +402,8 @@ const fail = (reason: Refusal, detail: string): Decoded => ({ ok: false, reason,
 export function decodeFrame(parts: Buffer[], maxMessageSize: number): Decoded {
   const head = parts[0];
   if (head === undefined) return fail(Refusal.Fields, "no header frame");
-  let h: unknown;
-  try {
+  let h: unknown = readHeader(head);
+  if (h === undefined) try {
     h = decodeValue(head, 0);
   } catch (error) {
     if (error instanceof MalformedError) return fail(Refusal.Malformed, `header: ${error.message}`);

@@ -1,6 +1,6 @@
 import t from "tap";
 import { Packr } from "msgpackr";
-import { MAX_BODY_PARTS, PROTOCOL_VERSION as V, bodyParts, decodeFrame } from "../src/wire.js";
+import { MAX_BODY_PARTS, PROTOCOL_VERSION as V, bodyParts, decodeFrame, decodeValue, readHeader } from "../src/wire.js";
 import { Runtime } from "../src/index.js";
 import { batch, eventually, RawClient, sleep, starter, rng } from "../../../test/support/index.js";
 
@@ -93,6 +93,44 @@ t.test("a header is decoded byte-exactly: any cut of a valid frame is refused, n
     const d = decodeFrame([head, body.subarray(0, cut)], 1 << 20);
     t.equal(d.ok, false, `body cut at ${cut}`);
   }
+});
+
+t.test("the header fast path reads what the general reader reads, and leaves it everything else", async (t) => {
+  const random = rng(15);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
+  // Mostly what headers hold (the fast path's kinds), now and then what only the general reader reads.
+  const int = (): number => pick([0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, -1, -32, 7, 1000]);
+  const rare = (): unknown => pick([2 ** 32, 2 ** 53 - 1, -33, -200, 1.5, 0.25, "é", "mailbox-ü", "z".repeat(300), Buffer.from([1, 2, 3]), { a: 1 }]);
+  const value = (depth: number): unknown => {
+    const r = random();
+    if (r < 0.03) return rare();
+    if (r < 0.5) return int();
+    if (r < 0.7) return pick(["", "data", "m", "x".repeat(31), "y".repeat(32)]);
+    if (r < 0.8) return pick([true, false, null]);
+    return depth > 1 ? int() : Array.from({ length: Math.floor(random() * 20) }, () => value(depth + 1));
+  };
+  let fast = 0;
+  let fellBack = 0;
+  for (let i = 0; i < 3000; i++) {
+    const header = Array.from({ length: pick([0, 1, 5, 7, 9, 15, 16, 20]) }, () => value(1));
+    const bytes = packr.pack(header);
+    // Whole, cut short, or with one byte changed: whatever the fast path reads, the general
+    // reader reads the same; what it does not read is left to the general one.
+    const variants = [bytes, bytes.subarray(0, Math.floor(random() * bytes.length)), Buffer.from(bytes)];
+    const changed = variants[2]!;
+    changed[Math.floor(random() * changed.length)] = Math.floor(random() * 256);
+    for (const b of variants) {
+      const h = readHeader(b);
+      if (h === undefined) {
+        fellBack++;
+        continue;
+      }
+      fast++;
+      t.same(h, decodeValue(b, 0), `header ${b.toString("hex")}`);
+    }
+  }
+  t.ok(fast > 1000 && fellBack > 1000, `both paths taken (${fast} fast, ${fellBack} left to the general reader)`);
+  t.same(readHeader(packr.pack([V, "data", "m", 1, 0, [3, 2], 0])), [V, "data", "m", 1, 0, [3, 2], 0], "a data header is read by the fast path");
 });
 
 t.test("a small body travels in parts of at most 128 bytes and is joined again; a large one stays whole", async (t) => {
