@@ -131,7 +131,7 @@ export class Owner {
     const mb = Mailbox.create(name, address, capacity, this.#mailboxHost, ack, store);
     if (store !== undefined) {
       // Channels taken back from the log count towards their peers' limits, as opened ones do.
-      for (const peer of mb.recover(store.mailbox(name), (p) => channelKey(p, name), performance.now())) {
+      for (const peer of mb.recover(store.mailbox(name), senderKey, performance.now())) {
         const id = peer.toString("latin1");
         this.#peerChannels.set(id, (this.#peerChannels.get(id) ?? 0) + 1);
       }
@@ -245,7 +245,8 @@ export class Owner {
    */
   #unroutable(peer: Buffer, error: unknown): void {
     if ((error as { code?: unknown } | undefined)?.code !== "EHOSTUNREACH") return;
-    for (const mb of this.#mailboxes.values()) mb.peerGone(channelKey(peer, mb.name));
+    const key = senderKey(peer);
+    for (const mb of this.#mailboxes.values()) mb.peerGone(key);
   }
 
   #refuse(reason: Refusal, n = 1): void {
@@ -302,8 +303,8 @@ export class Owner {
       case "hello":
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
         if (key !== undefined && !this.#permits(f.mailbox, key, "send")) return this.#forbid(peer, f.mailbox, "send", 1, true);
-        if (mb.channel(channelKey(peer, f.mailbox)) === undefined && !this.#admit(peer, f.mailbox)) return;
-        if (mb.hello(channelKey(peer, f.mailbox), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
+        if (mb.channel(senderKey(peer)) === undefined && !this.#admit(peer, f.mailbox)) return;
+        if (mb.hello(senderKey(peer), peer, f.base, f.want, f.probe, now) === undefined) this.#refuse(Refusal.Fields);
         return;
       case "data":
         if (mb && key !== undefined && !this.#permits(f.mailbox, key, "send")) return this.#forbid(peer, f.mailbox, "send", f.lens.length, true);
@@ -349,7 +350,7 @@ export class Owner {
   #onData(peer: Buffer, mb: Mailbox | undefined, f: Extract<Frame, { kind: "data" }>, now: number, sender: string | undefined): void {
     const n = f.lens.length;
     if (!mb) return this.#noMailbox(peer, f.mailbox, n);
-    const ch = mb.channel(channelKey(peer, f.mailbox));
+    const ch = mb.channel(senderKey(peer));
     if (ch === undefined) {
       this.#refuse(Refusal.Channel, n);
       this.#nak(peer, f.mailbox, NakCode.NoChannel, "open the channel with hello first");
@@ -440,6 +441,15 @@ export class Owner {
   }
 }
 
+/** A remote receiver's window, among all of this owner's: the peer's routing id and the mailbox. */
 function channelKey(peer: Buffer, mailbox: string): string {
   return `${peer.toString("latin1")}\n${mailbox}`;
+}
+
+/**
+ * A sender channel, among its mailbox's: the peer's routing id. (Without the mailbox's name, no
+ * string is joined and hashed anew for every data frame.)
+ */
+function senderKey(peer: Buffer): string {
+  return peer.toString("latin1");
 }

@@ -159,9 +159,67 @@ function joinBody(parts: Buffer[]): Buffer | undefined {
   return Buffer.concat(parts.slice(1));
 }
 
-/** Encodes a header array. */
+/**
+ * Encodes a header array: the bytes msgpackr writes (a test compares them), written directly
+ * when the header holds only what headers hold (see writeHeader), by msgpackr otherwise.
+ */
 export function encodeHeader(fields: unknown[]): Buffer {
-  return packr.pack(fields);
+  return writeHeader(fields) ?? packr.pack(fields);
+}
+
+/** writeHeader's scratch space: a header larger than this goes to msgpackr. */
+const HEAD = Buffer.alloc(1024);
+let hat = 0;
+
+/**
+ * Writes a header of at most 15 fields that are integers from 0 to 2^32-1, ASCII strings of at
+ * most 255 characters, booleans, or arrays of such integers; undefined for anything else.
+ */
+export function writeHeader(fields: unknown[]): Buffer | undefined {
+  if (fields.length > 15) return undefined;
+  hat = 0;
+  HEAD[hat++] = 0x90 | fields.length;
+  for (const v of fields) {
+    if (!writeField(v, true)) return undefined;
+  }
+  return Buffer.from(HEAD.subarray(0, hat));
+}
+
+function writeField(v: unknown, nest: boolean): boolean {
+  if (hat > HEAD.length - 300) return false;
+  if (typeof v === "number") {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) return false;
+    if (v < 0x80) HEAD[hat++] = v;
+    else if (v < 0x100) { HEAD[hat++] = 0xcc; HEAD[hat++] = v; }
+    else if (v < 0x10000) { HEAD[hat++] = 0xcd; HEAD.writeUInt16BE(v, hat); hat += 2; }
+    else { HEAD[hat++] = 0xce; HEAD.writeUInt32BE(v, hat); hat += 4; }
+    return true;
+  }
+  if (typeof v === "string") {
+    const n = v.length;
+    if (n > 255) return false;
+    if (n < 32) HEAD[hat++] = 0xa0 | n;
+    else { HEAD[hat++] = 0xd9; HEAD[hat++] = n; }
+    for (let i = 0; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c >= 0x80) return false;
+      HEAD[hat++] = c;
+    }
+    return true;
+  }
+  if (typeof v === "boolean") {
+    HEAD[hat++] = v ? 0xc3 : 0xc2;
+    return true;
+  }
+  if (nest && Array.isArray(v)) {
+    const n = v.length;
+    if (n > 30) return false;
+    if (n < 16) HEAD[hat++] = 0x90 | n;
+    else { HEAD[hat++] = 0xdc; HEAD[hat++] = 0; HEAD[hat++] = n; }
+    for (const x of v) if (typeof x !== "number" || !writeField(x, false)) return false;
+    return true;
+  }
+  return false;
 }
 
 /** Only this module makes an EncodedMessage. */
@@ -376,12 +434,33 @@ function readItem(depth: number): unknown {
   }
 }
 
+/**
+ * Header strings seen lately, by a hash of their bytes: the same few (kinds, mailbox names,
+ * owner ids) come in every frame, and comparing bytes with one costs less than making a string.
+ */
+const TEXTS: (string | undefined)[] = new Array(256).fill(undefined);
+
 function readText(n: number): string | undefined {
   if (rat + n > rend) return undefined;
   const buf = rbuf;
-  for (let i = rat; i < rat + n; i++) if (buf[i]! >= 0x80) return undefined;
+  const start = rat;
+  let hash = n;
+  for (let i = start; i < start + n; i++) {
+    const b = buf[i]!;
+    if (b >= 0x80) return undefined;
+    hash = (hash * 31 + b) | 0;
+  }
   rat += n;
-  return buf.toString("latin1", rat - n, rat);
+  const slot = (hash ^ (hash >>> 8)) & 255;
+  const seen = TEXTS[slot];
+  if (seen !== undefined && seen.length === n) {
+    let same = true;
+    for (let i = 0; i < n && same; i++) same = seen.charCodeAt(i) === buf[start + i];
+    if (same) return seen;
+  }
+  const text = buf.toString("latin1", start, rat);
+  TEXTS[slot] = text;
+  return text;
 }
 
 const isUint = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;

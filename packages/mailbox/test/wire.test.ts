@@ -1,6 +1,6 @@
 import t from "tap";
 import { Packr } from "msgpackr";
-import { MAX_BODY_PARTS, PROTOCOL_VERSION as V, bodyParts, decodeFrame, decodeValue, readHeader } from "../src/wire.js";
+import { MAX_BODY_PARTS, PROTOCOL_VERSION as V, bodyParts, decodeFrame, decodeValue, readHeader, writeHeader } from "../src/wire.js";
 import { Runtime } from "../src/index.js";
 import { batch, eventually, RawClient, sleep, starter, rng } from "../../../test/support/index.js";
 
@@ -131,6 +131,35 @@ t.test("the header fast path reads what the general reader reads, and leaves it 
   }
   t.ok(fast > 1000 && fellBack > 1000, `both paths taken (${fast} fast, ${fellBack} left to the general reader)`);
   t.same(readHeader(packr.pack([V, "data", "m", 1, 0, [3, 2], 0])), [V, "data", "m", 1, 0, [3, 2], 0], "a data header is read by the fast path");
+});
+
+t.test("the header fast path writes the bytes msgpackr writes, and leaves it everything else", async (t) => {
+  const random = rng(16);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
+  const int = (): number => pick([0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 7, 1000, 123456]);
+  const rare = (): unknown => pick([2 ** 32, -1, 1.5, "é", "z".repeat(256), null, Buffer.from([1]), { a: 1 }, [[1]], Array(31).fill(1)]);
+  const value = (depth: number): unknown => {
+    const r = random();
+    if (r < 0.03) return rare();
+    if (r < 0.5) return int();
+    if (r < 0.7) return pick(["", "data", "m", "x".repeat(31), "y".repeat(32), "w".repeat(255)]);
+    if (r < 0.8) return pick([true, false]);
+    return depth > 1 ? int() : Array.from({ length: Math.floor(random() * 31) }, () => value(depth + 1));
+  };
+  const reference = new Packr({ useRecords: false, variableMapSize: true });
+  let fast = 0;
+  let left = 0;
+  for (let i = 0; i < 3000; i++) {
+    const header = Array.from({ length: pick([0, 1, 5, 7, 9, 15, 16]) }, () => value(1));
+    const bytes = writeHeader(header);
+    if (bytes === undefined) {
+      left++;
+      continue;
+    }
+    fast++;
+    t.same(bytes.toString("hex"), reference.pack(header).toString("hex"), "the same bytes");
+  }
+  t.ok(fast > 1000 && left > 500, `both paths taken (${fast} written here, ${left} left to msgpackr)`);
 });
 
 t.test("a small body travels in parts of at most 128 bytes and is joined again; a large one stays whole", async (t) => {
