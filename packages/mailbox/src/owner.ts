@@ -312,7 +312,7 @@ export class Owner {
       case "pull": {
         if (!mb) return this.#noMailbox(peer, f.mailbox, 0);
         if (key !== undefined && !this.#permits(f.mailbox, key, "receive")) return this.#forbid(peer, f.mailbox, "receive", 1, true);
-        const wkey = channelKey(peer, f.mailbox);
+        const wkey = windowKey(peer, f.mailbox);
         let w = this.#windows.get(wkey);
         if (w === undefined) {
           if (!this.#admit(peer, f.mailbox)) return;
@@ -328,7 +328,7 @@ export class Owner {
       case "settle": {
         // Only the window of the connection the frame came on: a peer can take, lease and
         // settle only what was delivered to it.
-        const w = this.#windows.get(channelKey(peer, f.mailbox));
+        const w = this.#windows.get(windowKey(peer, f.mailbox));
         // Delivery ids of another incarnation of this owner mean nothing here.
         if (w === undefined || f.rid !== this.#host.id) return;
         if (f.kind === "taken") w.taken(f.ids, now);
@@ -442,7 +442,7 @@ export class Owner {
 }
 
 /** A remote receiver's window, among all of this owner's: the peer's routing id and the mailbox. */
-function channelKey(peer: Buffer, mailbox: string): string {
+function windowKey(peer: Buffer, mailbox: string): string {
   return `${peer.toString("latin1")}\n${mailbox}`;
 }
 
