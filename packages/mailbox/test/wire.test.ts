@@ -111,6 +111,7 @@ t.test("the header fast path reads what the general reader reads, and leaves it 
   };
   let fast = 0;
   let fellBack = 0;
+  const differ: string[] = [];
   for (let i = 0; i < 3000; i++) {
     const header = Array.from({ length: pick([0, 1, 5, 7, 9, 15, 16, 20]) }, () => value(1));
     const bytes = packr.pack(header);
@@ -126,9 +127,10 @@ t.test("the header fast path reads what the general reader reads, and leaves it 
         continue;
       }
       fast++;
-      t.same(h, decodeValue(b, 0), `header ${b.toString("hex")}`);
+      if (JSON.stringify(h) !== JSON.stringify(decodeValue(b, 0))) differ.push(b.toString("hex"));
     }
   }
+  t.same(differ, [], "every header the fast path read, it read as the general reader does");
   t.ok(fast > 1000 && fellBack > 1000, `both paths taken (${fast} fast, ${fellBack} left to the general reader)`);
   t.same(readHeader(packr.pack([V, "data", "m", 1, 0, [3, 2], 0])), [V, "data", "m", 1, 0, [3, 2], 0], "a data header is read by the fast path");
 });
@@ -149,6 +151,7 @@ t.test("the header fast path writes the bytes msgpackr writes, and leaves it eve
   const reference = new Packr({ useRecords: false, variableMapSize: true });
   let fast = 0;
   let left = 0;
+  const differ: string[] = [];
   for (let i = 0; i < 3000; i++) {
     const header = Array.from({ length: pick([0, 1, 5, 7, 9, 15, 16]) }, () => value(1));
     const bytes = writeHeader(header);
@@ -157,8 +160,9 @@ t.test("the header fast path writes the bytes msgpackr writes, and leaves it eve
       continue;
     }
     fast++;
-    t.same(bytes.toString("hex"), reference.pack(header).toString("hex"), "the same bytes");
+    if (bytes.toString("hex") !== reference.pack(header).toString("hex")) differ.push(JSON.stringify(header));
   }
+  t.same(differ, [], "every header written here has msgpackr's bytes");
   t.ok(fast > 1000 && left > 500, `both paths taken (${fast} written here, ${left} left to msgpackr)`);
 });
 
