@@ -5,6 +5,8 @@
 //        |                                                              |
 //   request() -- send {type:"request", clientId, requestId, replyTo, body} --> [svc] -> serve(): cache -> handler
 import { once } from "node:events";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import t from "tap";
 import { AbortedError, ClosedError, InvalidAddressError, NoSuchMailboxError, TimeoutError, Runtime } from "@zmbox/mailbox";
 import {
@@ -193,6 +195,30 @@ t.test("rr - a retry after the reply is answered from the reply cache (raw envel
   t.match(server.stats(), { duplicates: 1, handled: 1, cached: 1 });
   await rt.send({ ...envelope, clientId: "another-client" }, server.address);
   t.match(await replies.receive({ timeout: 5000 }), { body: { run: 2 } }, "the cache key is client id + request id");
+});
+
+t.test("rr - the reply cache lets go of a reply as soon as it is evicted or replaced", async (t) => {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as () => void;
+  const cache = new ReplyCache<object>({ max: 2, ttl: 60_000 });
+  const kept: WeakRef<object>[] = [];
+  const finish = (client: string, id: number): void => {
+    const reply = { client, id, bytes: new Uint8Array(64 * 1024) };
+    kept.push(new WeakRef(reply));
+    cache.start(client, id);
+    cache.finish(client, id, reply);
+  };
+  for (let id = 1; id <= 10; id++) finish("a", id);
+  finish("b", 1);
+  cache.start("b", 1); // run again: the first run's reply is no longer wanted
+  // A WeakRef's target lives at least to the end of the turn that made it.
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  const alive = kept.map((ref) => ref.deref() !== undefined);
+  t.same(alive, [false, false, false, false, false, false, false, false, false, true, false], "only a10 is still held (max 2: a10, and b1's new run)");
+  t.match(cache.get("a", 10), { state: "done", value: { client: "a", id: 10 } });
+  t.same(cache.get("b", 1), { state: "running" });
+  t.equal(cache.size, 1);
 });
 
 t.test("rr - the reply cache is bounded in size and in age", async (t) => {

@@ -48,7 +48,7 @@ export class ReplyCache<V> {
    * number of entries deleted before it (V8 keeps them as holes until it rehashes): 14 us a
    * request at 10000 entries, where this queue costs well under 1.
    */
-  #order: Entry<V>[] = [];
+  #order: (Entry<V> | undefined)[] = [];
   #head = 0;
   #running = 0;
   #finished = 0;
@@ -120,8 +120,10 @@ export class ReplyCache<V> {
     const old = requests.get(requestId);
     if (old !== undefined) {
       if (old.at === undefined) return;
-      // Finished before and run again: the old entry leaves the order where it stands.
+      // Finished before and run again: the old entry leaves the order where it stands, without
+      // its reply.
       old.stale = true;
+      old.value = undefined;
       this.#finished--;
     }
     requests.set(requestId, { clientId, requestId, value: undefined, at: undefined, stale: false });
@@ -176,6 +178,10 @@ export class ReplyCache<V> {
         this.#finished--;
         this.evicted++;
       }
+      // Let go of the entry and its reply now: the slots before #head go only when the queue is
+      // compacted (below), and until then they would keep as many replies again as `max` allows
+      // (at least 1,024) beyond it.
+      order[this.#head] = undefined;
       this.#head++;
     }
     if (this.#head > 1024 && this.#head * 2 > order.length) {
