@@ -265,6 +265,8 @@ export class StableLog<R> {
   #inflight: PendingAppend[] = [];
   #compactWaiters: Waiter[] = [];
   #closeWaiters: Waiter[] = [];
+  /** The waiters of the compaction or close under way: they learn of a failure too. */
+  #settling: Waiter[] = [];
   #running = false;
   /** A run is scheduled with setImmediate. */
   #soon = false;
@@ -588,7 +590,7 @@ export class StableLog<R> {
   }
 
   async #compactNow(): Promise<void> {
-    const waiters = this.#compactWaiters;
+    const waiters = (this.#settling = this.#compactWaiters);
     this.#compactWaiters = [];
     const current = (await this.#fs.readFile(this.#path)) ?? new Uint8Array();
     const decoded = decodeLog(current);
@@ -608,16 +610,18 @@ export class StableLog<R> {
     this.#unsynced = false;
     this.#stats.bytes = this.#baseline = data.length;
     this.#stats.compactions++;
+    this.#settling = [];
     for (const w of waiters) w.resolve();
   }
 
   async #shutdown(): Promise<void> {
-    const waiters = this.#closeWaiters;
+    const waiters = (this.#settling = this.#closeWaiters);
     this.#closeWaiters = [];
     if (this.#unsynced) await this.#file.datasync();
     await this.#file.close();
     await this.#unlock?.();
     this.#settleClosed(undefined);
+    this.#settling = [];
     for (const w of waiters) w.resolve();
   }
 
@@ -626,7 +630,8 @@ export class StableLog<R> {
     if (this.#lazyTimer !== undefined) this.#clock.clearTimeout(this.#lazyTimer);
     this.#lazyTimer = undefined;
     this.#closing = true;
-    const pending = [...this.#inflight, ...this.#queue, ...this.#compactWaiters, ...this.#closeWaiters];
+    const pending = [...this.#inflight, ...this.#queue, ...this.#settling, ...this.#compactWaiters, ...this.#closeWaiters];
+    this.#settling = [];
     this.#inflight = [];
     this.#queue = [];
     this.#compactWaiters = [];

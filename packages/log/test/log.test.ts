@@ -550,3 +550,23 @@ t.test("log - compaction writes the snapshot first, then the records retain keep
   await log.close();
   t.same((await readLog<Rec>("/d", fs)).records.map((r) => [r.txId, r.n]), [["next", 42], ["tx-0", 0], ["tx-2", 2], ["tx-1", 4]]);
 });
+
+t.test("log - a log damaged while open fails at compaction: compact() rejects, and so does every later append", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<{ txId: string; body?: Buffer }>("/d", { fs, retain: () => true, compactMinBytes: 2 ** 40 });
+  for (const txId of ["a", "b", "c"]) await log.append({ txId, body: Buffer.alloc(100) });
+  fs.damage(`/d/${LOG_FILE_NAME}`, FILE_HEADER_BYTES + 100, 1);
+  await t.rejects(log.compact(), LogFailedError);
+  t.type(log.failure?.cause, LogCorruptError, "the cause says the file is corrupt");
+  await t.rejects(log.append({ txId: "d" }), LogFailedError, "a later append rejects");
+});
+
+t.test("log - close whose last sync fails rejects with the failure, rather than never settling", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/n1", { fs });
+  await log.append({ txId: "a", n: 0 }, { sync: false });
+  fs.failNext("datasync", new Error("EIO: disk on fire"));
+  await t.rejects(log.close(), LogFailedError);
+  t.match(log.failure?.cause, { message: "EIO: disk on fire" });
+  t.equal(await log.closed, log.failure, "closed resolves with the failure");
+});
