@@ -21,6 +21,12 @@ const COMPACT_SUFFIX = ".compact";
 export const DEFAULT_COMPACT_MIN_BYTES = 4 * 1024 * 1024;
 /** Default for {@link LogOptions.compactRatio}. */
 export const DEFAULT_COMPACT_RATIO = 2;
+/**
+ * A log whose file is at most this big keeps the records in it in memory too (the objects
+ * appended, or read when it was opened), so that compaction picks what to keep without reading
+ * the file back and decoding every record. A bigger file is compacted by reading it back.
+ */
+export const HELD_MAX_BYTES = 32 * 1024 * 1024;
 
 export interface LogOptions<R> {
   /**
@@ -37,7 +43,8 @@ export interface LogOptions<R> {
   readonly fs?: LogFs;
   /**
    * Which records compaction keeps (for 2PC: `(r) => machine.retains(r.txId)`). Without it the
-   * log never compacts.
+   * log never compacts. It may be given the very object that was appended (see
+   * {@link HELD_MAX_BYTES}), so a record must not be changed once appended.
    */
   readonly retain?: (record: R) => boolean;
   /**
@@ -181,7 +188,8 @@ type Unlock = () => Promise<void>;
 
 const noop = (): void => {};
 
-interface PendingAppend {
+interface PendingAppend<R> {
+  readonly value: R;
   readonly payload: Buffer;
   readonly sync: boolean;
   readonly resolve: () => void;
@@ -261,8 +269,10 @@ export class StableLog<R> {
   /** Lets the directory go, on close or failure. */
   readonly #unlock: Unlock | undefined;
   #file: LogFileHandle;
-  #queue: PendingAppend[] = [];
-  #inflight: PendingAppend[] = [];
+  #queue: PendingAppend<R>[] = [];
+  #inflight: PendingAppend<R>[] = [];
+  /** Every record in the file, in order, while the file is at most {@link HELD_MAX_BYTES}. */
+  #held: R[] | undefined;
   #compactWaiters: Waiter[] = [];
   #closeWaiters: Waiter[] = [];
   /** The waiters of the compaction or close under way: they learn of a failure too. */
@@ -289,8 +299,9 @@ export class StableLog<R> {
   /** Resolves (never rejects) when the log is closed, with the error if it failed. */
   readonly closed: Promise<LogFailedError | undefined>;
 
-  private constructor(fs: LogFs, dir: string, file: LogFileHandle, bytes: number, salt: Buffer, unlock: Unlock | undefined, options: LogOptions<R>) {
+  private constructor(fs: LogFs, dir: string, file: LogFileHandle, bytes: number, salt: Buffer, unlock: Unlock | undefined, options: LogOptions<R>, held: R[] | undefined) {
     this.#fs = fs;
+    this.#held = held;
     this.#salt = salt;
     this.#unlock = unlock;
     this.#dir = dir;
@@ -376,7 +387,8 @@ export class StableLog<R> {
       salt = Buffer.from(saltOf(bytes));
     }
     const file = await fs.openAppend(path, end);
-    const log = new StableLog<R>(fs, dir, file, end, salt, unlock, options);
+    const held = end <= HELD_MAX_BYTES ? frames.map((f) => f.value as R) : undefined;
+    const log = new StableLog<R>(fs, dir, file, end, salt, unlock, options, held);
     return { log, records: frames.map((f) => f.value as R), truncatedBytes, ...(salvaged === undefined ? {} : { salvaged }) };
   }
 
@@ -413,7 +425,7 @@ export class StableLog<R> {
     this.#stats.appends++;
     return new Promise((resolve, reject) => {
       const sync = options.sync ?? true;
-      this.#queue.push({ payload, sync, resolve, reject });
+      this.#queue.push({ value: record, payload, sync, resolve, reject });
       if (sync && options.lazy !== true) this.#urgentQueued = true;
       else if (sync) this.#lazyForcedQueued = true;
       this.#kick();
@@ -441,8 +453,8 @@ export class StableLog<R> {
     return new Promise((resolve, reject) => {
       const sync = options.sync ?? true;
       const last = payloads.length - 1;
-      for (let i = 0; i < last; i++) this.#queue.push({ payload: payloads[i]!, sync, resolve: noop, reject: noop });
-      this.#queue.push({ payload: payloads[last]!, sync, resolve, reject });
+      for (let i = 0; i < last; i++) this.#queue.push({ value: records[i]!, payload: payloads[i]!, sync, resolve: noop, reject: noop });
+      this.#queue.push({ value: records[last]!, payload: payloads[last]!, sync, resolve, reject });
       if (sync && options.lazy !== true) this.#urgentQueued = true;
       else if (sync) this.#lazyForcedQueued = true;
       this.#kick();
@@ -581,6 +593,10 @@ export class StableLog<R> {
       }
     }
     this.#inflight = [];
+    if (this.#held !== undefined) {
+      if (this.#stats.bytes > HELD_MAX_BYTES) this.#held = undefined;
+      else for (const p of batch) this.#held.push(p.value);
+    }
     for (const p of batch) p.resolve();
   }
 
@@ -592,16 +608,11 @@ export class StableLog<R> {
   async #compactNow(): Promise<void> {
     const waiters = (this.#settling = this.#compactWaiters);
     this.#compactWaiters = [];
-    const current = (await this.#fs.readFile(this.#path)) ?? new Uint8Array();
-    const decoded = decodeLog(current);
-    if (decoded.badHeader !== undefined || decoded.corruption !== undefined || decoded.validBytes !== decoded.dataBytes) {
-      throw new LogCorruptError(this.#path, decoded.validBytes, decoded.corruption?.validAfter ?? 0, decoded.badHeader ?? "damaged while open");
-    }
     const retain = this.#retain;
-    const kept: Pick<Frame, "payload">[] = (this.#snapshot?.() ?? []).map((r) => ({ payload: encodePayload(r) }));
-    for (const f of decoded.frames) if (retain === undefined || retain(f.value as R)) kept.push(f);
+    const kept = this.#snapshot?.() ?? [];
+    for (const r of this.#held ?? (await this.#readHeld())) if (retain === undefined || retain(r)) kept.push(r);
     // A new salt: a block of the old file found at the same place later cannot pass for a record.
-    const data = rewrite(kept);
+    const data = rewrite(kept.map((r) => ({ payload: encodePayload(r) })));
     await StableLog.#replace(this.#fs, this.#dir, this.#path, data);
     this.#salt = Buffer.from(saltOf(data));
     const old = this.#file;
@@ -609,9 +620,20 @@ export class StableLog<R> {
     await old.close();
     this.#unsynced = false;
     this.#stats.bytes = this.#baseline = data.length;
+    this.#held = data.length <= HELD_MAX_BYTES ? kept : undefined;
     this.#stats.compactions++;
     this.#settling = [];
     for (const w of waiters) w.resolve();
+  }
+
+  /** The records in the file, read back from it (when the file is too big to hold them all). */
+  async #readHeld(): Promise<R[]> {
+    const current = (await this.#fs.readFile(this.#path)) ?? new Uint8Array();
+    const decoded = decodeLog(current);
+    if (decoded.badHeader !== undefined || decoded.corruption !== undefined || decoded.validBytes !== decoded.dataBytes) {
+      throw new LogCorruptError(this.#path, decoded.validBytes, decoded.corruption?.validAfter ?? 0, decoded.badHeader ?? "damaged while open");
+    }
+    return decoded.frames.map((f) => f.value as R);
   }
 
   async #shutdown(): Promise<void> {

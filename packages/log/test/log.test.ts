@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { unpack } from "msgpackr";
 import { LogClosedError, LogCorruptError, LogFailedError, LogLockedError, RecordTooLargeError } from "../src/errors.js";
 import { decodeLog, encodeFrame, encodeLogFile, endOfData, FILE_HEADER_BYTES, FRAME_HEADER_BYTES } from "../src/frame.js";
-import { LOG_FILE_NAME, StableLog, readLog } from "../src/log.js";
+import { HELD_MAX_BYTES, LOG_FILE_NAME, StableLog, readLog } from "../src/log.js";
 import { MemoryFs } from "../src/memory-fs.js";
 import { PREALLOCATE_BYTES, createNodeFs } from "../src/fs.js";
 
@@ -551,10 +551,66 @@ t.test("log - compaction writes the snapshot first, then the records retain keep
   t.same((await readLog<Rec>("/d", fs)).records.map((r) => [r.txId, r.n]), [["next", 42], ["tx-0", 0], ["tx-2", 2], ["tx-1", 4]]);
 });
 
-t.test("log - a log damaged while open fails at compaction: compact() rejects, and so does every later append", async (t) => {
+/** A MemoryFs that counts the times the log file is read. */
+function countingFs(): { fs: MemoryFs; reads: () => number } {
   const fs = new MemoryFs();
+  let reads = 0;
+  const readFile = fs.readFile.bind(fs);
+  fs.readFile = async (path: string) => {
+    if (path.endsWith(LOG_FILE_NAME)) reads++;
+    return readFile(path);
+  };
+  return { fs, reads: () => reads };
+}
+
+t.test("log - compaction keeps what retain says from the records it holds, without reading the file back; records read at open are held too", async (t) => {
+  const { fs, reads } = countingFs();
+  const live = new Set(["tx-1"]);
+  const seen: Rec[] = [];
+  const retain = (r: Rec): boolean => {
+    seen.push(r);
+    return live.has(r.txId);
+  };
+  const appended = recs(6);
+  const { log } = await StableLog.open<Rec>("/d", { fs, retain });
+  t.equal(reads(), 1, "open reads the file once");
+  for (const r of appended) await log.append(r);
+  await log.compact();
+  t.equal(reads(), 1, "compaction did not read it");
+  t.ok(seen.length === appended.length && seen.every((r, i) => r === appended[i]), "retain was given the objects appended, in order");
+  await log.close();
+  t.same((await readLog<Rec>("/d", fs)).records, [{ txId: "tx-1", n: 1 }, { txId: "tx-1", n: 4 }], "the file holds what retain kept");
+
+  const again = await StableLog.open<Rec>("/d", { fs, retain: (r) => r.n === 4 });
+  const readsAfterOpen = reads();
+  await again.log.append({ txId: "tx-9", n: 9 });
+  await again.log.compact();
+  t.equal(reads(), readsAfterOpen, "compaction of a reopened log did not read it either");
+  await again.log.close();
+  t.same((await readLog<Rec>("/d", fs)).records, [{ txId: "tx-1", n: 4 }], "records read at open are kept or dropped like appended ones");
+});
+
+t.test("log - a file past HELD_MAX_BYTES is compacted by reading it back, and held again once compaction makes it small", async (t) => {
+  const { fs, reads } = countingFs();
+  const big = (txId: string): { txId: string; body: Buffer } => ({ txId, body: Buffer.alloc(12 * 1024 * 1024, txId.charCodeAt(0)) });
+  const { log } = await StableLog.open<{ txId: string; body?: Buffer }>("/d", { fs, retain: (r) => r.txId === "b" || r.txId === "s", compactMinBytes: 2 ** 40 });
+  for (const txId of ["a", "b", "c"]) await log.append(big(txId));
+  t.ok(log.stats.bytes > HELD_MAX_BYTES, `the file (${log.stats.bytes} bytes) is past HELD_MAX_BYTES`);
+  const before = reads();
+  await log.compact();
+  t.equal(reads(), before + 1, "compaction read the file back");
+  await log.append({ txId: "s" });
+  await log.compact();
+  t.equal(reads(), before + 1, "a file small again is compacted from memory");
+  await log.close();
+  const records = (await readLog<{ txId: string; body?: Buffer }>("/d", fs)).records;
+  t.same(records.map((r) => [r.txId, r.body?.length, r.body?.[0]]), [["b", 12 * 1024 * 1024, "b".charCodeAt(0)], ["s", undefined, undefined]]);
+});
+
+t.test("log - a file past HELD_MAX_BYTES damaged while open fails the log at compaction, and nothing claims durability after", async (t) => {
+  const { fs } = countingFs();
   const { log } = await StableLog.open<{ txId: string; body?: Buffer }>("/d", { fs, retain: () => true, compactMinBytes: 2 ** 40 });
-  for (const txId of ["a", "b", "c"]) await log.append({ txId, body: Buffer.alloc(100) });
+  for (const txId of ["a", "b", "c"]) await log.append({ txId, body: Buffer.alloc(12 * 1024 * 1024) });
   fs.damage(`/d/${LOG_FILE_NAME}`, FILE_HEADER_BYTES + 100, 1);
   await t.rejects(log.compact(), LogFailedError);
   t.type(log.failure?.cause, LogCorruptError, "the cause says the file is corrupt");
@@ -569,4 +625,15 @@ t.test("log - close whose last sync fails rejects with the failure, rather than 
   await t.rejects(log.close(), LogFailedError);
   t.match(log.failure?.cause, { message: "EIO: disk on fire" });
   t.equal(await log.closed, log.failure, "closed resolves with the failure");
+});
+
+t.test("log - a held file damaged while open is rewritten whole by compaction, from the records in memory", async (t) => {
+  const fs = new MemoryFs();
+  const { log } = await StableLog.open<Rec>("/d", { fs, retain: () => true });
+  for (const r of recs(3)) await log.append(r);
+  fs.damage(`/d/${LOG_FILE_NAME}`, FILE_HEADER_BYTES + FRAME_HEADER_BYTES + 2, 1);
+  t.ok((await readLog<Rec>("/d", fs)).corruption !== undefined || (await readLog<Rec>("/d", fs)).records.length < 3, "the file on disk is damaged");
+  await log.compact();
+  await log.close();
+  t.same((await readLog<Rec>("/d", fs)).records, recs(3), "after compaction it holds every record again");
 });
