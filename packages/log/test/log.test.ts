@@ -2,6 +2,7 @@ import t from "tap";
 import { crc32 } from "node:zlib";
 import { open, readFile, writeFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { randomBytes, randomInt } from "node:crypto";
 import { unpack } from "msgpackr";
 import { LogClosedError, LogCorruptError, LogFailedError, LogLockedError, RecordTooLargeError } from "../src/errors.js";
 import { decodeLog, encodeFrame, encodeLogFile, endOfData, FILE_HEADER_BYTES, FRAME_HEADER_BYTES } from "../src/frame.js";
@@ -53,6 +54,27 @@ t.test("log - file layout: a 16-byte header with a salt, then [u32 length][u32 c
   t.equal(file.readUInt32LE(FILE_HEADER_BYTES + 4), crc32(payload, crc32(position)), "the checksum covers the salt and the offset, then the payload");
   t.same(unpack(payload), { txId: "a", n: 1 }, "plain MessagePack, readable without the record extension");
   t.same(encodeFrame({ txId: "a", n: 1 }, salt, FILE_HEADER_BYTES), file.subarray(FILE_HEADER_BYTES), "encodeFrame makes the same frame");
+});
+
+t.test("log - a frame's checksum is zlib's crc32 of the salt and the offset (64-bit little-endian), then the payload, at any offset", async (t) => {
+  let checked = 0;
+  // Offsets near the 32-bit edges and far past them.
+  const near = [0, 16, 2 ** 31 - 500, 2 ** 32 - 500, 2 ** 40, Number.MAX_SAFE_INTEGER - 1000];
+  for (let i = 0; i < 2000; i++) {
+    const salt = randomBytes(8);
+    const offset = near[i % near.length]! + randomInt(1000);
+    const position = Buffer.alloc(16);
+    salt.copy(position, 0);
+    position.writeBigUInt64LE(BigInt(offset), 8);
+    const frame = encodeFrame({ txId: "a", n: i }, salt, offset);
+    const expected = crc32(frame.subarray(FRAME_HEADER_BYTES), crc32(position));
+    if (frame.readUInt32LE(4) !== expected) {
+      t.fail(`offset ${offset}, salt ${salt.toString("hex")}: ${frame.readUInt32LE(4)}, expected ${expected}`);
+      return;
+    }
+    checked++;
+  }
+  t.equal(checked, 2000, "2,000 salts and offsets checked");
 });
 
 t.test("log - a record moved to another offset, or copied from a file with another salt, does not check", async (t) => {
