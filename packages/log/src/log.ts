@@ -610,7 +610,17 @@ export class StableLog<R> {
     this.#compactWaiters = [];
     const retain = this.#retain;
     const kept = this.#snapshot?.() ?? [];
-    for (const r of this.#held ?? (await this.#readHeld())) if (retain === undefined || retain(r)) kept.push(r);
+    const summed = kept.length;
+    const records = this.#held ?? (await this.#readHeld());
+    for (const r of records) if (retain === undefined || retain(r)) kept.push(r);
+    if (summed === 0 && kept.length === records.length) {
+      // Nothing to drop (a participant remembers what it finished for `rememberFor`, say): the
+      // file would be written again as it is. Wait until it has grown by the ratio again.
+      this.#baseline = this.#stats.bytes;
+      this.#settling = [];
+      for (const w of waiters) w.resolve();
+      return;
+    }
     // A new salt: a block of the old file found at the same place later cannot pass for a record.
     const data = rewrite(kept.map((r) => ({ payload: encodePayload(r) })));
     await StableLog.#replace(this.#fs, this.#dir, this.#path, data);
