@@ -1,4 +1,4 @@
-export { StableLog, readLog, LOG_FILE_NAME, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_COMPACT_RATIO, HELD_MAX_BYTES } from "./log.js";
+export { StableLog, readLog, LOG_FILE_NAME, DEFAULT_COMPACT_MIN_BYTES, DEFAULT_COMPACT_RATIO } from "./log.js";
 export { nodeFs, createNodeFs, LOCK_FILE_NAME } from "./fs.js";
 export { MemoryFs } from "./memory-fs.js";
 export { encodeFrame, encodeLogFile, decodeLog, decodeFrames, FRAME_HEADER_BYTES, FILE_HEADER_BYTES, MAX_RECORD_BYTES, LOG_FORMAT_VERSION } from "./frame.js";
