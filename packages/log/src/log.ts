@@ -606,7 +606,8 @@ export class StableLog<R> {
     const waiters = (this.#settling = this.#compactWaiters);
     this.#compactWaiters = [];
     const retain = this.#retain;
-    const kept = this.#snapshot?.() ?? [];
+    // A copy: the snapshot may be an array its owner keeps.
+    const kept = [...(this.#snapshot?.() ?? [])];
     const summed = kept.length;
     const records = this.#held ?? [];
     for (const r of records) if (retain === undefined || retain(r)) kept.push(r);

@@ -658,3 +658,16 @@ t.test("log - a compaction that would drop nothing leaves the file as it is; app
   await log.close();
   t.equal((await readLog<Rec>("/d", fs)).records.length, log.stats.appends, "every record is still there");
 });
+
+t.test("log - compaction leaves the array snapshot returns as it was", async (t) => {
+  const fs = new MemoryFs();
+  const summary: Rec[] = [{ txId: "summary", n: 0 }];
+  const { log } = await StableLog.open<Rec>("/d", { fs, retain: (r) => r.n === 2, snapshot: () => summary });
+  for (const r of recs(3)) await log.append(r);
+  await log.compact();
+  await log.append({ txId: "tx-9", n: 9 });
+  await log.compact();
+  t.same(summary, [{ txId: "summary", n: 0 }], "the snapshot's own array is not added to");
+  await log.close();
+  t.same((await readLog<Rec>("/d", fs)).records, [{ txId: "summary", n: 0 }, { txId: "tx-2", n: 2 }]);
+});
