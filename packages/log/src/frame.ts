@@ -37,7 +37,9 @@ export const MAX_RECORD_BYTES = 16 * 1024 * 1024;
 export const LOG_FORMAT_VERSION = 2;
 
 const MAGIC = Buffer.from("ZMBXLOG", "latin1");
-const packr = new Packr({ useRecords: false });
+// Binary fields are read as copies, not views of the file's bytes: a log that compacts holds
+// the records it read at open, and one such record would otherwise keep the whole file in memory.
+const packr = new Packr({ useRecords: false, copyBuffers: true });
 
 /** A fresh file header with a new random salt. */
 export function newFileHeader(): Buffer {

@@ -671,3 +671,14 @@ t.test("log - compaction leaves the array snapshot returns as it was", async (t)
   await log.close();
   t.same((await readLog<Rec>("/d", fs)).records, [{ txId: "summary", n: 0 }, { txId: "tx-2", n: 2 }]);
 });
+
+t.test("log - a binary field read at open is a copy, not a view that keeps the file's bytes alive", async (t) => {
+  const fs = new MemoryFs();
+  const first = await StableLog.open<{ txId: string; b: Buffer }>("/d", { fs, retain: () => true });
+  for (let i = 0; i < 3; i++) await first.log.append({ txId: `tx-${i}`, b: Buffer.alloc(1000, i) });
+  await first.log.close();
+  const { log, records } = await StableLog.open<{ txId: string; b: Uint8Array }>("/d", { fs, retain: () => true });
+  t.same(records.map((r) => [r.b.length, r.b[0]]), [[1000, 0], [1000, 1], [1000, 2]]);
+  t.ok(records.every((r) => r.b.buffer.byteLength === r.b.length), "each has its own memory");
+  await log.close();
+});
