@@ -387,9 +387,10 @@ export class StableLog<R> {
       salt = Buffer.from(saltOf(bytes));
     }
     const file = await fs.openAppend(path, end);
-    const held = options.retain !== undefined || options.snapshot !== undefined ? frames.map((f) => f.value as R) : undefined;
+    const records = frames.map((f) => f.value as R);
+    const held = options.retain !== undefined || options.snapshot !== undefined ? [...records] : undefined;
     const log = new StableLog<R>(fs, dir, file, end, salt, unlock, options, held);
-    return { log, records: frames.map((f) => f.value as R), truncatedBytes, ...(salvaged === undefined ? {} : { salvaged }) };
+    return { log, records, truncatedBytes, ...(salvaged === undefined ? {} : { salvaged }) };
   }
 
   /** Writes `bytes` durably to a side file and renames it over `path`. */
@@ -593,8 +594,11 @@ export class StableLog<R> {
       }
     }
     this.#inflight = [];
-    if (this.#held !== undefined) for (const p of batch) this.#held.push(p.value);
-    for (const p of batch) p.resolve();
+    const held = this.#held;
+    for (const p of batch) {
+      held?.push(p.value);
+      p.resolve();
+    }
   }
 
   #compactionDue(): boolean {
