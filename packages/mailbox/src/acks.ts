@@ -67,8 +67,10 @@ export class AckScheduler {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    setImmediate(() => this.#flush());
+    setImmediate(this.#onTurnEnd);
   }
+
+  readonly #onTurnEnd = (): void => this.#flush();
 
   /**
    * Sends the acks that are urgent now; the others wait (at most ACK_DELAY_MS) to be gathered

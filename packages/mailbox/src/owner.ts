@@ -14,7 +14,7 @@ import type { ParsedRuntimeOptions } from "./options.js";
 import type { PeerCounters } from "./peer.js";
 import { RemoteWindow } from "./remote-window.js";
 import { readLoop } from "./sockets.js";
-import { Flag, Kind, MalformedError, NakCode, PROTOCOL_VERSION, Refusal, bodyParts, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
+import { Flag, Kind, MalformedError, NakCode, PROTOCOL_VERSION, Refusal, addBody, decodeFrame, decodeValue, encodeHeader, type Frame } from "./wire.js";
 import type { WaitTimer } from "./wait.js";
 import { RouterWriter } from "./writer.js";
 
@@ -418,7 +418,7 @@ export class Owner {
   #deliver(w: RemoteWindow, id: number, m: StoredMessage): void {
     // The attempt it will be if a manual receive takes it, and its id in the mailbox (6.8).
     const header = encodeHeader([PROTOCOL_VERSION, Kind.Deliver, w.mailbox.name, this.#host.id, w.epoch, id, m.flags, m.attempts + 1, w.mailbox.idOf(m)]);
-    this.#writer.enqueue([w.peer, header, ...bodyParts(m.payload)], () => w.undeliverable(id));
+    this.#writer.enqueue(addBody([w.peer, header], m.payload), () => w.undeliverable(id));
   }
 
   #nak(peer: Buffer, mailbox: string, code: string, message: string, seq = 0): void {

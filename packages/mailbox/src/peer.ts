@@ -24,7 +24,7 @@ import {
 } from "./errors.js";
 import type { ParsedRuntimeOptions, ParsedSendOptions, Until } from "./options.js";
 import { Waits, type Wait, type WaitTimer } from "./wait.js";
-import { Flag, Kind, NakCode, PROTOCOL_VERSION, bodyParts, decodeFrame, encodeHeader, type Frame } from "./wire.js";
+import { Flag, Kind, NakCode, PROTOCOL_VERSION, addBody, decodeFrame, encodeHeader, type Frame } from "./wire.js";
 
 /** One message on its way. `resolve` is absent for a "queued" send that returned at once. */
 interface OutMessage extends Wait {
@@ -334,11 +334,13 @@ export class Peer {
   #schedule(): void {
     if (this.#scheduled || this.#writing || this.#closed) return;
     this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.#write();
-    });
+    setImmediate(this.#onTurnEnd);
   }
+
+  readonly #onTurnEnd = (): void => {
+    this.#scheduled = false;
+    void this.#write();
+  };
 
   async #write(): Promise<void> {
     if (this.#writing || this.#closed) return;
@@ -386,12 +388,14 @@ export class Peer {
     const { batchSize, maxMessageSize } = this.#host.options;
     const base = ch.unacked.peek()?.seq ?? ch.nextSeq;
     let index = first - base;
-    const payloads: Buffer[] = [];
+    // Most frames carry one message: its payload is the body, and no list of payloads is made.
+    let single: Buffer | undefined;
+    let payloads: Buffer[] | undefined;
     const lens: number[] = [];
     let flags = -1;
     let bytes = 0;
     let seq = first;
-    while (payloads.length < batchSize && seq <= ch.limit) {
+    while (lens.length < batchSize && seq <= ch.limit) {
       let m: OutMessage | undefined = ch.unacked.at(index);
       const resend = m !== undefined;
       if (!resend) {
@@ -422,16 +426,17 @@ export class Peer {
       }
       flags = mflags;
       bytes += m.payload.length;
-      payloads.push(m.payload);
+      if (single === undefined) single = m.payload;
+      else (payloads ??= [single]).push(m.payload);
       lens.push(m.payload.length);
       index++;
       seq++;
     }
-    if (payloads.length === 0) return undefined;
+    if (single === undefined) return undefined;
     ch.sentSeq = seq - 1;
     const want = ch.waiting.length + ch.pending.length;
     const header = encodeHeader([PROTOCOL_VERSION, Kind.Data, ch.mailbox, first, flags, lens, want]);
-    return [header, ...bodyParts(payloads.length === 1 ? payloads[0]! : Buffer.concat(payloads, bytes))];
+    return addBody([header], payloads === undefined ? single : Buffer.concat(payloads, bytes));
   }
 
   #tooLarge(ch: OutChannel, m: OutMessage): void {
