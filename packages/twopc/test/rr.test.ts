@@ -54,6 +54,34 @@ t.test("rr - a request gets the handler's reply at the client's own reply mailbo
   await serverRt.close();
 });
 
+t.test("rr - a handler may return a value, a promise or any thenable, and may throw or reject: each is answered", async (t) => {
+  const rt = await start(t);
+  const handlers: Record<string, (n: number) => unknown> = {
+    value: (n) => n + 1,
+    promise: async (n) => n + 2,
+    thenable: (n) => ({ then: (resolve: (v: number) => void) => resolve(n + 3) }),
+    throws: () => {
+      throw Object.assign(new Error("sync no"), { code: "E_SYNC" });
+    },
+    rejects: async () => {
+      throw Object.assign(new Error("async no"), { code: "E_ASYNC" });
+    },
+    badThenable: () => ({ then: (_: unknown, reject: (e: Error) => void) => reject(new Error("thenable no")) }),
+  };
+  const servers = Object.entries(handlers).map(([name, h]) => serve(rt, rt.mailbox(name), h));
+  t.teardown(() => Promise.all(servers.map((s) => s.close())));
+  const client = new Client(rt);
+  t.teardown(() => client.close());
+  const at = (name: string): string => `${name}@${rt.endpoint}`;
+  t.equal(await client.request(10, at("value")), 11);
+  t.equal(await client.request(10, at("promise")), 12);
+  t.equal(await client.request(10, at("thenable")), 13, "a thenable is waited on, as `await` would");
+  await t.rejects(client.request(10, at("throws")), { name: "RemoteError", message: /sync no/, code: "E_SYNC" });
+  await t.rejects(client.request(10, at("rejects")), { name: "RemoteError", message: /async no/, code: "E_ASYNC" });
+  await t.rejects(client.request(10, at("badThenable")), { name: "RemoteError", message: /thenable no/ });
+  t.same(servers.map((s) => [s.stats().handled, s.stats().failed]), [[1, 0], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], "counted as handled or failed");
+});
+
 t.test("rr - concurrent requests each get their own reply (correlation by request id)", async (t) => {
   const rt = await start(t);
   const server = serve(rt, rt.mailbox("square"), async (n: number) => {

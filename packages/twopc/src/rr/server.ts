@@ -253,27 +253,50 @@ export class Server implements AsyncDisposable {
     return this.#run(req);
   }
 
-  async #run(req: Request): Promise<void> {
+  /**
+   * Runs the handler; a promise while an asynchronous one runs. A handler that returns a value
+   * (not a promise) is answered at once: no async function, promise and turn of the microtask
+   * queue a request, which at one request in flight are garbage to collect and a wait before
+   * the reply leaves.
+   */
+  #run(req: Request): Promise<void> | undefined {
     const context: RequestContext = {
       clientId: req.clientId,
       requestId: req.requestId,
       replyTo: req.replyTo,
       signal: this.#cancel.signal,
     };
-    let reply: ReplyEnvelope;
+    let value: unknown;
     try {
-      reply = okReply(req.clientId, req.requestId, await this.#handler(req.body, context));
-      this.#counts.handled++;
+      value = this.#handler(req.body, context);
     } catch (error) {
-      if (this.#cancel.signal.aborted) {
-        this.#counts.cancelled++;
-        this.#cache.abandon(req.clientId, req.requestId);
-        return;
-      }
-      this.#counts.failed++;
-      reply = errorReply(req.clientId, req.requestId, errorInfo(error));
+      this.#failed(req, error);
+      return undefined;
     }
-    this.#finish(req, reply);
+    if (!isThenable(value)) {
+      this.#handled(req, value);
+      return undefined;
+    }
+    return Promise.resolve(value).then(
+      (v) => this.#handled(req, v),
+      (error: unknown) => this.#failed(req, error),
+    );
+  }
+
+  #handled(req: Request, value: unknown): void {
+    this.#counts.handled++;
+    this.#finish(req, okReply(req.clientId, req.requestId, value));
+  }
+
+  /** The handler threw (or its promise rejected): an error reply, or none once the server is cancelled. */
+  #failed(req: Request, error: unknown): void {
+    if (this.#cancel.signal.aborted) {
+      this.#counts.cancelled++;
+      this.#cache.abandon(req.clientId, req.requestId);
+      return;
+    }
+    this.#counts.failed++;
+    this.#finish(req, errorReply(req.clientId, req.requestId, errorInfo(error)));
   }
 
   /**
@@ -328,6 +351,11 @@ export class Server implements AsyncDisposable {
   readonly #sent = (): void => {
     if (--this.#sending === 0) this.#allSent?.();
   };
+}
+
+/** A promise, or anything `await` would wait on. */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function";
 }
 
 /**
