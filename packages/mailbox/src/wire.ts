@@ -137,14 +137,13 @@ export const MAX_BODY_PARTS = 8;
 
 /**
  * Appends the frames that carry `body` to `frames` (a header, say), and returns `frames`.
- * zeromq.js sends a part above 128 bytes without copying it, and
- * gives it back by waking the sender's event loop once libzmq has written it: one more wake-up
- * for every message, on the sender's cores, while the message is on its way. Smaller parts
- * are copied and need none. So a body of up to 1 KiB goes as parts of at most 128 bytes, and
- * the receiver joins them. Measured one request at a time with three processes on two cores:
- * the sender's thread woke 1.0 times a request instead of 1.9, and twopc.latency went from
- * 1.03-1.12 ms to 0.96-1.04 ms. A larger body keeps one frame: under load those wake-ups
- * coalesce, and copying would cost more.
+ * zeromq.js sends a part above 128 bytes without copying it, and gives it back by waking the
+ * sender's event loop once libzmq has written it: one more wake-up for every message, on the
+ * sender's cores, while the message is on its way. Smaller parts are copied and need none. So a
+ * body of up to 1 KiB goes as parts of at most 128 bytes, and the receiver joins them. Measured
+ * one request at a time with three processes on two cores: the sender's thread woke 1.0 times a
+ * request instead of 1.9, and twopc.latency went from 1.03-1.12 ms to 0.96-1.04 ms. A larger
+ * body keeps one frame: under load those wake-ups coalesce, and copying would cost more.
  */
 export function addBody(frames: Buffer[], body: Buffer): Buffer[] {
   if (body.length <= BODY_PART_BYTES || body.length > BODY_PART_BYTES * MAX_BODY_PARTS) {
