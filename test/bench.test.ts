@@ -323,3 +323,29 @@ t.test("the fairness entries are listed, each compared with its goal's baseline"
   );
   t.same(plan(entries, ["mailbox.fair.good.crowded"]).map((e) => e.name), ["mailbox.fair.good.alone", "mailbox.fair.good.crowded"], "its baseline runs first");
 });
+
+t.test("bench/dist/steps.js cuts each request of rr.rtt and rr.floor.rtt into its steps", async (t) => {
+  const { stdout } = await promisify(execFile)(process.execPath, ["bench/dist/steps.js", "--json", "--requests", "300", "--rounds", "1"], {
+    cwd: root,
+    timeout: 60_000,
+  });
+  type Step = { name: string; floor: { p50: number; p90: number }; zmbox: { p50: number; p90: number } };
+  const report = JSON.parse(stdout) as { requests: { floor: number; zmbox: number }; steps: Step[] };
+  // Every timed request has its marks in both processes (a missing one drops the request).
+  t.ok(report.requests.floor >= 290 && report.requests.zmbox >= 290, `requests cut: ${JSON.stringify(report.requests)}`);
+  t.equal(report.steps.length, 9, "eight steps and the round trip");
+  const roundTrip = report.steps.at(-1)!;
+  t.equal(roundTrip.name, "round trip");
+  for (const layer of ["floor", "zmbox"] as const) {
+    for (const step of report.steps) {
+      t.ok(step[layer].p50 >= 0 && step[layer].p50 <= step[layer].p90, `${layer}, ${step.name}: 0 <= p50 ${step[layer].p50} <= p90 ${step[layer].p90}`);
+      if (step !== roundTrip) t.ok(step[layer].p50 < roundTrip[layer].p50, `${layer}, ${step.name}: under the round trip`);
+    }
+  }
+  const failed = await promisify(execFile)(process.execPath, ["bench/dist/steps.js", "--requests", "0"], { cwd: root, timeout: 10_000 }).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.equal(failed?.code, 2, "a bad count is a usage error");
+  t.match(failed?.stderr, /Expected `--requests` to be an integer from 1 up, got `0`/);
+});

@@ -89,7 +89,7 @@ export const rrFloorRtt: Entry = {
   baseline: "zeromq.dealer-router.rtt",
   async run(ctx) {
     const count = ctx.quick ? 3_000 : 30_000;
-    const server = await ctx.fork<RrFloorServerRole>("rr-floor-server", null);
+    const server = await ctx.fork<RrFloorServerRole>("rr-floor-server", {});
     const client = await ctx.fork<RrFloorClientRole>("rr-floor-client", { endpoint: server.info.endpoint, count, warmup: count / 10, size: SIZE });
     const before = await server.usage();
     client.start(null);

@@ -6,13 +6,15 @@
 import * as zmq from "zeromq";
 import { runRole, timeEach, type Timed } from "../harness.js";
 import { decode, encode } from "./floor-wire.js";
+import { Probe, marked, type Marks } from "./steps-probe.js";
 
 export interface RrFloorClientRole {
-  args: { endpoint: string; count: number; warmup: number; size: number };
+  /** With `steps`, the timed requests are marked step by step (see steps-probe.ts), keeping that many marks. */
+  args: { endpoint: string; count: number; warmup: number; size: number; steps?: number };
   ready: null;
   start: null;
   /** Round-trip times in microseconds, and this process's CPU time over the timed requests. */
-  result: Timed;
+  result: Timed & { marks?: Marks };
 }
 
 interface Pending {
@@ -24,7 +26,9 @@ interface Pending {
 type Reply = [kind: string, clientId: string, requestId: number, ok: boolean, body: unknown];
 
 runRole<RrFloorClientRole>(async (ctx) => {
-  const { endpoint, count, warmup, size } = ctx.args;
+  const { endpoint, count, warmup, size, steps } = ctx.args;
+  const probe = steps === undefined ? undefined : new Probe(steps);
+  probe?.wrapZeromq();
   const dealer = new zmq.Dealer({ linger: 0 });
   const pending = new Map<number, Pending>();
   const clientId = `c${process.pid.toString(16).padStart(16, "0")}`;
@@ -56,7 +60,9 @@ runRole<RrFloorClientRole>(async (ctx) => {
     for (let i = 0; i < warmup; i++) await request(body, 30_000);
     ctx.ready(null);
     await ctx.started;
-    return await timeEach(count, () => request(body, 30_000));
+    if (probe === undefined) return await timeEach(count, () => request(body, 30_000));
+    const timed = await timeEach(count, () => marked(probe, () => request(body, 30_000)));
+    return { ...timed, marks: probe.marks() };
   } finally {
     clearInterval(sweep);
     dealer.close();

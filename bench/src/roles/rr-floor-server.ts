@@ -7,24 +7,29 @@
 import * as zmq from "zeromq";
 import { runRole } from "../harness.js";
 import { decode, encode } from "./floor-wire.js";
+import { Mark, Probe, type Marks } from "./steps-probe.js";
 
 export interface RrFloorServerRole {
-  args: null;
+  /** With `steps`, the handler and zeromq.js's calls are marked (see steps-probe.ts), keeping that many marks. */
+  args: { steps?: number };
   ready: { endpoint: string };
   start: never;
   /** How many requests the handler ran. */
-  result: { handled: number };
+  result: { handled: number; marks?: Marks };
 }
 
 type Request = [kind: string, clientId: string, requestId: number, replyTo: string, body: unknown];
 
 runRole<RrFloorServerRole>(async (ctx) => {
+  const { steps } = ctx.args;
+  const probe = steps === undefined ? undefined : new Probe(steps);
+  probe?.wrapZeromq();
   const router = new zmq.Router({ linger: 0 });
   try {
     await router.bind("tcp://127.0.0.1:0");
     void ctx.stopped.then(() => router.close());
     ctx.ready({ endpoint: router.lastEndpoint ?? "" });
-    const handler = async (body: unknown): Promise<unknown> => body;
+    const handler = probe === undefined ? async (body: unknown): Promise<unknown> => body : async (body: unknown): Promise<unknown> => (probe.mark(Mark.Handler), body);
     const cache = new Map<string, Map<number, Buffer[] | null>>();
     let handled = 0;
     for await (const [peer, ...parts] of router) {
@@ -43,7 +48,7 @@ runRole<RrFloorServerRole>(async (ctx) => {
       if (replies.size > 10_000) replies.delete(replies.keys().next().value!);
       await router.send([peer!, ...reply]);
     }
-    return { handled };
+    return { handled, ...(probe === undefined ? {} : { marks: probe.marks() }) };
   } finally {
     router.close();
   }
