@@ -10,8 +10,10 @@ import { cpuUs, inLanes, runRole, timeEach, type Timed } from "../harness.js";
 import { Probe, marked, type Marks } from "./steps-probe.js";
 
 export interface RrClientRole {
-  /** With `curve`, `endpoint` is the client's own (the server was given its key for it). */
-  /** With `steps`, the timed requests are marked step by step (see steps-probe.ts), keeping that many marks. */
+  /**
+   * With `curve`, `endpoint` is the client's own (the server was given its key for it). With
+   * `steps`, the timed requests are marked step by step (see steps-probe.ts), keeping that many marks.
+   */
   args: { address: string; count: number; warmup: number; size: number; inFlight: number; endpoint?: string; curve?: CurveOptions; steps?: number };
   ready: null;
   start: null;
