@@ -18,10 +18,10 @@ import type { RrClientRole } from "./roles/rr-client.js";
 import type { RrEchoServerRole } from "./roles/rr-echo-server.js";
 import type { RrFloorClientRole } from "./roles/rr-floor-client.js";
 import type { RrFloorServerRole } from "./roles/rr-floor-server.js";
+import { SERVER_CONCURRENCY, SIZE } from "./entries/rr.js";
 import { Mark, type Marks } from "./roles/steps-probe.js";
 import { percentile } from "./stats.js";
 
-const SIZE = 100;
 /** Marks kept a process: a request takes about ten, acks and warm-up included. */
 const MARKS_PER_REQUEST = 32;
 
@@ -132,7 +132,7 @@ async function runLayer(layer: Layer, count: number, warmup: number): Promise<nu
       const s = await server.stop();
       return cutSteps(layer, c.marks!, s.marks!);
     }
-    const server = await group.fork<RrEchoServerRole>("rr-echo-server", { concurrency: 64, steps });
+    const server = await group.fork<RrEchoServerRole>("rr-echo-server", { concurrency: SERVER_CONCURRENCY, steps });
     const client = await group.fork<RrClientRole>("rr-client", { address: server.info.address, count, warmup, size: SIZE, inFlight: 1, steps });
     client.start(null);
     const c = await client.result();

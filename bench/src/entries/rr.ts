@@ -7,7 +7,10 @@ import type { RrFloorClientRole } from "../roles/rr-floor-client.js";
 import type { RrFloorServerRole } from "../roles/rr-floor-server.js";
 import { cpuPerRequest } from "./cpu.js";
 
-const SIZE = 100;
+/** The request and reply bodies of every `rr.*` entry, in bytes (and of `bench/dist/steps.js`). */
+export const SIZE = 100;
+/** The echo server's handler slots (`serve`'s `concurrency`). */
+export const SERVER_CONCURRENCY = 64;
 
 /**
  * Forks a `serve()` echo and a client in separate processes; returns the client's result and
@@ -19,7 +22,7 @@ async function run(ctx: RunContext, count: number, warmup: number, inFlight: num
   const keys = curve ? { server: generateKeyPair(), client: generateKeyPair() } : undefined;
   const clientEndpoint = keys === undefined ? undefined : `tcp://127.0.0.1:${await freePort()}`;
   const server = await ctx.fork<RrEchoServerRole>("rr-echo-server", {
-    concurrency: 64,
+    concurrency: SERVER_CONCURRENCY,
     ...(keys === undefined ? {} : { curve: { ...keys.server, allow: [keys.client.publicKey], peers: { [clientEndpoint!]: keys.client.publicKey } } }),
   });
   const client = await ctx.fork<RrClientRole>("rr-client", {
