@@ -513,6 +513,8 @@ export class Peer {
         this.#settle(m);
       }
     }
+    // Messages held back for want of credit: this ack lets them go.
+    const unblocked = f.limit > ch.limit && ch.sentSeq >= ch.limit && ch.pending.length > 0;
     // A lower limit: the owner took back unused credit (its lease ran out). If messages wait,
     // say so, or the owner, which forgot what this channel wanted, grants it nothing.
     if (f.limit > ch.limit) ch.asking = false;
@@ -527,7 +529,11 @@ export class Peer {
     // Messages to send and no credit (the owner took it back for lack of use, or refused what
     // went past it): say so, or the owner, which forgot what this channel wanted, grants nothing.
     this.#askIfBlocked(ch);
-    this.#schedule();
+    // Written now rather than at the end of the turn: the sends this ack admitted to the outbox
+    // resume in this turn's microtasks, and a sender in a loop would make a whole outbox of new
+    // messages before the ones that waited for this credit left.
+    if (unblocked) void this.#write();
+    else this.#schedule();
   }
 
   #onNak(f: Extract<Frame, { kind: "nak" }>): void {
