@@ -38,15 +38,13 @@ runRole<MailboxConsumerRole>(async (ctx) => {
   }, 5);
   try {
     while (count === 0 || received < count) {
-      let m: unknown;
-      if (ack === "manual") {
-        const d = await mb.receive({ ack: "manual", signal: ctx.signal }).catch(() => undefined);
-        d?.ack();
-        m = d;
-      } else {
-        m = await mb.receive({ signal: ctx.signal }).catch(() => undefined);
+      // A receive that fails (the stop aborted it) ends the loop; the entry checks the count.
+      try {
+        if (ack === "manual") (await mb.receive({ ack: "manual", signal: ctx.signal })).ack();
+        else await mb.receive({ signal: ctx.signal });
+      } catch {
+        break;
       }
-      if (m === undefined) break;
       if (received === 0) first = performance.now();
       received++;
       peakDepth = Math.max(peakDepth, mb.depth + 1);

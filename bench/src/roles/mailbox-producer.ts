@@ -24,8 +24,18 @@ runRole<MailboxProducerRole>(async (ctx) => {
   try {
     for (; (count === 0 || sent < count) && !ctx.signal.aborted; sent++) {
       const p = rt.send(payload, address, { until, timeout: 60_000 });
-      if (until === "queued" || sent % window === window - 1) await p.catch(() => undefined);
-      else p.catch(() => undefined);
+      if (until === "queued" || sent % window === window - 1) {
+        // A failed send fails the role, unless the stop cut it short (try/catch rather than
+        // .catch(): no second promise for every message, as a user's loop would be written).
+        try {
+          await p;
+        } catch (error) {
+          if (ctx.signal.aborted) break;
+          throw error;
+        }
+      } else {
+        p.catch(() => undefined);
+      }
     }
     return { sent, retransmitted: rt.stats().retransmitted };
   } finally {
