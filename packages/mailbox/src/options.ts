@@ -43,7 +43,7 @@ export interface RuntimeOptions {
   outboxCapacity?: number;
   /**
    * Most messages carried by one ZeroMQ send.
-   * @default 256
+   * @default 1024
    */
   batchSize?: number;
   /**
@@ -138,7 +138,7 @@ export const DEFAULT_ENDPOINT = "tcp://127.0.0.1:0";
 export const DEFAULT_SEND_TIMEOUT = 30_000;
 export const DEFAULT_MAX_MESSAGE_SIZE = 4 * 1024 * 1024;
 export const DEFAULT_OUTBOX_CAPACITY = 4096;
-export const DEFAULT_BATCH_SIZE = 256;
+export const DEFAULT_BATCH_SIZE = 1024;
 export const DEFAULT_CREDIT_LEASE = 5000;
 export const DEFAULT_PROBE_INTERVAL = 1000;
 export const DEFAULT_HEARTBEAT_INTERVAL = 1000;
