@@ -349,3 +349,36 @@ t.test("bench/dist/steps.js cuts each request of rr.rtt and rr.floor.rtt into it
   t.equal(failed?.code, 2, "a bad count is a usage error");
   t.match(failed?.stderr, /Expected `--requests` to be an integer from 1 up, got `0`/);
 });
+
+t.test("bench/dist/headroom.js runs the 2PC floor with CPU burnt a message beside twopc.latency", async (t) => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ["bench/dist/headroom.js", "--json", "--quick", "--rounds", "1", "--spins", "0,200"],
+    { cwd: root, timeout: 120_000 },
+  );
+  type R = { name: string; value: number; baseline: string | null; baselineValue: number | null; ratio: number | null; extra: { participantsCpuUs: number } };
+  const report = JSON.parse(stdout) as { spinsUs: number[]; results: R[] };
+  t.same(report.spinsUs, [0, 200]);
+  t.same(
+    report.results.map((r) => [r.name, r.baseline]),
+    [
+      ["twopc.latency", null],
+      ["twopc.floor.latency", "twopc.latency"],
+      ["twopc.floor.latency.spin200", "twopc.latency"],
+    ],
+  );
+  const [zmbox, floor, spun] = report.results as [R, R, R];
+  for (const r of [floor, spun]) {
+    t.equal(r.baselineValue, zmbox.value, `${r.name}: compared with twopc.latency's p50`);
+    t.equal(r.ratio, Math.round((r.value / zmbox.value) * 1000) / 1000, `${r.name}: ratio of the round`);
+  }
+  // Each participant spins at its two messages a transaction (VOTE-REQ, GLOBAL-COMMIT) and after its vote.
+  const added = spun.extra.participantsCpuUs - floor.extra.participantsCpuUs;
+  t.ok(added >= (3 * 3 * 200) / 2, `the participants burnt about 3 x 3 x 200 us more a transaction: ${added}`);
+  const failed = await promisify(execFile)(process.execPath, ["bench/dist/headroom.js", "--spins", "0,x"], { cwd: root, timeout: 10_000 }).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+  t.equal(failed?.code, 2, "a bad spin is a usage error");
+  t.match(failed?.stderr, /Expected `--spins` to be distinct whole numbers of microseconds from 0 to 10000, comma-separated, got `0,x`/);
+});

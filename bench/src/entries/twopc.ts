@@ -78,26 +78,35 @@ export const twopcLatency: Entry = {
  * follows off the clock, written unforced. No mailbox, acks, timers, recovery or trace. No goal:
  * its ratio is how far above this path the real nodes run.
  */
-export const twopcFloorLatency: Entry = {
-  name: "twopc.floor.latency",
-  unit: "ms",
-  better: "lower",
-  async run(ctx) {
-    const count = ctx.quick ? 200 : 2000;
-    const warmup = latencyWarmup(ctx);
-    const nodes = await Promise.all(
-      [1, 2, 3].map(async () => ctx.fork<TwopcFloorParticipantRole>("twopc-floor-participant", { logDir: await ctx.tempDir() })),
-    );
-    const coordinator = await ctx.fork<TwopcFloorCoordinatorRole>("twopc-floor-coordinator", {
-      logDir: await ctx.tempDir(), endpoints: nodes.map((n) => n.info.endpoint), count, warmup,
-    });
-    const { r, done, participantsUs } = await startAndStop(coordinator, nodes);
-    const expected = count + warmup;
-    if (done.some((d) => d.voted !== expected)) throw new Error(`expected ${expected} votes from each participant, got ${done.map((d) => d.voted).join(", ")}`);
-    const cpu = cpuPerTx(r.cpuUs, participantsUs, count);
-    return { value: round(r.p50Us / 1000), p99: round(r.p99Us / 1000), p999: round(r.p999Us / 1000), extra: { transactions: count, ...cpu } };
-  },
-};
+export const twopcFloorLatency: Entry = floorLatency(0);
+
+/**
+ * The floor entry; with `spinUs` > 0 (see headroom.ts), `twopc.floor.latency.spin<N>`, whose
+ * nodes burn `spinUs` of CPU at every message they receive and after every VOTE-REQ and vote
+ * they send.
+ */
+export function floorLatency(spinUs: number): Entry {
+  return {
+    name: spinUs === 0 ? "twopc.floor.latency" : `twopc.floor.latency.spin${spinUs}`,
+    unit: "ms",
+    better: "lower",
+    async run(ctx) {
+      const count = ctx.quick ? 200 : 2000;
+      const warmup = latencyWarmup(ctx);
+      const nodes = await Promise.all(
+        [1, 2, 3].map(async () => ctx.fork<TwopcFloorParticipantRole>("twopc-floor-participant", { logDir: await ctx.tempDir(), spinUs })),
+      );
+      const coordinator = await ctx.fork<TwopcFloorCoordinatorRole>("twopc-floor-coordinator", {
+        logDir: await ctx.tempDir(), endpoints: nodes.map((n) => n.info.endpoint), count, warmup, spinUs,
+      });
+      const { r, done, participantsUs } = await startAndStop(coordinator, nodes);
+      const expected = count + warmup;
+      if (done.some((d) => d.voted !== expected)) throw new Error(`expected ${expected} votes from each participant, got ${done.map((d) => d.voted).join(", ")}`);
+      const cpu = cpuPerTx(r.cpuUs, participantsUs, count);
+      return { value: round(r.p50Us / 1000), p99: round(r.p99Us / 1000), p999: round(r.p999Us / 1000), extra: { transactions: count, ...cpu } };
+    },
+  };
+}
 
 const round = (x: number): number => Math.round(x * 1000) / 1000;
 

@@ -3,14 +3,18 @@
  * participant. It sends every participant a VOTE-REQ at once, waits for all the votes, forces
  * its COMMIT record, and reports the outcome; then it sends GLOBAL-COMMIT (the outcome does not
  * wait for it, as `Coordinator.transact` does not). No mailbox, acks, timeouts or recovery.
+ * With `spinUs` (`headroom.js`) it also burns that much CPU at every vote it receives and once
+ * more after every VOTE-REQ it sends, as a runtime's own work a message would.
  */
 import * as zmq from "zeromq";
 import { cpuUs, percentiles, runRole, type Timed } from "../harness.js";
 import { decode, encode } from "./floor-wire.js";
 import { FloorLog } from "./twopc-floor-log.js";
+import { spin } from "./spin.js";
 
 export interface TwopcFloorCoordinatorRole {
-  args: { logDir: string; endpoints: string[]; count: number; warmup: number };
+  /** `spinUs`: CPU to burn a message (default 0). */
+  args: { logDir: string; endpoints: string[]; count: number; warmup: number; spinUs?: number };
   ready: null;
   start: null;
   /** Transaction latencies in microseconds. */
@@ -20,7 +24,7 @@ export interface TwopcFloorCoordinatorRole {
 const COMMIT = 3;
 
 runRole<TwopcFloorCoordinatorRole>(async (ctx) => {
-  const { logDir, endpoints, count, warmup } = ctx.args;
+  const { logDir, endpoints, count, warmup, spinUs = 0 } = ctx.args;
   const log = new FloorLog(logDir);
   const dealers = endpoints.map((endpoint) => {
     const d = new zmq.Dealer({ linger: 0 });
@@ -30,7 +34,10 @@ runRole<TwopcFloorCoordinatorRole>(async (ctx) => {
   let txId = 0;
   const vote = async (d: zmq.Dealer, id: number): Promise<void> => {
     await d.send(encode(["vote-req", id]));
-    const [kind, votedId] = decode(await d.receive()) as [string, number];
+    if (spinUs > 0) setImmediate(() => spin(spinUs));
+    const parts = await d.receive();
+    spin(spinUs);
+    const [kind, votedId] = decode(parts) as [string, number];
     if (kind !== "vote-commit" || votedId !== id) throw new Error(`expected a commit vote on ${id}, got ${kind} on ${votedId}`);
   };
   /** One transaction; returns when its outcome is final (in microseconds), after telling the participants. */
