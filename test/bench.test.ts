@@ -12,6 +12,14 @@ import { plan, runEntries } from "../bench/dist/runner.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+/** Runs a bench script that should refuse its arguments; returns its failure (undefined if it succeeded). */
+function usageError(args: string[]): Promise<{ code: number; stderr: string } | undefined> {
+  return promisify(execFile)(process.execPath, args, { cwd: root, timeout: 10_000 }).then(
+    () => undefined,
+    (err: { code: number; stderr: string }) => err,
+  );
+}
+
 t.test("bench --json prints one JSON object with the required fields, over the rounds asked for", async (t) => {
   // execFile resolves only once stdout and stderr are closed, so a role process left running
   // (it shares our stderr) would show up here as a timeout.
@@ -42,10 +50,7 @@ t.test("bench --json prints one JSON object with the required fields, over the r
 });
 
 t.test("bench rejects a --rounds that is not a whole number from 1 up, with exit code 2", async (t) => {
-  const failed = await promisify(execFile)(process.execPath, ["bench/dist/bench.js", "--rounds", "0"], { cwd: root, timeout: 10_000 }).then(
-    () => undefined,
-    (err: { code: number; stderr: string }) => err,
-  );
+  const failed = await usageError(["bench/dist/bench.js", "--rounds", "0"]);
   t.equal(failed?.code, 2);
   t.match(failed?.stderr, /Expected `--rounds` to be an integer from 1 up, got `0`/);
 });
@@ -342,10 +347,7 @@ t.test("bench/dist/steps.js cuts each request of rr.rtt and rr.floor.rtt into it
       if (step !== roundTrip) t.ok(step[layer].p50 < roundTrip[layer].p50, `${layer}, ${step.name}: under the round trip`);
     }
   }
-  const failed = await promisify(execFile)(process.execPath, ["bench/dist/steps.js", "--requests", "0"], { cwd: root, timeout: 10_000 }).then(
-    () => undefined,
-    (err: { code: number; stderr: string }) => err,
-  );
+  const failed = await usageError(["bench/dist/steps.js", "--requests", "0"]);
   t.equal(failed?.code, 2, "a bad count is a usage error");
   t.match(failed?.stderr, /Expected `--requests` to be an integer from 1 up, got `0`/);
 });
@@ -375,10 +377,7 @@ t.test("bench/dist/headroom.js runs the 2PC floor with CPU burnt a message besid
   // Each participant spins at its two messages a transaction (VOTE-REQ, GLOBAL-COMMIT) and after its vote.
   const added = spun.extra.participantsCpuUs - floor.extra.participantsCpuUs;
   t.ok(added >= (3 * 3 * 200) / 2, `the participants burnt about 3 x 3 x 200 us more a transaction: ${added}`);
-  const failed = await promisify(execFile)(process.execPath, ["bench/dist/headroom.js", "--spins", "0,x"], { cwd: root, timeout: 10_000 }).then(
-    () => undefined,
-    (err: { code: number; stderr: string }) => err,
-  );
+  const failed = await usageError(["bench/dist/headroom.js", "--spins", "0,x"]);
   t.equal(failed?.code, 2, "a bad spin is a usage error");
   t.match(failed?.stderr, /Expected `--spins` to be distinct whole numbers of microseconds from 0 to 10000, comma-separated, got `0,x`/);
 });
